@@ -1,0 +1,86 @@
+"""``fashion-edge`` command line. The flags below are a contract: keep them.
+
+Each sub-command lives in ``edge/commands/<name>.py`` with a ``main(args) -> int``; this file
+only parses arguments and turns bad input (``FashionEdgeError``) into one line on stderr and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import FashionEdgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fashion-edge", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon with a config file")
+    run.add_argument("--config", required=True, help="YAML config (see configs/)")
+    run.add_argument("--source", help="override the first camera's source (file, folder, index, URL)")
+    run.add_argument("--mqtt-host", help="broker host (overrides the config; default: embedded broker)")
+    run.add_argument("--mqtt-port", type=int, help="broker port")
+    run.add_argument("--max-frames", type=int, help="stop after N frames per camera")
+    run.add_argument("--loop", action="store_true", help="loop file sources instead of stopping at the end")
+
+    demo = sub.add_parser("demo", help="run configs/demo.yaml on the demo clip with an embedded broker")
+    demo.add_argument("--config", help="demo config (default: configs/demo.yaml)")
+    demo.add_argument("--source", help="another clip or camera")
+    demo.add_argument("--max-frames", type=int)
+    demo.add_argument("--mqtt-host")
+    demo.add_argument("--mqtt-port", type=int)
+    demo.add_argument("--loop", action="store_true")
+
+    detect = sub.add_parser("detect", help="run a YOLO TFLite detector on images")
+    detect.add_argument("--model", required=True)
+    detect.add_argument("--conf", type=float, default=0.25)
+    detect.add_argument("--iou", type=float, default=0.5)
+    detect.add_argument("--json", action="store_true", help="one JSON object per line")
+    detect.add_argument("images", nargs="+", metavar="IMAGE")
+
+    classify = sub.add_parser("classify", help="run a TFLite garment classifier on images")
+    classify.add_argument("--model", required=True)
+    classify.add_argument("--top", type=int, default=3, help="labels shown without --json")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+
+    report = sub.add_parser("report", help="print analytics windows and write PNG charts")
+    report.add_argument("--config", help="config whose state directory holds analytics.sqlite")
+    report.add_argument("--db", help="analytics SQLite file (instead of --config)")
+    report.add_argument("--out", default="report", help="folder for PNG charts")
+    report.add_argument("--camera", help="only this camera")
+
+    alerts = sub.add_parser("alerts", help="subscribe and print alerts as they arrive (staff)")
+    alerts.add_argument("--host", default="127.0.0.1")
+    alerts.add_argument("--port", type=int, default=1883)
+    alerts.add_argument("--site", default="+", help="site name ('+' = all)")
+    alerts.add_argument("--prefix", help="topic prefix (default fashion-edge/<site>)")
+    alerts.add_argument("--label", action="append", help="only alerts with this garment/rule (repeatable)")
+    alerts.add_argument("--username")
+    alerts.add_argument("--password-env", help="environment variable holding the password")
+    alerts.add_argument("--ca", help="CA file for TLS")
+    alerts.add_argument("--count", type=int, help="exit after N alerts")
+    alerts.add_argument("--json", action="store_true", help="print raw JSON payloads")
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("config", metavar="FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"edge.commands.{args.command.replace('-', '_')}")
+    try:
+        return int(module.main(args) or 0)
+    except FashionEdgeError as exc:
+        print(f"fashion-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Daemon configuration: YAML validated by pydantic with ``extra="forbid"``.
+
+``load_config(path)`` raises ``ConfigError`` whose single line names the file and the field,
+e.g. ``configs/store.yaml: mqtt.port: Input should be less than or equal to 65535``.
+Relative paths in the file are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReconnectConfig(Strict):
+    initial_s: float = Field(1.0, gt=0, description="first back-off after a live source drops")
+    max_s: float = Field(30.0, gt=0, description="back-off ceiling")
+
+
+class CameraConfig(Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", description="used in MQTT topics")
+    source: str = Field(..., description="USB index ('0'), rtsp://, http://, a video/GIF file or a folder of images")
+    fps_cap: float | None = Field(None, gt=0, description="process at most this many frames per second")
+    loop: bool = Field(False, description="restart a file source at its end instead of stopping")
+    reconnect: ReconnectConfig = ReconnectConfig()
+
+
+class DetectorConfig(Strict):
+    model: Path
+    manifest: Path | None = Field(None, description="labels/layout manifest when none lies beside the model")
+    conf: float = Field(0.35, ge=0, le=1, description="default score threshold")
+    class_conf: dict[str, float] = Field(default_factory=dict, description="per-class score thresholds")
+    iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
+    max_detections: int = Field(100, ge=1)
+    threads: int = Field(2, ge=1)
+    person_label: str = "person"
+
+    @field_validator("class_conf")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if not 0 <= threshold <= 1:
+                raise ValueError(f"threshold for {name!r} must be within 0..1")
+        return value
+
+
+class GarmentsConfig(Strict):
+    mode: Literal["auto", "detector", "body_regions"] = Field(
+        "auto", description="auto: garment boxes if the detector has garment classes, else body regions"
+    )
+    min_crop_px: int = Field(40, ge=8, description="skip crops smaller than this (short side)")
+    edge_margin_px: int = Field(4, ge=0, description="crops touching the frame edge within this margin are cut")
+    min_overlap: float = Field(0.6, gt=0, le=1, description="fraction of a garment box inside a person box")
+
+
+class ClassifierConfig(Strict):
+    model: Path
+    manifest: Path | None = None
+    label_map: dict[str, str] | None = Field(
+        None, description="model label -> garment label; labels not in the map are ignored"
+    )
+    threads: int = Field(2, ge=1)
+
+
+class TrackerConfig(Strict):
+    high_score: float = Field(0.5, ge=0, le=1, description="first association / new track score")
+    low_score: float = Field(0.1, ge=0, le=1, description="second association (ByteTrack) score")
+    match_iou: float = Field(0.2, gt=0, le=1, description="minimum IoU to match a box to a track")
+    max_lost_frames: int = Field(30, ge=1, description="keep a lost track this many frames")
+    min_hits: int = Field(3, ge=1, description="frames before a track is confirmed")
+
+
+class ConsensusConfig(Strict):
+    every_k_frames: int = Field(5, ge=1, description="classify a track's garments at most every K frames")
+    min_votes: int = Field(3, ge=1)
+    min_agreement: float = Field(0.6, gt=0, le=1)
+    min_score: float = Field(0.5, ge=0, le=1, description="a vote counts only at this classifier score")
+    max_votes: int = Field(20, ge=1, description="give up on a garment after this many votes")
+
+
+class Schedule(Strict):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    )
+    start: str = Field("00:00", pattern=r"^\d{2}:\d{2}$")
+    end: str = Field("24:00", pattern=r"^\d{2}:\d{2}$")
+
+
+class RuleConfig(Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
+    when: list[str] = Field(
+        ..., min_length=1, description="alternatives; each is garments joined by '+', e.g. ['suit', 'blazer+pants']"
+    )
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    zones: list[list[tuple[float, float]]] = Field(
+        default_factory=list, description="polygons in frame pixels; the person's foot point must be inside one"
+    )
+    cameras: list[str] = Field(default_factory=list, description="empty: all cameras")
+    cooldown_s: float = Field(0.0, ge=0, description="minimum seconds between two alerts of this rule")
+    schedule: Schedule | None = None
+
+    @field_validator("zones")
+    @classmethod
+    def _polygons(cls, zones):
+        for polygon in zones:
+            if len(polygon) < 3:
+                raise ValueError("a zone polygon needs at least 3 points")
+        return zones
+
+
+class AnalyticsConfig(Strict):
+    window_s: float = Field(900.0, gt=0, description="analytics window length (default 15 min)")
+    min_dwell_s: float = Field(1.0, ge=0, description="a customer counts once their track lived this long")
+
+
+class TLSConfig(Strict):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = Field(False, description="skip hostname verification (testing only)")
+
+
+class OutboxConfig(Strict):
+    max_messages: int = Field(10000, ge=1, description="bound of the durable outbox")
+    drop: Literal["oldest", "newest"] = Field("oldest", description="which alert to drop when full (counted)")
+
+
+class MQTTConfig(Strict):
+    host: str | None = Field(None, description="None: start the embedded broker on 127.0.0.1")
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str | None = Field(None, description="default fashion-edge/<site>")
+    client_id: str | None = None
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_file: Path | None = None
+    tls: TLSConfig | None = None
+    keepalive_s: int = Field(30, ge=5)
+    stats_interval_s: float = Field(10.0, gt=0)
+    outbox: OutboxConfig = OutboxConfig()
+
+    @model_validator(mode="after")
+    def _one_password_source(self):
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        return self
+
+
+class SnapshotsConfig(Strict):
+    enabled: bool = Field(False, description="privacy: no frame or crop leaves the device unless true")
+    jpeg_quality: int = Field(80, ge=10, le=100)
+
+
+class ServiceConfig(Strict):
+    state_dir: Path | None = Field(None, description="SQLite files; default $STATE_DIRECTORY or ./state")
+    stuck_inference_s: float = Field(10.0, gt=0, description="report an inference that runs longer")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Strict):
+    site: str = Field("store", pattern=r"^[A-Za-z0-9_-]+$")
+    cameras: list[CameraConfig] = Field(..., min_length=1)
+    detector: DetectorConfig
+    garments: GarmentsConfig = GarmentsConfig()
+    classifier: ClassifierConfig
+    tracker: TrackerConfig = TrackerConfig()
+    consensus: ConsensusConfig = ConsensusConfig()
+    rules: list[RuleConfig] = Field(default_factory=list)
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    mqtt: MQTTConfig = MQTTConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()
+    service: ServiceConfig = ServiceConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        for kind, names in (("cameras", [c.name for c in self.cameras]), ("rules", [r.name for r in self.rules])):
+            duplicates = {n for n in names if names.count(n) > 1}
+            if duplicates:
+                raise ValueError(f"duplicate {kind} name(s): {', '.join(sorted(duplicates))}")
+        return self
+
+    @property
+    def topic_prefix(self) -> str:
+        return (self.mqtt.topic_prefix or f"fashion-edge/{self.site}").rstrip("/")
+
+    def state_dir(self) -> Path:
+        if self.service.state_dir is not None:
+            return self.service.state_dir
+        return Path(os.environ.get("STATE_DIRECTORY", "state").split(":")[0])
+
+
+def _field_path(loc: tuple) -> str:
+    return re.sub(r"\.(\d+)", r"[\1]", ".".join(str(p) for p in loc)) or "(top level)"
+
+
+def _resolve_paths(node, base: Path):
+    """Make every Path field absolute relative to the config file's folder."""
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if isinstance(value, Path) and not value.is_absolute():
+                object.__setattr__(node, name, (base / value).resolve())
+            else:
+                _resolve_paths(value, base)
+    elif isinstance(node, list):
+        for item in node:
+            _resolve_paths(item, base)
+
+
+def _resolve_source(source: str, base: Path) -> str:
+    if source.isdigit() or "://" in source or Path(source).is_absolute():
+        return source
+    return str((base / source).resolve())
+
+
+def parse_config(data: object, path: str | Path = "<config>") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of settings", path=path)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(message, path=path, field=_field_path(first["loc"])) from None
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"malformed YAML at {where}: {problem}", path=path) from None
+    config = parse_config(data, path)
+    base = path.resolve().parent
+    _resolve_paths(config, base)
+    for camera in config.cameras:
+        camera.source = _resolve_source(camera.source, base)
+    return config

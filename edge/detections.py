@@ -1,0 +1,53 @@
+"""The detections record passed between stages (detector -> tracker -> garments -> rules).
+
+Like supervision's ``Detections``: parallel numpy arrays, cheap to filter with a mask.
+Boxes are ``xyxy`` in pixels of the original frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    xyxy: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N,) float32
+    class_ids: np.ndarray  # (N,) int32
+    labels: list[str] = field(default_factory=list)  # class names, index = class id
+    track_ids: np.ndarray | None = None  # (N,) int64 once tracked
+
+    @classmethod
+    def empty(cls, labels: list[str] | None = None) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), list(labels or []))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index) -> "Detections":
+        """Filter by boolean mask, index array or slice."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(
+            self.xyxy[index].reshape(-1, 4),
+            np.atleast_1d(self.scores[index]),
+            np.atleast_1d(self.class_ids[index]),
+            self.labels,
+            None if self.track_ids is None else np.atleast_1d(self.track_ids[index]),
+        )
+
+    def names(self) -> list[str]:
+        """Label of each detection."""
+        return [self.labels[c] if 0 <= c < len(self.labels) else str(c) for c in self.class_ids]
+
+    def with_label(self, *names: str) -> "Detections":
+        wanted = {self.labels.index(n) for n in names if n in self.labels}
+        return self[np.isin(self.class_ids, list(wanted))]
+
+    def to_json(self) -> list[dict]:
+        return [
+            {"label": name, "score": round(float(s), 4), "box": [round(float(v), 1) for v in box]}
+            for name, s, box in zip(self.names(), self.scores, self.xyxy)
+        ]

@@ -1,0 +1,129 @@
+"""Preprocessing shared by training, export and the edge daemon.
+
+Train/serve skew is the classic bug of this field, so everything that turns pixels into a
+model input lives here and nowhere else: colour order, letterbox geometry, normalisation and
+quantisation. ``training/`` and ``export/`` import these functions; so does ``edge/``.
+
+Conventions
+-----------
+* Frames from OpenCV are BGR ``uint8`` HxWx3. Models take **RGB**.
+* Detector input: letterbox to a square ``size`` with grey (114) padding, values in [0, 1]
+  before quantisation (Ultralytics convention).
+* Classifier input: letterbox to a square ``size`` (aspect kept, grey padding) then one of the
+  normalisations in ``NORMALISATIONS``.
+* Quantisation: ``q = round(x / scale) + zero_point`` clipped to the dtype's range; always read
+  ``scale`` / ``zero_point`` from the model, never hard-code them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PAD_VALUE = 114  # Ultralytics' letterbox grey; used for both models so crops look alike.
+COLOR_ORDER = "RGB"
+
+# name -> (offset, divisor): x_model = (x_uint8 - offset) / divisor
+NORMALISATIONS: dict[str, tuple[float, float]] = {
+    "unit": (0.0, 255.0),  # [0, 1]   (YOLO, the project's classifier default)
+    "symmetric": (127.5, 127.5),  # [-1, 1]  (Keras MobileNet's preprocess_input)
+    "raw": (0.0, 1.0),  # [0, 255] (models that normalise inside the graph)
+}
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Geometry of one letterbox: ``model_xy = image_xy * scale + (pad_x, pad_y)``."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    size: int  # side of the square model input
+
+    def to_image(self, boxes_xyxy: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+        """Map boxes from model-input pixels back to original-image pixels (clipped)."""
+        boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4).copy()
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - self.pad_x) / self.scale
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - self.pad_y) / self.scale
+        h, w = image_shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return boxes
+
+
+def bgr_to_rgb(image_bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def letterbox(image: np.ndarray, size: int, pad_value: int = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect ratio so the long side is ``size``; pad the rest, centred."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    scale = min(size / h, size / w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    if (new_w, new_h) != (w, h):
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    top, left = int(round(pad_y - 0.1)), int(round(pad_x - 0.1))
+    bottom, right = size - new_h - top, size - new_w - left
+    out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    return out, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top), size=size)
+
+
+def normalise(image_uint8: np.ndarray, mode: str) -> np.ndarray:
+    """uint8 pixels -> float32 model values for the named normalisation."""
+    try:
+        offset, divisor = NORMALISATIONS[mode]
+    except KeyError:
+        raise ValueError(f"unknown normalisation {mode!r}; expected one of {sorted(NORMALISATIONS)}") from None
+    return (image_uint8.astype(np.float32) - offset) / divisor
+
+
+def quantize(values: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """float -> int8/uint8 with the model's affine parameters."""
+    info = np.iinfo(dtype)
+    q = np.round(values / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (values.astype(np.float32) - zero_point) * scale
+
+
+def to_model_input(
+    image_uint8_rgb: np.ndarray,
+    normalisation: str,
+    input_dtype: np.dtype,
+    quant: tuple[float, int] | None,
+) -> np.ndarray:
+    """Square RGB uint8 image -> batched tensor in the model's dtype.
+
+    ``quant`` is the input's (scale, zero_point) for integer inputs. When an integer input's
+    quantisation maps uint8 pixels onto itself (e.g. uint8 with scale 1/255, zp 0 and 'unit'
+    normalisation) the float round-trip is exact, so we keep one code path.
+    """
+    x = normalise(image_uint8_rgb, normalisation)
+    dtype = np.dtype(input_dtype)
+    if dtype.kind in "iu":
+        if quant is None or quant[0] == 0:
+            raise ValueError("integer model input without quantisation parameters")
+        x = quantize(x, quant[0], quant[1], dtype)
+    else:
+        x = x.astype(dtype)
+    return x[None, ...]
+
+
+def detector_input(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """BGR frame -> letterboxed RGB uint8 square (detector convention), plus its geometry."""
+    boxed, geometry = letterbox(frame_bgr, size)
+    return bgr_to_rgb(boxed), geometry
+
+
+def classifier_input(crop_bgr: np.ndarray, size: int) -> np.ndarray:
+    """BGR crop -> letterboxed RGB uint8 square (classifier convention, used in training too)."""
+    boxed, _ = letterbox(crop_bgr, size)
+    return bgr_to_rgb(boxed)

@@ -1,0 +1,119 @@
+"""TFLite interpreter loading shared by every model the daemon runs.
+
+``ai-edge-litert`` is the maintained runtime (works with numpy 2); ``tflite_runtime`` is the
+fallback import for older boards. Errors come out as one-line ``ModelError``s naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # type: ignore
+
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore
+
+        return Interpreter
+    except ImportError:
+        raise ModelError(
+            "no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime on old boards)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    quant: tuple[float, int] | None  # (scale, zero_point); None for float tensors
+
+    def dequantize(self, values: np.ndarray) -> np.ndarray:
+        if self.quant is None or self.dtype.kind == "f":
+            return values.astype(np.float32)
+        scale, zero_point = self.quant
+        return (values.astype(np.float32) - zero_point) * scale
+
+
+def _tensor_info(detail: dict) -> TensorInfo:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    dtype = np.dtype(detail["dtype"])
+    quant = (float(scale), int(zero_point)) if dtype.kind in "iu" and scale else None
+    return TensorInfo(int(detail["index"]), tuple(int(d) for d in detail["shape"]), dtype, quant)
+
+
+class TFLiteModel:
+    """A loaded TFLite model with one input; ``run`` returns raw outputs in model order."""
+
+    def __init__(self, path: str | Path, threads: int = 2):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError("model file not found", path=self.path)
+        try:
+            self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except ModelError:
+            raise
+        except Exception as exc:  # the runtime raises ValueError/RuntimeError with long text
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"not a valid TFLite model ({first})", path=self.path) from None
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise ModelError(f"expected 1 input tensor, found {len(inputs)}", path=self.path)
+        self.input = _tensor_info(inputs[0])
+        self.outputs = [_tensor_info(d) for d in self.interpreter.get_output_details()]
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self.interpreter.set_tensor(self.input.index, tensor)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(o.index) for o in self.outputs]
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    """``models/foo.tflite`` -> ``models/foo.json`` (the manifest beside the model)."""
+    return Path(model_path).with_suffix(".json")
+
+
+def read_manifest(model_path: str | Path) -> dict | None:
+    """The manifest beside a model, or None if there is none. Malformed JSON is an error."""
+    path = manifest_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"manifest is not valid JSON ({exc})", path=path) from None
+    if not isinstance(data, dict):
+        raise ModelError("manifest must be a JSON object", path=path)
+    return data
+
+
+def read_labels_file(path: str | Path) -> list[str]:
+    path = Path(path)
+    try:
+        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ModelError(f"cannot read labels ({exc.strerror})", path=path) from None
+    if not labels:
+        raise ModelError("labels file is empty", path=path)
+    return labels
