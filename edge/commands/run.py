@@ -1,0 +1,43 @@
+"""``fashion-edge run --config FILE [--source URI] [--mqtt-host H] [--mqtt-port P] [--max-frames N] [--loop]``."""
+
+from __future__ import annotations
+
+import logging
+
+from ..config import load_config
+from ..daemon import Daemon, RunOptions, setup_logging
+
+log = logging.getLogger("fashion-edge")
+
+
+def options_from_args(args, **extra) -> RunOptions:
+    return RunOptions(
+        source=args.source,
+        mqtt_host=args.mqtt_host,
+        mqtt_port=args.mqtt_port,
+        max_frames=args.max_frames,
+        loop=args.loop,
+        **extra,
+    )
+
+
+def summarise(daemon: Daemon) -> None:
+    for cam in daemon.cameras:
+        stats = cam.source_stats
+        line = f"camera {cam.config.name}: {cam.frames} frames, {cam.alerts} alerts"
+        if stats:
+            line += f", dropped {stats.get('frames_dropped', 0)}, corrupt {stats.get('corrupt_frames', 0)}"
+        if cam.error:
+            line += f", error: {cam.error}"
+        log.info(line)
+    if daemon.publisher is not None:
+        log.info("outbox depth at exit: %d (kept for the next start)", daemon.publisher.outbox_depth)
+
+
+def main(args) -> int:
+    config = load_config(args.config)
+    setup_logging(config.service.log_level)
+    daemon = Daemon(config, options_from_args(args))
+    code = daemon.run()
+    summarise(daemon)
+    return code

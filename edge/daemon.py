@@ -1,0 +1,275 @@
+"""The daemon: sources -> CameraPipeline (one thread per camera) -> MQTT, plus systemd glue.
+
+Lifecycle
+1. Resolve the broker: config/CLI host, or start the embedded broker on 127.0.0.1.
+2. Open the durable outbox and connect (asynchronously: a broker outage never stops the cameras).
+3. Load the models (one set per camera thread), zero the retained counts, publish availability.
+4. Camera threads process frames; the main thread publishes stats, pets the systemd watchdog and
+   waits for SIGTERM/SIGINT or for every file source to end.
+5. Shutdown: close analytics windows, publish final counts, flush the outbox, publish 'offline'.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from .config import CameraConfig, Config
+from .errors import FashionEdgeError
+from .mqtt.broker import EmbeddedBroker
+from .mqtt.payloads import make_alert
+from .mqtt.publisher import MqttPublisher
+from .pipeline import Alert, CameraPipeline, FrameResult, Models
+from .service import ServiceNotifier, StageWatchdog, install_signal_handlers
+from .sources import open_source
+from .stats import RateMeter, StageTimer
+
+log = logging.getLogger("fashion-edge")
+
+
+@dataclass
+class RunOptions:
+    """Command-line overrides of the config (``fashion-edge run`` flags)."""
+
+    source: str | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    max_frames: int | None = None
+    loop: bool = False
+    on_alert: object = None  # callable(payload: dict) for console output (demo)
+
+
+@dataclass
+class CameraState:
+    config: CameraConfig
+    thread: threading.Thread | None = None
+    frames: int = 0
+    alerts: int = 0
+    status: dict = field(default_factory=dict)
+    source_stats: dict = field(default_factory=dict)
+    error: str | None = None
+    done: bool = False
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+class Daemon:
+    def __init__(self, config: Config, options: RunOptions | None = None):
+        self.config = config
+        self.options = options or RunOptions()
+        self.stop_event = threading.Event()
+        self.timer = StageTimer()
+        self.rate = RateMeter()
+        self.notifier = ServiceNotifier()
+        self.watchdog = StageWatchdog(config.service.stuck_inference_s, self._on_stuck)
+        self.broker: EmbeddedBroker | None = None
+        self.publisher: MqttPublisher | None = None
+        self.cameras = [CameraState(c) for c in config.cameras]
+        if self.options.source:
+            self.cameras[0].config = self.cameras[0].config.model_copy(update={"source": self.options.source})
+        if self.options.loop:
+            for cam in self.cameras:
+                cam.config = cam.config.model_copy(update={"loop": True})
+        self.state_dir = config.state_dir()
+        self._publish_lock = threading.Lock()  # one SQLite outbox + paho client shared by cameras
+
+    # -- start-up ------------------------------------------------------------------------
+    def _broker_address(self) -> tuple[str, int]:
+        host = self.options.mqtt_host or self.config.mqtt.host
+        port = self.options.mqtt_port or self.config.mqtt.port
+        if host:
+            return host, port
+        if not _port_free("127.0.0.1", port):
+            log.warning("port %d is busy; the embedded broker takes a free port", port)
+            port = 0
+        self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
+        self.broker.start()
+        log.info("no broker configured: embedded broker on 127.0.0.1:%d", self.broker.port)
+        return "127.0.0.1", self.broker.port
+
+    def _start_publisher(self) -> None:
+        host, port = self._broker_address()
+        client_id = self.config.mqtt.client_id or f"fashion-edge-{self.config.site}-{socket.gethostname()}"
+        self.publisher = MqttPublisher(
+            self.config.mqtt,
+            prefix=self.config.topic_prefix,
+            client_id=client_id,
+            outbox_path=self.state_dir / "outbox.sqlite",
+            host=host,
+            port=port,
+        )
+        self.publisher.start()
+        self.broker_address = (host, port)
+
+    # -- camera threads --------------------------------------------------------------------
+    def _open_source(self, cam: CameraState):
+        return open_source(
+            cam.config.source,
+            fps_cap=cam.config.fps_cap,
+            loop=cam.config.loop,
+            reconnect=cam.config.reconnect,
+            on_status=lambda stats: self._camera_status(cam, stats),
+        )
+
+    def _camera_loop(self, cam: CameraState, pipeline: CameraPipeline, source) -> None:
+        name = cam.config.name
+        max_frames = self.options.max_frames
+        try:
+            with source:
+                self._camera_status(cam, dict(source.stats, state="streaming"))
+                last_counts = None
+                for frame in source:
+                    if self.stop_event.is_set():
+                        break
+                    with self.watchdog.stage(f"{name}:pipeline"):
+                        result = pipeline.process(frame)
+                    cam.frames += 1
+                    cam.source_stats = dict(source.stats)
+                    self.rate.tick()
+                    self._handle_result(cam, pipeline, result)
+                    counts = pipeline.counts()
+                    if counts != last_counts:
+                        self._publish("publish_counts", name, counts)
+                        last_counts = counts
+                    if max_frames and cam.frames >= max_frames:
+                        break
+                cam.source_stats = dict(source.stats)
+        except Exception as exc:  # a bug in one camera must not take the others down silently
+            cam.error = f"{type(exc).__name__}: {exc}"
+            log.exception("camera %s stopped", name)
+        finally:
+            for window in pipeline.finish():
+                self._publish("publish_analytics", name, window)
+            self._publish("publish_counts", name, pipeline.counts())
+            self._camera_status(cam, dict(cam.source_stats, state="ended"))
+            cam.done = True
+
+    def _handle_result(self, cam: CameraState, pipeline: CameraPipeline, result: FrameResult) -> None:
+        for alert in result.alerts:
+            payload = self._alert_payload(alert)
+            if self.config.snapshots.enabled:
+                self._publish("publish_snapshot", cam.config.name, self._snapshot(result, alert))
+            self._publish("publish_alert", payload)
+            cam.alerts += 1
+            if callable(self.options.on_alert):
+                self.options.on_alert(payload)
+        for window in result.closed_windows:
+            self._publish("publish_analytics", cam.config.name, window)
+
+    def _alert_payload(self, alert: Alert) -> dict:
+        return make_alert(
+            site=self.config.site,
+            camera=alert.camera,
+            track_id=alert.track_id,
+            rule=alert.rule,
+            garments=alert.garments,
+            box=alert.box,
+            frame_index=alert.frame_index,
+            source_time_s=alert.source_time_s,
+        )
+
+    def _snapshot(self, result: FrameResult, alert: Alert) -> bytes:
+        """JPEG of the customer's box; only called when snapshots.enabled (privacy default: off)."""
+        x1, y1, x2, y2 = alert.crop_box
+        ok, jpeg = cv2.imencode(".jpg", result.frame.image[y1:y2, x1:x2],
+                                [cv2.IMWRITE_JPEG_QUALITY, self.config.snapshots.jpeg_quality])
+        return jpeg.tobytes() if ok else b""
+
+    def _camera_status(self, cam: CameraState, stats: dict) -> None:
+        cam.status = {"state": stats.get("state", "streaming"), "since": round(time.time(), 3),
+                      **{k: v for k, v in stats.items() if k != "state"}}
+        self._publish("publish_status", cam.config.name, cam.status)
+
+    def _publish(self, method: str, *args) -> None:
+        if self.publisher is None:
+            return
+        with self._publish_lock:
+            getattr(self.publisher, method)(*args)
+
+    def _on_stuck(self, stage: str, seconds: float) -> None:
+        camera = stage.split(":")[0]
+        log.error("inference stuck: %s running for %.1f s", stage, seconds)
+        self.notifier.status(f"stuck: {stage} {seconds:.0f}s")
+        for cam in self.cameras:
+            if cam.config.name == camera:
+                self._publish("publish_status", camera, {"state": "stuck", "since": round(time.time(), 3),
+                                                         "detail": f"{stage} running {seconds:.1f}s"})
+
+    # -- main loop ---------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "fps": self.rate.read(),
+            "latency": self.timer.summary(),
+            "frames": {c.config.name: c.frames for c in self.cameras},
+            "dropped_frames": sum(int(c.source_stats.get("frames_dropped", 0)) for c in self.cameras),
+            "outbox_depth": self.publisher.outbox_depth if self.publisher else 0,
+            "connected": bool(self.publisher and self.publisher.connected),
+            "time": round(time.time(), 3),
+        }
+
+    def run(self) -> int:
+        """Run until every file source ends (or SIGTERM); returns the process exit code."""
+        install_signal_handlers(self.stop_event)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Models first: a bad model is an operator error and must fail before anything starts.
+        pipelines = [
+            CameraPipeline(self.config, cam.config, Models(self.config), self.state_dir, self.timer)
+            for cam in self.cameras
+        ]
+        # A file that cannot be opened is an operator error too; live sources retry instead.
+        sources = [self._open_source(cam) for cam in self.cameras]
+        self._start_publisher()
+        try:
+            for cam, pipeline, source in zip(self.cameras, pipelines, sources):
+                self._publish("publish_counts", cam.config.name, pipeline.counts())
+                cam.thread = threading.Thread(target=self._camera_loop, args=(cam, pipeline, source),
+                                              name=f"camera-{cam.config.name}", daemon=True)
+                cam.thread.start()
+            self.notifier.ready()
+            self.notifier.status(f"running {len(self.cameras)} camera(s)")
+            next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
+            while not self.stop_event.is_set() and not all(c.done for c in self.cameras):
+                self.stop_event.wait(0.2)
+                if self.watchdog.healthy:
+                    self.notifier.watchdog()
+                if time.monotonic() >= next_stats:
+                    self._publish("publish_stats", self.stats())
+                    next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
+        finally:
+            self.notifier.stopping()
+            self.stop_event.set()
+            for cam in self.cameras:
+                if cam.thread is not None:
+                    cam.thread.join(timeout=30)
+            self._publish("publish_stats", self.stats())
+            self.publisher.stop(flush_timeout_s=10)
+            if self.broker is not None:
+                self.broker.stop()
+            self.watchdog.close()
+        errors = [c.error for c in self.cameras if c.error]
+        return 1 if errors and len(errors) == len(self.cameras) else 0
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, os.environ.get("FASHION_EDGE_LOG", level)),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def default_demo_config() -> Path:
+    return Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
