@@ -1,0 +1,433 @@
+"""Frame sources: one iterator of ``Frame`` for cameras, streams, video/GIF files and image folders.
+
+``open_source(uri, fps_cap, loop, reconnect)`` picks the kind from the URI:
+
+* ``"0"``, ``"1"`` ... : a USB/V4L2 camera index                      -> live
+* ``rtsp://``, ``http://``, ``https://`` ... (anything with ``://``)  -> live
+* a folder                                                            -> its image files, sorted by name
+* an image file (.jpg, .png ...)                                      -> a one-image source
+* any other file (mp4, avi, mkv, GIF ...) read by OpenCV              -> file
+
+File sources (video, GIF, folder) hand out every frame as fast as the consumer asks; time is
+*source* time: ``timestamp = wall time at open + seconds into the source``, so analytics windows
+progress with the video, not with how fast it is processed. ``index`` is the position in the
+file/folder. With ``loop=True`` the source restarts at its end: ``index`` and ``source_time_s``
+restart at 0 while ``timestamp`` keeps increasing (the loops are laid end to end).
+``fps_cap`` decimates by source time (a 10 fps file capped at 5 gives every 2nd frame); the frames
+left out are counted in ``stats['frames_skipped']``.
+
+Live sources (camera, URL) run a grabber thread that reads continuously and keeps only the newest
+frame, so a slow pipeline processes fresh frames instead of building latency; a frame overwritten
+before the consumer took it counts in ``frames_dropped`` (or ``frames_skipped`` while the consumer
+waits for ``fps_cap``). When the stream fails (open or read), the state becomes ``reconnecting``
+and the grabber re-opens it with exponential back-off (``reconnect.initial_s`` doubling up to
+``reconnect.max_s``); the iterator never ends until ``close()``. An http URL to a video file is
+live too: its end is treated like a dropped stream and it is re-opened.
+
+Corrupt frames (unreadable image, empty or wrongly shaped frame) are skipped with a warning and
+counted in ``corrupt_frames``; they never end the iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .config import ReconnectConfig
+from .errors import SourceError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# A folder of images has no frame rate of its own: each image counts as this many frames per second
+# of source time (so timestamps of a folder advance 1 s per image).
+IMAGE_FOLDER_FPS = 1.0
+# Used when a video file does not declare its frame rate.
+DEFAULT_VIDEO_FPS = 25.0
+# Network streams: give up on a connect or a stalled read after this long (then reconnect).
+STREAM_OPEN_TIMEOUT_S = 10.0
+STREAM_READ_TIMEOUT_S = 10.0
+# Live: this many corrupt frames in a row are treated like a dropped stream.
+MAX_CORRUPT_IN_A_ROW = 50
+
+StatusCallback = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # BGR, uint8, HxWx3
+    index: int  # position in the file/folder; grab sequence number for live sources
+    timestamp: float  # epoch seconds (source time for files, capture time for live)
+    source_time_s: float | None  # seconds into the file; None for live sources
+
+
+def _valid_image(image) -> bool:
+    return (
+        isinstance(image, np.ndarray)
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+        and image.dtype == np.uint8
+    )
+
+
+class FrameSource:
+    """Iterator of ``Frame``; use as a context manager or call ``close()``."""
+
+    is_live: bool = False
+
+    def __init__(self, uri: str, fps: float, on_status: StatusCallback | None = None):
+        self.uri = uri
+        self.fps = fps  # nominal frames per second of the source
+        self.on_status = on_status
+        self._lock = threading.Lock()
+        self._stats = {
+            "frames_read": 0,  # frames decoded from the source (valid ones)
+            "frames_delivered": 0,  # frames handed to the consumer
+            "frames_skipped": 0,  # left out on purpose by fps_cap
+            "frames_dropped": 0,  # live: overwritten before the consumer took them
+            "corrupt_frames": 0,
+            "reconnects": 0,  # live: times the stream was re-opened after a failure
+            "state": "streaming",  # 'streaming' | 'reconnecting' | 'ended'
+        }
+
+    @property
+    def stats(self) -> dict:
+        """A snapshot of the counters and the state (safe to read from any thread)."""
+        with self._lock:
+            return dict(self._stats)
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._stats["state"]
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        with self._lock:
+            self._stats[key] += amount
+
+    def _set_state(self, state: str) -> None:
+        with self._lock:
+            if self._stats["state"] == state:
+                return
+            self._stats["state"] = state
+            snapshot = dict(self._stats)
+        log.info("source %s: %s", self.uri, state)
+        if self.on_status is not None:
+            try:
+                self.on_status(snapshot)
+            except Exception:  # a status publisher must never stop the video
+                log.exception("on_status callback failed for %s", self.uri)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self
+
+    def __next__(self) -> Frame:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._set_state("ended")
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ----------------------------------------------------------------------------------------- files
+
+
+class _VideoReader:
+    """Sequential frames of a video/GIF file through OpenCV; ``read()`` -> image, None (corrupt) or EOF."""
+
+    EOF = object()
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.capture = self._open()
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else DEFAULT_VIDEO_FPS
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture = cv2.VideoCapture(str(self.path))  # any other backend that knows the format
+        if not capture.isOpened():
+            raise SourceError("cannot open video (not a video OpenCV can read)", path=self.path)
+        return capture
+
+    def read(self):
+        ok, image = self.capture.read()
+        if not ok:
+            return self.EOF
+        return image if _valid_image(image) else None
+
+    def rewind(self) -> None:
+        self.capture.release()
+        self.capture = self._open()
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class _ImageFolderReader:
+    """Sorted image files of a folder (or one image file); unreadable files read as None."""
+
+    EOF = _VideoReader.EOF
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.is_dir():
+            self.files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise SourceError("no frames (the folder holds no image files)", path=path)
+        else:
+            self.files = [path]
+        self.fps = IMAGE_FOLDER_FPS
+        self.position = 0
+
+    def read(self):
+        if self.position >= len(self.files):
+            return self.EOF
+        file = self.files[self.position]
+        self.position += 1
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if not _valid_image(image):
+            log.warning("%s: unreadable image, skipped", file)
+            return None
+        return image
+
+    def rewind(self) -> None:
+        self.position = 0
+
+    def close(self) -> None:
+        pass
+
+
+class FileSource(FrameSource):
+    """A video file, GIF, image folder or single image; frames in source time."""
+
+    is_live = False
+
+    def __init__(self, path: Path, fps_cap: float | None = None, loop: bool = False,
+                 on_status: StatusCallback | None = None):
+        if not path.exists():
+            raise SourceError("cannot open video (file not found)", path=path)
+        is_images = path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
+        self._reader = _ImageFolderReader(path) if is_images else _VideoReader(path)
+        super().__init__(str(path), self._reader.fps, on_status)
+        if not is_images:
+            # A video that opens but yields nothing (truncated, audio only) is an input error, not an empty run.
+            first = self._reader.read()
+            if first is _VideoReader.EOF:
+                self._reader.close()
+                raise SourceError("no frames (the video holds no readable frame)", path=path)
+            self._pending = first
+        else:
+            self._pending = _VideoReader.EOF  # nothing read ahead
+        self.fps_cap = fps_cap
+        self.loop = loop
+        self._start_wall = time.time()
+        self._position = 0  # index of the next frame in the file
+        self._loop_offset_s = 0.0  # source seconds of the completed loops
+        self._frames_this_pass = 0
+        self._last_bucket = -1  # fps_cap decimation: last 1/fps_cap slot handed out
+        self._closed = False
+
+    def _next_raw(self):
+        if self._pending is not _VideoReader.EOF:
+            image, self._pending = self._pending, _VideoReader.EOF
+            return image
+        return self._reader.read()
+
+    def __next__(self) -> Frame:
+        while not self._closed:
+            image = self._next_raw()
+            if image is _VideoReader.EOF:
+                if self.loop and self._frames_this_pass > 0:
+                    self._loop_offset_s += self._position / self.fps
+                    self._position = 0
+                    self._frames_this_pass = 0
+                    self._reader.rewind()
+                    continue
+                self.close()
+                break
+            index = self._position
+            self._position += 1
+            if image is None:
+                self._count("corrupt_frames")
+                continue
+            self._count("frames_read")
+            self._frames_this_pass += 1
+            source_time_s = index / self.fps
+            elapsed_s = self._loop_offset_s + source_time_s
+            if self.fps_cap is not None and self.fps_cap < self.fps:
+                bucket = int(np.floor(elapsed_s * self.fps_cap + 1e-6))
+                if bucket <= self._last_bucket:
+                    self._count("frames_skipped")
+                    continue
+                self._last_bucket = bucket
+            self._count("frames_delivered")
+            return Frame(image, index, self._start_wall + elapsed_s, source_time_s)
+        raise StopIteration
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._reader.close()
+        super().close()
+
+
+# ------------------------------------------------------------------------------------------ live
+
+
+class LiveSource(FrameSource):
+    """A camera index or a network stream, read by a grabber thread that keeps only the newest frame."""
+
+    is_live = True
+
+    def __init__(self, uri: str, fps_cap: float | None = None, reconnect: ReconnectConfig | None = None,
+                 on_status: StatusCallback | None = None):
+        super().__init__(uri, DEFAULT_VIDEO_FPS, on_status)
+        self.fps_cap = fps_cap
+        self.reconnect = reconnect or ReconnectConfig()
+        self._closed = threading.Event()
+        self._newest = threading.Condition(self._lock)  # guards _slot; shares the stats lock
+        self._slot: Frame | None = None
+        self._consumer_capped = False  # consumer is waiting for fps_cap: overwrites are skips
+        self._next_due = 0.0
+        self._sequence = 0
+        # The first open happens here so a working source is streaming as soon as it is returned;
+        # a failing one starts in 'reconnecting' and the grabber keeps trying (a camera that is off at
+        # boot must not stop the daemon).
+        capture = self._open()
+        if capture is None:
+            self._stats["state"] = "reconnecting"
+        else:
+            fps = capture.get(cv2.CAP_PROP_FPS)
+            if fps and np.isfinite(fps) and 0 < fps < 1000:
+                self.fps = float(fps)
+        self._thread = threading.Thread(target=self._grab_loop, args=(capture,), name=f"grab {uri}", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> cv2.VideoCapture | None:
+        if self.uri.isdigit():
+            capture = cv2.VideoCapture(int(self.uri))
+        else:
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_OPEN_TIMEOUT_S * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_READ_TIMEOUT_S * 1000),
+            ]
+            capture = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, params)
+        if capture.isOpened():
+            return capture
+        capture.release()
+        log.warning("source %s: cannot open", self.uri)
+        return None
+
+    def _grab_loop(self, capture: cv2.VideoCapture | None) -> None:
+        backoff_s = self.reconnect.initial_s
+        corrupt_in_a_row = 0
+        try:
+            while not self._closed.is_set():
+                if capture is None:
+                    if self._closed.wait(backoff_s):
+                        break
+                    backoff_s = min(backoff_s * 2, self.reconnect.max_s)
+                    capture = self._open()
+                    if capture is None:
+                        continue
+                    self._count("reconnects")
+                    corrupt_in_a_row = 0
+                ok, image = capture.read()
+                if not ok:
+                    log.warning("source %s: read failed, reconnecting", self.uri)
+                    capture.release()
+                    capture = None
+                    self._set_state("reconnecting")
+                    continue
+                if not _valid_image(image):
+                    self._count("corrupt_frames")
+                    corrupt_in_a_row += 1
+                    if corrupt_in_a_row >= MAX_CORRUPT_IN_A_ROW:
+                        capture.release()
+                        capture = None
+                        self._set_state("reconnecting")
+                    continue
+                corrupt_in_a_row = 0
+                backoff_s = self.reconnect.initial_s
+                self._publish(image)
+                self._set_state("streaming")
+        finally:
+            if capture is not None:
+                capture.release()
+
+    def _publish(self, image: np.ndarray) -> None:
+        with self._newest:
+            if self._slot is not None:
+                self._stats["frames_skipped" if self._consumer_capped else "frames_dropped"] += 1
+            self._slot = Frame(image, self._sequence, time.time(), None)
+            self._sequence += 1
+            self._stats["frames_read"] += 1
+            self._newest.notify_all()
+
+    def __next__(self) -> Frame:
+        if self.fps_cap is not None:
+            wait_s = self._next_due - time.monotonic()
+            if wait_s > 0:
+                with self._lock:
+                    self._consumer_capped = True
+                self._closed.wait(wait_s)
+                with self._lock:
+                    self._consumer_capped = False
+        with self._newest:
+            while self._slot is None and not self._closed.is_set():
+                self._newest.wait(0.5)
+            if self._closed.is_set():
+                raise StopIteration
+            frame, self._slot = self._slot, None
+            self._stats["frames_delivered"] += 1
+        if self.fps_cap is not None:
+            self._next_due = max(self._next_due + 1.0 / self.fps_cap, time.monotonic())
+        return frame
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._newest:
+            self._newest.notify_all()
+        # The grabber may be blocked in a read for up to the read timeout; it releases the capture itself.
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=STREAM_READ_TIMEOUT_S + 1)
+        super().close()
+
+
+# ------------------------------------------------------------------------------------------ open
+
+
+def is_live_uri(uri: str) -> bool:
+    return uri.strip().isdigit() or "://" in uri
+
+
+def open_source(uri: str, fps_cap: float | None = None, loop: bool = False,
+                reconnect: ReconnectConfig | None = None, on_status: StatusCallback | None = None) -> FrameSource:
+    """Open a camera index, stream URL, video/GIF file, image file or image folder (see module doc).
+
+    Raises ``SourceError`` for a file/folder that is missing or yields no frames; live sources never
+    raise on a failed connect, they start in state 'reconnecting'.
+    ``on_status(stats)`` is called (from the grabber thread for live sources) whenever the state changes.
+    """
+    if fps_cap is not None and fps_cap <= 0:
+        raise SourceError("fps_cap must be positive", path=uri, field="fps_cap")
+    uri = str(uri).strip()
+    if is_live_uri(uri):
+        return LiveSource(uri, fps_cap=fps_cap, reconnect=reconnect, on_status=on_status)
+    return FileSource(Path(uri), fps_cap=fps_cap, loop=loop, on_status=on_status)
