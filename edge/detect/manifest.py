@@ -1,0 +1,75 @@
+"""Model manifests: the JSON that says what a TFLite file's outputs mean (labels, layout, input).
+
+Lookup order for a model ``dir/foo.tflite``:
+
+1. an explicit manifest path (config ``detector.manifest`` / ``classifier.manifest``);
+2. ``dir/foo.json`` beside the model (what ``export/`` writes for the project's own models);
+3. a manifest shipped in ``models/manifests/`` whose ``files`` object lists the model's file name
+   with the same SHA-256 (third-party models in ``../shared`` that we may not write beside);
+4. otherwise ``ModelError``.
+
+Used by both the detector and the classifier stage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ModelError
+from ..runtime import manifest_path as beside_manifest_path
+from ..runtime import sha256_file
+
+SHIPPED_MANIFESTS = Path(__file__).resolve().parents[2] / "models" / "manifests"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"manifest is not valid JSON ({exc})", path=path) from None
+    if not isinstance(data, dict):
+        raise ModelError("manifest must be a JSON object", path=path)
+    return data
+
+
+def shipped_manifest(model_path: str | Path) -> Path | None:
+    """The manifest in models/manifests/ that lists this exact file (name and SHA-256), if any."""
+    model_path = Path(model_path)
+    if not SHIPPED_MANIFESTS.is_dir() or not model_path.is_file():
+        return None
+    digest = None
+    for candidate in sorted(SHIPPED_MANIFESTS.glob("*.json")):
+        try:
+            files = json.loads(candidate.read_text()).get("files") or {}
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if model_path.name not in files:
+            continue
+        digest = digest or sha256_file(model_path)
+        if files[model_path.name] == digest:
+            return candidate
+    return None
+
+
+def load_manifest(model_path: str | Path, manifest_path: str | Path | None = None) -> tuple[dict, Path]:
+    """``(manifest, its path)`` following the lookup order above; checks ``labels``."""
+    if manifest_path is not None:
+        path = Path(manifest_path)
+        if not path.is_file():
+            raise ModelError("manifest file not found", path=path)
+    else:
+        path = beside_manifest_path(model_path)
+        if not path.is_file():
+            path = shipped_manifest(model_path)
+            if path is None:
+                raise ModelError(
+                    f"no manifest for this model: none beside it ({beside_manifest_path(model_path).name}) "
+                    "and none in models/manifests/ lists it; pass one (detector.manifest / classifier.manifest)",
+                    path=model_path,
+                )
+    data = _read_json(path)
+    labels = data.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ModelError("'labels' must be a non-empty list of names", path=path, field="labels")
+    return data, path

@@ -1,0 +1,154 @@
+"""Top-down garment crops: for each tracked person, the image regions the classifier should see.
+
+Two sources of garment boxes:
+
+* **garment detector** (the project's own YOLO with garment classes): each garment box is assigned
+  to the person box that contains the largest fraction of it, if that fraction is at least
+  ``GarmentsConfig.min_overlap``; the crop's ``slot`` is the detector's label.
+* **body regions** (a person-only detector such as COCO YOLO): fixed bands of the person box,
+  full width, as fractions of its height from the top (``BODY_REGIONS``):
+  ``upper`` 15-55 % (torso: shirts, jackets; below the head), ``lower`` 45-95 % (hips to ankles:
+  pants, skirts; the small overlap with ``upper`` keeps the waist in both), ``full`` 10-95 %
+  (dresses, suits, coats: a whole outfit without most of the head and the shoes).
+
+``garments is None`` selects body regions (the pipeline passes None when the detector has no
+garment classes or ``mode`` is ``body_regions``); a Detections object, even an empty one,
+selects detector boxes. A crop is ``good`` when its short side is at least ``min_crop_px`` and
+it is not cut by the frame edge (no side within ``edge_margin_px`` of the border): a cut garment
+gives the classifier half a jacket, so the caller should skip it and wait for a better frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import GarmentsConfig
+from .detections import Detections
+
+# (top, bottom) as fractions of the person box height, measured from its top edge.
+BODY_REGIONS: dict[str, tuple[float, float]] = {
+    "upper": (0.15, 0.55),
+    "lower": (0.45, 0.95),
+    "full": (0.10, 0.95),
+}
+
+# Names (lower case) a detector label must have to count as a garment class; 'person' and
+# accessories such as COCO's tie/handbag/backpack are not garments. Used by
+# YoloDetector.garment_labels when the manifest does not list garment_labels itself.
+GARMENT_VOCABULARY = frozenset(
+    {
+        "hat", "cap", "jacket", "coat", "outerwear", "outwear", "blazer", "suit", "shirt", "t-shirt",
+        "tshirt", "longsleeve", "polo", "top", "blouse", "sweater", "sweatshirt", "hoodie", "cardigan",
+        "vest", "dress", "skirt", "pants", "trousers", "jeans", "shorts", "shoe", "shoes", "boots",
+        "sunglass", "sunglasses", "bag", "scarf",
+    }
+)
+
+
+@dataclass
+class GarmentCrop:
+    track_id: int | None  # the person's track id (None if the persons were not tracked)
+    slot: str  # 'upper' / 'lower' / 'full', or the garment detector's label
+    box: np.ndarray  # (4,) float32 xyxy in frame pixels, clipped to the frame
+    crop: np.ndarray  # BGR pixels of ``box`` (a copy: frames are reused by sources)
+    good: bool  # big enough and not cut by the frame edge
+    detector_label: str | None = None
+    detector_score: float | None = None
+    person_index: int = -1  # row in ``persons``
+
+
+def foot_point(box) -> tuple[float, float]:
+    """Bottom centre of an xyxy box: where the person stands (used for zones)."""
+    x1, _, x2, y2 = (float(v) for v in box[:4])
+    return (x1 + x2) / 2.0, y2
+
+
+def body_region_boxes(person_box) -> dict[str, np.ndarray]:
+    """The ``BODY_REGIONS`` of one person box (unclipped, frame pixels)."""
+    x1, y1, x2, y2 = (float(v) for v in person_box[:4])
+    height = y2 - y1
+    return {
+        slot: np.array([x1, y1 + top * height, x2, y1 + bottom * height], np.float32)
+        for slot, (top, bottom) in BODY_REGIONS.items()
+    }
+
+
+def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(len(inner), len(outer)): fraction of each inner box's area inside each outer box."""
+    inner = np.asarray(inner, np.float32).reshape(-1, 4)
+    outer = np.asarray(outer, np.float32).reshape(-1, 4)
+    x1 = np.maximum(inner[:, None, 0], outer[None, :, 0])
+    y1 = np.maximum(inner[:, None, 1], outer[None, :, 1])
+    x2 = np.minimum(inner[:, None, 2], outer[None, :, 2])
+    y2 = np.minimum(inner[:, None, 3], outer[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1])
+    return inter / np.maximum(area[:, None], 1e-9)
+
+
+def assign_garments(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, min_overlap: float) -> np.ndarray:
+    """Person row for each garment box (highest containment wins), -1 if none reaches ``min_overlap``."""
+    if len(garments_xyxy) == 0:
+        return np.zeros(0, np.int64)
+    if len(persons_xyxy) == 0:
+        return np.full(len(garments_xyxy), -1, np.int64)
+    inside = containment(garments_xyxy, persons_xyxy)
+    best = inside.argmax(axis=1)
+    return np.where(inside[np.arange(len(best)), best] >= min_overlap, best, -1).astype(np.int64)
+
+
+def _make_crop(frame: np.ndarray, box: np.ndarray, cfg: GarmentsConfig) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Clip ``box`` to the frame; return (clipped box, pixel copy, good)."""
+    h, w = frame.shape[:2]
+    margin = cfg.edge_margin_px
+    cut = box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin
+    clipped = np.array([np.clip(box[0], 0, w), np.clip(box[1], 0, h), np.clip(box[2], 0, w), np.clip(box[3], 0, h)],
+                       np.float32)
+    x1, y1 = int(np.floor(clipped[0])), int(np.floor(clipped[1]))
+    x2, y2 = int(np.ceil(clipped[2])), int(np.ceil(clipped[3]))
+    crop = frame[y1:y2, x1:x2].copy()
+    short_side = min(crop.shape[0], crop.shape[1]) if crop.size else 0
+    return clipped, crop, bool(short_side >= cfg.min_crop_px and not cut)
+
+
+def garment_crops(
+    frame_bgr: np.ndarray,
+    persons: Detections,
+    garments: Detections | None,
+    cfg: GarmentsConfig,
+) -> list[GarmentCrop]:
+    """Garment crops of every person in ``persons`` (see the module docstring for the two modes).
+
+    Crops of zero area are dropped; small or edge-cut ones are returned with ``good=False`` so
+    the caller can count them. Garment boxes that belong to no person are dropped.
+    """
+    track_ids = persons.track_ids
+    out: list[GarmentCrop] = []
+
+    def track_of(row: int) -> int | None:
+        return None if track_ids is None else int(track_ids[row])
+
+    if garments is None:
+        for row, person_box in enumerate(persons.xyxy):
+            for slot, region in body_region_boxes(person_box).items():
+                clipped, crop, good = _make_crop(frame_bgr, region, cfg)
+                if crop.size:
+                    out.append(GarmentCrop(track_of(row), slot, clipped, crop, good, person_index=row))
+        return out
+
+    owners = assign_garments(persons.xyxy, garments.xyxy, cfg.min_overlap)
+    names = garments.names()
+    for g, owner in enumerate(owners):
+        if owner < 0:
+            continue
+        clipped, crop, good = _make_crop(frame_bgr, garments.xyxy[g], cfg)
+        if crop.size:
+            out.append(
+                GarmentCrop(
+                    track_of(int(owner)), names[g], clipped, crop, good,
+                    detector_label=names[g], detector_score=float(garments.scores[g]), person_index=int(owner),
+                )
+            )
+    return out
