@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from .sources import open_source
 from .stats import RateMeter, StageTimer
 
 log = logging.getLogger("fashion-edge")
+
+EXIT_UNDELIVERED = 3  # the run ended with alerts still in the outbox (nothing lost, kept on disk)
 
 
 @dataclass
@@ -165,6 +168,7 @@ class Daemon:
                 self._publish("publish_snapshot", cam.config.name, self._snapshot(result, alert))
             self._publish("publish_alert", payload)
             cam.alerts += 1
+            log.info("alert %s: camera %s customer #%d %s", payload["id"], alert.camera, alert.track_id, alert.rule)
             if callable(self.options.on_alert):
                 self.options.on_alert(payload)
         for window in result.closed_windows:
@@ -261,7 +265,16 @@ class Daemon:
                 self.broker.stop()
             self.watchdog.close()
         errors = [c.error for c in self.cameras if c.error]
-        return 1 if errors and len(errors) == len(self.cameras) else 0
+        if errors and len(errors) == len(self.cameras):
+            return 1
+        pending = self.publisher.outbox_depth
+        if pending:
+            host, port = self.broker_address
+            reason = "broker unreachable" if not self.publisher.ever_connected else "broker did not acknowledge"
+            print(f"fashion-edge: {reason} at {host}:{port}: {pending} alert(s) kept in "
+                  f"{self.state_dir / 'outbox.sqlite'} for the next start", file=sys.stderr)
+            return EXIT_UNDELIVERED
+        return 0
 
 
 def setup_logging(level: str = "INFO") -> None:

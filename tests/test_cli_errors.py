@@ -1,0 +1,105 @@
+"""Bad input ends with one clear line naming the file (and field), a non-zero exit, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def demo_config(tmp_path: Path, shared: Path, mutate=None) -> Path:
+    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
+    for key in ("detector", "classifier"):
+        for field in ("model", "manifest"):
+            if data[key].get(field):
+                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
+    data["service"] = {"state_dir": str(tmp_path / "state")}
+    data["mqtt"] = {"host": "127.0.0.1", "port": 1}
+    if mutate:
+        mutate(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    errors = [l for l in result.stderr.splitlines() if "error" in l.lower()]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return errors[0]
+
+
+def test_check_config_accepts_the_shipped_examples():
+    for name in ("demo.yaml", "store.yaml", "jetson.yaml"):
+        result = cli("check-config", str(REPO / "configs" / name))
+        assert result.returncode == 0, result.stderr
+        assert "ok" in result.stdout
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("site: demo\ncameras: [\n  - name: x\n")
+    line = one_error_line(cli("check-config", str(bad)))
+    assert str(bad) in line and "line" in line
+
+
+def test_unknown_key_names_the_field(tmp_path, shared_dir):
+    path = demo_config(tmp_path, shared_dir, lambda d: d["detector"].update(confidence=0.5))
+    line = one_error_line(cli("check-config", str(path)))
+    assert "detector.confidence" in line and "unknown key" in line
+
+
+def test_out_of_range_value_names_the_field(tmp_path, shared_dir):
+    path = demo_config(tmp_path, shared_dir, lambda d: d["mqtt"].update(port=70000))
+    line = one_error_line(cli("check-config", str(path)))
+    assert "mqtt.port" in line
+
+
+def test_missing_config_file():
+    line = one_error_line(cli("check-config", "/nonexistent/fashion.yaml"))
+    assert "/nonexistent/fashion.yaml" in line and "not found" in line
+
+
+def test_missing_model(tmp_path, shared_dir):
+    path = demo_config(tmp_path, shared_dir, lambda d: d["detector"].update(model=str(tmp_path / "nope.tflite")))
+    line = one_error_line(cli("run", "--config", str(path), "--max-frames", "5"))
+    assert "nope.tflite" in line and "not found" in line
+
+
+def test_corrupt_model(tmp_path, shared_dir):
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"this is not a flatbuffer" * 100)
+    path = demo_config(tmp_path, shared_dir, lambda d: d["classifier"].update(model=str(corrupt)))
+    line = one_error_line(cli("run", "--config", str(path), "--max-frames", "5"))
+    assert "corrupt.tflite" in line
+
+
+def test_wrong_shaped_model_as_detector(tmp_path, shared_dir):
+    classifier = shared_dir / "models" / "imagenet" / "mobilenet_v2_1.0_224_quant.tflite"
+    coco_manifest = REPO / "models" / "manifests" / "coco-yolo.json"
+    path = demo_config(tmp_path, shared_dir,
+                       lambda d: d["detector"].update(model=str(classifier), manifest=str(coco_manifest)))
+    line = one_error_line(cli("run", "--config", str(path), "--max-frames", "5"))
+    assert "mobilenet_v2_1.0_224_quant.tflite" in line
+
+
+def test_unreadable_video(tmp_path, shared_dir):
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"\x00\x01garbage" * 1000)
+    path = demo_config(tmp_path, shared_dir)
+    line = one_error_line(cli("run", "--config", str(path), "--source", str(video), "--max-frames", "5"))
+    assert "broken.mp4" in line
+    # the source is opened before the broker connection, so nothing half-started is left behind
+    assert not (tmp_path / "state" / "outbox.sqlite").exists()
