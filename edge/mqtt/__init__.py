@@ -1,0 +1,21 @@
+"""MQTT: durable outbox, publisher, embedded broker, payloads and topic tree (docs/mqtt.md)."""
+
+from .broker import BrokerError, EmbeddedBroker
+from .outbox import Outbox, OutboxRow
+from .payloads import make_alert, make_status, validate_alert
+from .publisher import MqttPublisher, client_id_for
+from .topics import Topics, default_prefix
+
+__all__ = [
+    "BrokerError",
+    "EmbeddedBroker",
+    "MqttPublisher",
+    "Outbox",
+    "OutboxRow",
+    "Topics",
+    "client_id_for",
+    "default_prefix",
+    "make_alert",
+    "make_status",
+    "validate_alert",
+]

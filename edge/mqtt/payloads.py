@@ -1,0 +1,142 @@
+"""Build and check the JSON payloads published on MQTT.
+
+The alert contract is ``edge/schemas/alert.schema.json`` (JSON Schema 2020-12). ``validate_alert``
+is a small dependency-free check of the same rules so the daemon never needs ``jsonschema``;
+the tests check both agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+ALERT_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alert.schema.json"
+CAMERA_STATES = ("streaming", "reconnecting", "ended", "stuck")
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_UTC_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
+_ALERT_KEYS = ("id", "time", "site", "camera", "track_id", "rule", "garments", "box", "frame_index", "source_time_s")
+
+
+def load_alert_schema() -> dict:
+    return json.loads(ALERT_SCHEMA_PATH.read_text())
+
+
+def utc_now_iso(when: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``, e.g. ``2026-11-22T05:10:00.123Z``."""
+    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _garment(item: Any) -> dict:
+    if isinstance(item, Mapping):
+        label, score = item["label"], item["score"]
+    else:
+        label, score = item
+    return {"label": str(label), "score": round(float(score), 4)}
+
+
+def make_alert(
+    site: str,
+    camera: str,
+    track_id: int,
+    rule: str,
+    garments: Iterable[Any],
+    box: Iterable[float],
+    frame_index: int,
+    source_time_s: float | None,
+    time: datetime | str | None = None,
+    snapshot_jpeg: bytes | None = None,
+) -> dict:
+    """One alert payload. ``garments``: ``[{"label", "score"}]`` or ``[(label, score)]``;
+    ``box``: person box x1, y1, x2, y2 in pixels (numpy values are fine);
+    ``snapshot_jpeg``: only pass it when ``snapshots.enabled`` (privacy)."""
+    payload = {
+        "id": str(uuid.uuid4()),
+        "time": time if isinstance(time, str) else utc_now_iso(time),
+        "site": site,
+        "camera": camera,
+        "track_id": int(track_id),
+        "rule": rule,
+        "garments": [_garment(g) for g in garments],
+        "box": [round(float(v), 1) for v in box],
+        "frame_index": int(frame_index),
+        "source_time_s": None if source_time_s is None else round(float(source_time_s), 3),
+    }
+    if snapshot_jpeg is not None:
+        payload["snapshot"] = base64.b64encode(snapshot_jpeg).decode("ascii")
+    validate_alert(payload)
+    return payload
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_alert(payload: Any) -> None:
+    """Raise ``ValueError`` naming the first field that breaks alert.schema.json."""
+    if not isinstance(payload, dict):
+        raise ValueError("alert: must be a JSON object")
+    for key in _ALERT_KEYS:
+        if key not in payload:
+            raise ValueError(f"alert.{key}: missing")
+    extra = set(payload) - set(_ALERT_KEYS) - {"snapshot"}
+    if extra:
+        raise ValueError(f"alert.{sorted(extra)[0]}: unknown field")
+    checks = {
+        "id": isinstance(payload["id"], str) and bool(_UUID4.match(payload["id"])),
+        "time": isinstance(payload["time"], str) and bool(_UTC_TIME.match(payload["time"])),
+        "site": isinstance(payload["site"], str) and bool(_NAME.match(payload["site"])),
+        "camera": isinstance(payload["camera"], str) and bool(_NAME.match(payload["camera"])),
+        "track_id": _is_int(payload["track_id"]) and payload["track_id"] >= 0,
+        "rule": isinstance(payload["rule"], str) and bool(_NAME.match(payload["rule"])),
+        "box": isinstance(payload["box"], list) and len(payload["box"]) == 4
+        and all(_is_number(v) for v in payload["box"]),
+        "frame_index": _is_int(payload["frame_index"]) and payload["frame_index"] >= 0,
+        "source_time_s": payload["source_time_s"] is None or _is_number(payload["source_time_s"]),
+        "snapshot": isinstance(payload.get("snapshot", ""), str),
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise ValueError(f"alert.{key}: invalid value {payload.get(key)!r}")
+    garments = payload["garments"]
+    if not isinstance(garments, list) or not garments:
+        raise ValueError("alert.garments: must be a non-empty list")
+    for i, garment in enumerate(garments):
+        if (
+            not isinstance(garment, dict)
+            or set(garment) != {"label", "score"}
+            or not isinstance(garment["label"], str)
+            or not garment["label"]
+            or not _is_number(garment["score"])
+            or not 0 <= garment["score"] <= 1
+        ):
+            raise ValueError(f"alert.garments[{i}]: needs exactly a label and a score within 0..1")
+
+
+def make_status(state: str, since: datetime | str | None = None, fps: float | None = None, detail: str = "") -> dict:
+    """Camera status payload for ``{prefix}/cameras/{camera}/status``."""
+    if state not in CAMERA_STATES:
+        raise ValueError(f"camera state must be one of {', '.join(CAMERA_STATES)}, not {state!r}")
+    return {
+        "state": state,
+        "since": since if isinstance(since, str) else utc_now_iso(since),
+        "fps": None if fps is None else round(float(fps), 2),
+        "detail": detail,
+    }
+
+
+def encode(payload: Any) -> bytes:
+    """Compact UTF-8 JSON, the wire format of every JSON topic."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,285 @@
+"""MQTT publisher of the daemon: alerts through the durable outbox, retained state, stats.
+
+Threads and who does what:
+
+* the caller (pipeline) calls ``publish_*``; ``publish_alert`` only commits the alert to the
+  SQLite outbox and wakes the worker;
+* paho's network thread (``loop_start``) connects, reconnects with back-off, and calls
+  ``_on_connect`` / ``_on_disconnect`` / ``_on_publish``; ``_on_publish`` only queues the acked mid
+  (it runs while paho holds its message lock, so it must not call back into paho or take our locks
+  in the other order);
+* one worker thread is the only one handing outbox rows to paho. It hands a batch of at most
+  ``max_inflight`` rows, maps each paho ``mid`` to its outbox row, deletes a row when its PUBACK
+  arrives, and hands the next batch only when the whole batch is acknowledged. paho keeps unacked
+  QoS 1 messages across a reconnect and resends them in order, and since no newer row is handed
+  while one is unacked, alerts reach the broker in order, also after a reconnect.
+
+Retained state (counts, status, analytics) is remembered and published again after every
+CONNACK, so a restarted broker (or a new subscriber) always gets the latest values. It goes out
+at QoS 0 and only while connected: a stale value queued in paho could otherwise be replayed after
+the fresh one on reconnect.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from ..config import MQTTConfig
+from .connection import configure_client, refusal_text
+from .outbox import Outbox
+from .payloads import encode, utc_now_iso, validate_alert
+from .topics import Topics
+
+log = logging.getLogger(__name__)
+
+ALERT_QOS = 1
+AVAILABILITY_QOS = 1
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        cfg: MQTTConfig,
+        prefix: str,
+        client_id: str,
+        outbox_path: Path,
+        host: str,
+        port: int,
+        max_inflight: int = 20,
+    ):
+        self.cfg = cfg
+        self.topics = Topics(prefix)
+        self.client_id = client_id
+        self.host = host
+        self.port = int(port)
+        self.max_inflight = max(1, int(max_inflight))
+        self.outbox = Outbox(outbox_path, cfg.outbox.max_messages, cfg.outbox.drop)
+
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+            reconnect_on_failure=True,
+        )
+        configure_client(self._client, cfg)  # ConfigError for a missing password / TLS file
+        self._client.will_set(self.topics.availability, b"offline", qos=AVAILABILITY_QOS, retain=True)
+        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client.max_inflight_messages_set(self.max_inflight)
+        self._client.max_queued_messages_set(0)  # the outbox is the bound, not paho's memory
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.on_connect_fail = self._on_connect_fail
+
+        self._connected = threading.Event()
+        self._state_lock = threading.Lock()
+        self._retained: dict[str, bytes] = {}  # topic -> latest payload, re-published on CONNACK
+        self._handed: dict[int, int] = {}  # paho mid -> outbox row id, handed and not yet acked
+        self._acked_mids: collections.deque[int] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._last_problem: str | None = None
+        self._started = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker is retried, never fatal."""
+        if self._started:
+            return
+        self._started = True
+        self._worker = threading.Thread(target=self._work, name="mqtt-outbox", daemon=True)
+        self._worker.start()
+        try:
+            self._client.connect_async(self.host, self.port, keepalive=self.cfg.keepalive_s)
+        except (OSError, ValueError) as exc:  # e.g. bad host name: keep running, queue alerts
+            self._report(f"cannot connect to {self.host}:{self.port} ({exc})")
+        self._client.loop_start()
+        log.info("MQTT publisher for %s -> %s:%d (outbox %d pending)", self.topics.prefix, self.host, self.port,
+                 self.outbox.depth)
+
+    def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Drain the outbox for up to ``flush_timeout_s``, publish "offline", disconnect.
+        Whatever is not acknowledged stays in SQLite for the next start."""
+        if not self._started:
+            self.outbox.close()
+            return
+        deadline = time.monotonic() + max(0.0, flush_timeout_s)
+        while self.outbox.depth and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.05)
+        self._stopping.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout=5)
+        if self.connected:
+            info = self._client.publish(self.topics.availability, b"offline", qos=AVAILABILITY_QOS, retain=True)
+            try:
+                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        left = self.outbox.depth
+        if left:
+            log.warning("MQTT stopped with %d alert(s) still in the outbox (sent on next start)", left)
+        self.outbox.close()
+        self._started = False
+
+    # ---------------------------------------------------------------- properties
+
+    @property
+    def connected(self) -> bool:
+        """True only between a successful CONNACK and the next disconnect."""
+        return self._connected.is_set()
+
+    @property
+    def outbox_depth(self) -> int:
+        return self.outbox.depth
+
+    @property
+    def outbox_dropped(self) -> int:
+        return self.outbox.dropped
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last connection attempt failed (refused CONNACK, unreachable), None once connected."""
+        return self._last_problem
+
+    # ---------------------------------------------------------------- publishing
+
+    def publish_alert(self, payload: dict) -> int | None:
+        """Commit the alert to the outbox, then send it (now if connected, else after reconnect).
+        Returns the outbox row id, or None when the full outbox refused it (drop='newest')."""
+        validate_alert(payload)
+        topic = self.topics.alert(payload["camera"], payload["rule"])
+        row_id = self.outbox.put(topic, encode(payload), ALERT_QOS)
+        self._wake.set()
+        return row_id
+
+    def publish_counts(self, camera: str, counts: dict) -> None:
+        self._publish_retained(self.topics.counts(camera), counts)
+
+    def publish_status(self, camera: str, status: dict) -> None:
+        self._publish_retained(self.topics.status(camera), status)
+
+    def publish_analytics(self, camera: str, summary: dict) -> None:
+        self._publish_retained(self.topics.analytics(camera), summary)
+
+    def publish_stats(self, stats: dict) -> None:
+        """Not retained, QoS 0, dropped while disconnected. Adds outbox depth/dropped, connected, time."""
+        payload = {
+            **stats,
+            "outbox_depth": self.outbox.depth,
+            "outbox_dropped": self.outbox.dropped,
+            "connected": self.connected,
+            "time": utc_now_iso(),
+        }
+        self._send_now(self.topics.stats, encode(payload), retain=False)
+
+    def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
+        """JPEG bytes, QoS 0, not retained. The caller checks ``snapshots.enabled`` (privacy)."""
+        self._send_now(self.topics.snapshot(camera), bytes(jpeg), retain=False)
+
+    def _publish_retained(self, topic: str, payload: Any) -> None:
+        data = payload if isinstance(payload, bytes) else encode(payload)
+        with self._state_lock:
+            self._retained[topic] = data
+        self._send_now(topic, data, retain=True)
+
+    def _send_now(self, topic: str, data: bytes, retain: bool) -> None:
+        if self.connected:
+            self._client.publish(topic, data, qos=0, retain=retain)
+
+    # ---------------------------------------------------------------- paho callbacks (network thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._connected.clear()
+            self._report(refusal_text(reason_code))
+            return
+        self._connected.set()
+        self._last_problem = None
+        log.info("MQTT connected to %s:%d", self.host, self.port)
+        client.publish(self.topics.availability, b"online", qos=AVAILABILITY_QOS, retain=True)
+        with self._state_lock:
+            retained = list(self._retained.items())
+        for topic, data in retained:
+            client.publish(topic, data, qos=0, retain=True)
+        self._wake.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._report(f"cannot reach the MQTT broker at {self.host}:{self.port} (retrying)")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and not self._stopping.is_set():
+            log.warning("MQTT disconnected from %s:%d (%s); reconnecting", self.host, self.port, reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # Runs under paho's message lock: only record the mid and wake the worker.
+        self._acked_mids.append(mid)
+        self._wake.set()
+
+    def _report(self, problem: str) -> None:
+        """Log a connection problem once (not on every retry)."""
+        if problem != self._last_problem:
+            log.error("MQTT: %s", problem)
+        self._last_problem = problem
+
+    # ---------------------------------------------------------------- worker (only thread handing rows)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
+            try:
+                self._apply_acks()
+                if self.connected and not self._handed:
+                    self._hand_batch()
+            except Exception:  # never let the worker die: alerts are safe in SQLite
+                log.exception("MQTT outbox worker error")
+                time.sleep(0.5)
+        self._apply_acks()
+
+    def _apply_acks(self) -> None:
+        while self._acked_mids:
+            mid = self._acked_mids.popleft()
+            row_id = self._handed.pop(mid, None)
+            if row_id is not None:
+                self.outbox.ack(row_id)
+        if not self._handed and self.outbox.depth:
+            self._wake.set()  # next batch
+
+    def _hand_batch(self) -> None:
+        for row in self.outbox.pending(self.max_inflight):
+            info = self._client.publish(row.topic, row.payload, qos=row.qos, retain=False)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("MQTT publish of outbox row %d failed (%s); retrying later", row.id, info.rc)
+                break
+            # NO_CONN: paho keeps the QoS 1 message and sends it on reconnect, still in order.
+            self._handed[info.mid] = row.id
+
+
+def client_id_for(site: str, suffix: str = "") -> str:
+    """A stable client id per site (stable ids make broker logs and ACLs readable)."""
+    return f"fashion-edge-{site}{('-' + suffix) if suffix else ''}"
+
+
+def decode_json(payload: bytes) -> Any:
+    return json.loads(payload.decode("utf-8"))
