@@ -15,10 +15,11 @@ Matching is class-aware: a box only matches a track of its own class id.
 ``update`` returns the detection boxes (not the Kalman-smoothed ones) of the confirmed tracks
 matched in this frame: crops and foot points should follow the pixels, not a filter's guess.
 
-Libraries considered (2026-11, PyPI): ``supervision`` 0.31 (``sv.ByteTrack``) needs scipy
-(~140 MB installed), av, requests, pillow and matplotlib; ``trackers`` 2.6 pulls supervision,
-scipy and opencv-python; ``bytetracker`` 0.3 pins torch, lap and scipy. All too heavy for the
-edge install (no scipy/torch), so this is a compact implementation; speed figures in tests/test_tracker.py.
+Libraries considered (2026-11, PyPI): ``trackers`` 2.6 (``ByteTrackTracker``; ByteTrack moved there
+from ``supervision``) pulls supervision, scipy, av and opencv-python: ~250 MB installed
+(``du``: av 104 MB, scipy 143 MB) for 0.50 ms/frame vs 0.81 ms/frame here (15 people, 300
+frames, /tmp bench on this 2-core box); ``bytetracker`` 0.3 pins torch, lap and scipy. The edge
+install has no scipy/torch, so this is a compact own implementation.
 """
 
 from __future__ import annotations
