@@ -79,6 +79,9 @@ class GarmentClassifier:
         self.model_path = Path(model_path)
         self.model = TFLiteModel(self.model_path, threads=threads)
         manifest, self.manifest_file = load_manifest(self.model_path, manifest_path)
+        if manifest.get("task", "classify") != "classify":
+            raise ModelError(f"manifest {self.manifest_file.name} describes a {manifest['task']!r} model, "
+                             "not a classifier", path=self.model_path)
         self.model_labels: list[str] = list(manifest["labels"])
         self.input_size = self._check_input(manifest)
         self._check_output()
@@ -132,12 +135,16 @@ class GarmentClassifier:
                 path=self.model_path,
             )
 
-    def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
-        """Model-label probabilities (n_model_labels,) of one BGR crop."""
+    def input_tensor(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The exact tensor fed to the interpreter for one BGR crop."""
         image = classifier_input(crop_bgr, self.input_size)  # RGB
         if self.color_order == "BGR":
             image = image[..., ::-1]
-        tensor = to_model_input(image, self.normalisation, self.model.input.dtype, self.model.input.quant)
+        return to_model_input(image, self.normalisation, self.model.input.dtype, self.model.input.quant)
+
+    def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """Model-label probabilities (n_model_labels,) of one BGR crop."""
+        tensor = self.input_tensor(crop_bgr)
         output = self.model.outputs[0].dequantize(self.model.run(tensor)[0]).reshape(-1)
         if self.output_kind == "logits":
             return softmax(output)

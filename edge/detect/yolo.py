@@ -85,6 +85,9 @@ class YoloDetector:
         self.model_path = Path(model_path)
         self.model = TFLiteModel(self.model_path, threads=threads)  # missing / corrupt -> ModelError
         manifest, self.manifest_file = load_manifest(self.model_path, manifest_path)
+        if manifest.get("task", "detect") != "detect":
+            raise ModelError(f"manifest {self.manifest_file.name} describes a {manifest['task']!r} model, not a detector",
+                             path=self.model_path)
         self.labels: list[str] = list(manifest["labels"])
         self.layout, self.input_size = self._check_input(manifest)
         self._rows_first = self._check_output()
