@@ -85,3 +85,24 @@ def mosquitto(tmp_path):
     broker = Mosquitto(tmp_path).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path):
+    """Start extra mosquitto brokers with more config lines (auth, persistence); all stopped at teardown.
+
+    ``mosquitto_factory("allow_anonymous false\\npassword_file /x")`` -> a started ``Mosquitto``.
+    Later lines override the defaults written before them (allow_anonymous, persistence).
+    """
+    brokers: list[Mosquitto] = []
+
+    def make(extra_conf: str = "") -> Mosquitto:
+        workdir = tmp_path / f"mosquitto-{len(brokers)}"
+        workdir.mkdir()
+        broker = Mosquitto(workdir, extra_conf).start()
+        brokers.append(broker)
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.stop()

@@ -93,6 +93,8 @@ class MqttPublisher:
         self._worker: threading.Thread | None = None
         self._last_problem: str | None = None
         self._started = False
+        self._ever_connected = False
+        self._closed_counts: tuple[int, int] | None = None  # (depth, dropped) once stop() closed the outbox
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -114,8 +116,10 @@ class MqttPublisher:
     def stop(self, flush_timeout_s: float = 5.0) -> None:
         """Drain the outbox for up to ``flush_timeout_s``, publish "offline", disconnect.
         Whatever is not acknowledged stays in SQLite for the next start."""
+        if self._closed_counts is not None:
+            return
         if not self._started:
-            self.outbox.close()
+            self._close_outbox()
             return
         deadline = time.monotonic() + max(0.0, flush_timeout_s)
         while self.outbox.depth and time.monotonic() < deadline:
@@ -137,8 +141,12 @@ class MqttPublisher:
         left = self.outbox.depth
         if left:
             log.warning("MQTT stopped with %d alert(s) still in the outbox (sent on next start)", left)
-        self.outbox.close()
+        self._close_outbox()
         self._started = False
+
+    def _close_outbox(self) -> None:
+        self._closed_counts = (self.outbox.depth, self.outbox.dropped)
+        self.outbox.close()
 
     # ---------------------------------------------------------------- properties
 
@@ -148,12 +156,19 @@ class MqttPublisher:
         return self._connected.is_set()
 
     @property
+    def ever_connected(self) -> bool:
+        """At least one successful CONNACK since start()."""
+        return self._ever_connected
+
+    @property
     def outbox_depth(self) -> int:
-        return self.outbox.depth
+        """Alerts not yet acknowledged by the broker (still readable after stop())."""
+        return self._closed_counts[0] if self._closed_counts else self.outbox.depth
 
     @property
     def outbox_dropped(self) -> int:
-        return self.outbox.dropped
+        """Alerts dropped because the outbox was full (persisted across restarts)."""
+        return self._closed_counts[1] if self._closed_counts else self.outbox.dropped
 
     @property
     def last_error(self) -> str | None:
@@ -184,8 +199,8 @@ class MqttPublisher:
         """Not retained, QoS 0, dropped while disconnected. Adds outbox depth/dropped, connected, time."""
         payload = {
             **stats,
-            "outbox_depth": self.outbox.depth,
-            "outbox_dropped": self.outbox.dropped,
+            "outbox_depth": self.outbox_depth,
+            "outbox_dropped": self.outbox_dropped,
             "connected": self.connected,
             "time": utc_now_iso(),
         }
@@ -213,6 +228,7 @@ class MqttPublisher:
             self._report(refusal_text(reason_code))
             return
         self._connected.set()
+        self._ever_connected = True
         self._last_problem = None
         log.info("MQTT connected to %s:%d", self.host, self.port)
         client.publish(self.topics.availability, b"online", qos=AVAILABILITY_QOS, retain=True)

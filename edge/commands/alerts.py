@@ -1,0 +1,129 @@
+"""``fashion-edge alerts``: subscribe to ``{prefix}/alerts/#`` and print each alert once.
+
+One readable line per alert (time, camera, rule, garments with scores, track), or the raw JSON
+with ``--json``. QoS 1 may deliver an alert twice (at-least-once): alerts are deduplicated on
+their ``id``. The client reconnects by itself; an unreachable broker at start is one error line
+and exit 1.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import queue
+import ssl
+import sys
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ..mqtt.connection import read_password, refusal_text
+from ..mqtt.topics import Topics, default_prefix
+
+_SEEN_IDS_KEPT = 10000
+_CONNECT_TIMEOUT_S = 10.0
+
+
+def format_alert(alert: dict) -> str:
+    garments = ", ".join(f"{g.get('label')} {float(g.get('score', 0)):.2f}" for g in alert.get("garments", []))
+    where = f" @ {alert['source_time_s']:.1f}s" if isinstance(alert.get("source_time_s"), (int, float)) else ""
+    return (
+        f"{alert.get('time', '?')}  {alert.get('site', '?')}/{alert.get('camera', '?')}  "
+        f"{alert.get('rule', '?')}: {garments or '-'}  (customer #{alert.get('track_id', '?')}, "
+        f"frame {alert.get('frame_index', '?')}{where})"
+    )
+
+
+def matches(alert: dict, labels: list[str] | None) -> bool:
+    if not labels:
+        return True
+    wanted = {label.lower() for label in labels}
+    names = {str(alert.get("rule", "")).lower()}
+    names |= {str(g.get("label", "")).lower() for g in alert.get("garments", []) if isinstance(g, dict)}
+    return bool(wanted & names)
+
+
+def _fail(message: str) -> int:
+    print(f"fashion-edge alerts: error: {message}", file=sys.stderr)
+    return 1
+
+
+def main(args) -> int:
+    prefix = (args.prefix or default_prefix(args.site)).rstrip("/")
+    topic_filter = Topics(prefix).alerts_filter
+    password = read_password(args.password_env) if args.password_env else None
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"fashion-edge-alerts-{uuid.uuid4().hex[:8]}",
+        clean_session=True,
+        protocol=mqtt.MQTTv311,
+    )
+    if args.username or password is not None:
+        client.username_pw_set(args.username, password)
+    if args.ca:
+        try:
+            client.tls_set(ca_certs=args.ca, cert_reqs=ssl.CERT_REQUIRED)
+        except (OSError, ssl.SSLError) as exc:
+            return _fail(f"{args.ca}: cannot load the CA file ({exc})")
+    client.reconnect_delay_set(1, 30)
+
+    events: queue.Queue = queue.Queue()  # ("connack", reason) | ("message", payload)
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        events.put(("connack", reason_code))
+        if not reason_code.is_failure:
+            client.subscribe(topic_filter, qos=1)  # again after every reconnect
+
+    def on_message(client, userdata, message):
+        events.put(("message", message.payload))
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    try:
+        client.connect(args.host, args.port, keepalive=30)
+    except (OSError, ssl.SSLError) as exc:
+        return _fail(f"cannot reach the MQTT broker at {args.host}:{args.port} ({exc.strerror or exc})")
+    client.loop_start()
+    try:
+        try:
+            kind, reason = events.get(timeout=_CONNECT_TIMEOUT_S)
+        except queue.Empty:
+            return _fail(f"no answer from the MQTT broker at {args.host}:{args.port}")
+        if reason.is_failure:
+            return _fail(refusal_text(reason))
+        print(f"listening on {topic_filter} at {args.host}:{args.port}", file=sys.stderr, flush=True)
+        return _print_alerts(events, args)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _print_alerts(events: queue.Queue, args) -> int:
+    seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+    printed = 0
+    while args.count is None or printed < args.count:
+        kind, value = events.get()
+        if kind == "connack":
+            if value.is_failure:
+                print(f"fashion-edge alerts: {refusal_text(value)}", file=sys.stderr, flush=True)
+            continue
+        try:
+            alert = json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            print("fashion-edge alerts: skipped a message that is not JSON", file=sys.stderr, flush=True)
+            continue
+        if not isinstance(alert, dict):
+            continue
+        alert_id = str(alert.get("id"))
+        if alert_id in seen:  # QoS 1 redelivery
+            continue
+        seen[alert_id] = None
+        if len(seen) > _SEEN_IDS_KEPT:
+            seen.popitem(last=False)
+        if not matches(alert, args.label):
+            continue
+        print(json.dumps(alert, separators=(",", ":")) if args.json else format_alert(alert), flush=True)
+        printed += 1
+    return 0
