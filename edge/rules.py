@@ -1,0 +1,145 @@
+"""Alert rules: which settled garments, where, when, and how often.
+
+A rule's ``when`` lists alternatives; each alternative is garment labels joined by ``+`` and
+fires when *all* of them are among the customer's settled garments with a score of at least
+``min_confidence`` (e.g. suit: ``['suit', 'blazer+pants', 'jacket+pants']``). Labels compare
+case-insensitively. The first satisfied alternative (in the order written) is reported.
+
+A rule that matches the garments still has to pass, in this order:
+
+* ``cameras``: the rule is ignored on cameras it does not list (empty = every camera);
+* ``zones``: the foot point (bottom centre of the person box) lies inside one polygon (empty =
+  anywhere); ray casting, frame pixels;
+* ``schedule``: ``when`` (the caller's local time) falls on a listed day between start and end.
+  ``end`` may be ``24:00``; ``start > end`` spans midnight and belongs to the day it *starts*
+  on (fri 22:00-02:00 covers Saturday 01:00);
+* once per track: a track that got this rule's alert never gets it again while it lives;
+* ``cooldown_s``: at least this long since the rule's previous alert on this camera (any track).
+
+A match blocked by zone, schedule or cooldown is not remembered: the same customer can still
+fire later, e.g. after walking into the zone or once the cooldown has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import RuleConfig
+from .errors import ConfigError
+
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule_name: str
+    garments: list[tuple[str, float]]  # the satisfied alternative's labels with their scores
+
+
+def _minutes(text: str, field: str, allow_24: bool) -> int:
+    hours, minutes = (int(p) for p in text.split(":"))
+    if minutes >= 60 or hours > 24 or (hours == 24 and (minutes or not allow_24)):
+        raise ConfigError(f"{text!r} is not a time of day (HH:MM, 00:00-{'24:00' if allow_24 else '23:59'})",
+                          field=field)
+    return hours * 60 + minutes
+
+
+def point_in_polygon(point: tuple[float, float], polygon: list[tuple[float, float]]) -> bool:
+    """Even-odd ray casting (a point exactly on an edge may fall either way)."""
+    x, y = point
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        x1, y1 = polygon[i]
+        x2, y2 = polygon[(i + 1) % n]
+        if (y1 > y) != (y2 > y):
+            x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+            if x < x_cross:
+                inside = not inside
+    return inside
+
+
+class _Rule:
+    def __init__(self, cfg: RuleConfig, index: int):
+        self.cfg = cfg
+        self.name = cfg.name
+        self.alternatives: list[list[str]] = []
+        for alternative in cfg.when:
+            labels = [label.strip().lower() for label in alternative.split("+")]
+            if not all(labels):
+                raise ConfigError(f"empty garment in {alternative!r}", field=f"rules[{index}].when")
+            self.alternatives.append(labels)
+        self.schedule = None
+        if cfg.schedule is not None:
+            start = _minutes(cfg.schedule.start, f"rules[{index}].schedule.start", allow_24=False)
+            end = _minutes(cfg.schedule.end, f"rules[{index}].schedule.end", allow_24=True)
+            if start == end:
+                raise ConfigError("start equals end (an empty schedule)", field=f"rules[{index}].schedule")
+            self.schedule = (set(cfg.schedule.days), start, end)
+        self.alerted_tracks: set[int] = set()
+        self.last_alert: datetime | None = None
+
+    def garments_match(self, garments: dict[str, float]) -> list[tuple[str, float]] | None:
+        for labels in self.alternatives:
+            if all(garments.get(label, -1.0) >= self.cfg.min_confidence for label in labels):
+                return [(label, garments[label]) for label in labels]
+        return None
+
+    def in_zone(self, foot_point: tuple[float, float]) -> bool:
+        return not self.cfg.zones or any(point_in_polygon(foot_point, zone) for zone in self.cfg.zones)
+
+    def in_schedule(self, when: datetime) -> bool:
+        if self.schedule is None:
+            return True
+        days, start, end = self.schedule
+        minute = when.hour * 60 + when.minute
+        if start < end:
+            return _DAYS[when.weekday()] in days and start <= minute < end
+        # Overnight: the evening part belongs to today, the early-morning part to yesterday.
+        if minute >= start:
+            return _DAYS[when.weekday()] in days
+        if minute < end:
+            return _DAYS[(when - timedelta(days=1)).weekday()] in days
+        return False
+
+    def cooled_down(self, when: datetime) -> bool:
+        if self.last_alert is None or self.cfg.cooldown_s <= 0:
+            return True
+        return (when - self.last_alert).total_seconds() >= self.cfg.cooldown_s
+
+
+class RuleEngine:
+    """The rules of one camera. ``evaluate`` is called per track per frame once garments settle."""
+
+    def __init__(self, rules: list[RuleConfig], camera: str):
+        self.camera = camera
+        self.rules = [
+            _Rule(rule, index) for index, rule in enumerate(rules) if not rule.cameras or camera in rule.cameras
+        ]
+
+    def evaluate(self, track_id: int, garments: dict[str, float], foot_point: tuple[float, float],
+                 when: datetime) -> list[RuleMatch]:
+        garments = {label.strip().lower(): float(score) for label, score in garments.items()}
+        matches: list[RuleMatch] = []
+        for rule in self.rules:
+            if track_id in rule.alerted_tracks:
+                continue
+            matched = rule.garments_match(garments)
+            if matched is None or not rule.in_zone(foot_point) or not rule.in_schedule(when):
+                continue
+            if not rule.cooled_down(when):
+                continue
+            rule.alerted_tracks.add(track_id)
+            rule.last_alert = when
+            matches.append(RuleMatch(rule.name, matched))
+        return matches
+
+    def forget(self, track_id: int) -> None:
+        """The track ended; its id is never reused by the tracker, this only frees memory."""
+        for rule in self.rules:
+            rule.alerted_tracks.discard(track_id)
+
+    @property
+    def names(self) -> list[str]:
+        return [rule.name for rule in self.rules]

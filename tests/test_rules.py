@@ -1,0 +1,134 @@
+"""RuleEngine: garment combinations, zones, cameras, once per track, cooldown, schedules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from edge.config import RuleConfig, Schedule
+from edge.errors import ConfigError, FashionEdgeError
+from edge.rules import RuleEngine, point_in_polygon
+
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0)  # a Monday
+FOOT = (320.0, 400.0)
+SUIT = RuleConfig(name="suit", when=["suit", "blazer+pants", "jacket+pants"], min_confidence=0.6)
+DRESS = RuleConfig(name="dress", when=["dress"])
+
+
+def fired(engine: RuleEngine, track_id: int, garments: dict, when=MONDAY_NOON, foot=FOOT) -> list[str]:
+    return [m.rule_name for m in engine.evaluate(track_id, garments, foot, when)]
+
+
+def test_suit_as_a_combination_of_garments():
+    engine = RuleEngine([SUIT, DRESS], "cam1")
+    assert fired(engine, 1, {"blazer": 0.9}) == []  # half a suit
+    assert fired(engine, 1, {"pants": 0.9, "t-shirt": 0.8}) == []
+    matches = engine.evaluate(1, {"Blazer": 0.9, "pants": 0.7}, FOOT, MONDAY_NOON)
+    assert [(m.rule_name, m.garments) for m in matches] == [("suit", [("blazer", 0.9), ("pants", 0.7)])]
+    assert fired(engine, 2, {"suit": 0.8}) == ["suit"]
+    assert fired(engine, 3, {"jacket": 0.8, "pants": 0.9, "dress": 0.7}) == ["suit", "dress"]
+
+
+def test_min_confidence_applies_to_every_garment_of_the_alternative():
+    engine = RuleEngine([SUIT], "cam1")
+    assert fired(engine, 1, {"blazer": 0.9, "pants": 0.55}) == []
+    assert fired(engine, 1, {"blazer": 0.9, "pants": 0.6}) == ["suit"]
+
+
+def test_first_satisfied_alternative_is_reported():
+    engine = RuleEngine([SUIT], "cam1")
+    match = engine.evaluate(1, {"suit": 0.7, "blazer": 0.9, "pants": 0.9}, FOOT, MONDAY_NOON)[0]
+    assert match.garments == [("suit", 0.7)]
+
+
+def test_one_alert_per_track_per_rule_until_forgotten():
+    engine = RuleEngine([DRESS], "cam1")
+    assert fired(engine, 5, {"dress": 0.9}) == ["dress"]
+    assert fired(engine, 5, {"dress": 0.9}, MONDAY_NOON + timedelta(minutes=5)) == []
+    assert fired(engine, 6, {"dress": 0.9}) == ["dress"]  # another customer, no cooldown
+    engine.forget(5)
+    assert fired(engine, 5, {"dress": 0.9}) == ["dress"]
+
+
+def test_cooldown_suppresses_a_second_track_within_the_cooldown():
+    rule = RuleConfig(name="dress", when=["dress"], cooldown_s=60)
+    engine = RuleEngine([rule, SUIT], "cam1")
+    assert fired(engine, 1, {"dress": 0.9}) == ["dress"]
+    assert fired(engine, 2, {"dress": 0.9}, MONDAY_NOON + timedelta(seconds=30)) == []
+    assert fired(engine, 3, {"suit": 0.9}, MONDAY_NOON + timedelta(seconds=30)) == ["suit"]  # other rule
+    # Track 2 was only suppressed, not alerted: it fires once the cooldown has passed.
+    assert fired(engine, 2, {"dress": 0.9}, MONDAY_NOON + timedelta(seconds=60)) == ["dress"]
+    assert fired(engine, 4, {"dress": 0.9}, MONDAY_NOON + timedelta(seconds=100)) == []  # 40 s after track 2
+
+
+def test_zones_use_the_foot_point():
+    door = [(0, 300), (200, 300), (200, 480), (0, 480)]
+    rule = RuleConfig(name="dress", when=["dress"], zones=[door, [(500, 0), (640, 0), (640, 200)]])
+    engine = RuleEngine([rule], "cam1")
+    assert fired(engine, 1, {"dress": 0.9}, foot=(320, 400)) == []  # outside both
+    assert fired(engine, 1, {"dress": 0.9}, foot=(100, 400)) == ["dress"]
+    assert fired(engine, 2, {"dress": 0.9}, foot=(630, 50)) == ["dress"]  # inside the triangle
+    assert fired(engine, 3, {"dress": 0.9}, foot=(510, 150)) == []  # in its bounding box, not in it
+
+
+def test_point_in_concave_polygon():
+    u_shape = [(0, 0), (30, 0), (30, 30), (20, 30), (20, 10), (10, 10), (10, 30), (0, 30)]
+    assert point_in_polygon((5, 20), u_shape) and point_in_polygon((25, 20), u_shape)
+    assert not point_in_polygon((15, 20), u_shape)  # the notch
+    assert not point_in_polygon((40, 5), u_shape)
+
+
+def test_camera_filter():
+    rule = RuleConfig(name="dress", when=["dress"], cameras=["entrance"])
+    assert RuleEngine([rule], "till").names == []
+    assert fired(RuleEngine([rule], "till"), 1, {"dress": 0.9}) == []
+    assert fired(RuleEngine([rule], "entrance"), 1, {"dress": 0.9}) == ["dress"]
+
+
+def test_schedule_outside_hours_suppresses():
+    rule = RuleConfig(name="dress", when=["dress"], schedule=Schedule(days=["mon", "tue"], start="09:00", end="18:00"))
+    engine = RuleEngine([rule], "cam1")
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 23, 8, 59)) == []
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 23, 18, 0)) == []  # end is exclusive
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 25, 12, 0)) == []  # wednesday
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 24, 17, 59)) == ["dress"]  # tuesday
+
+
+def test_overnight_schedule_belongs_to_the_day_it_starts():
+    rule = RuleConfig(name="late", when=["dress"], schedule=Schedule(days=["fri"], start="22:00", end="02:00"))
+    engine = RuleEngine([rule], "cam1")
+    friday, saturday = datetime(2026, 11, 27), datetime(2026, 11, 28)
+    assert fired(engine, 1, {"dress": 0.9}, friday.replace(hour=21, minute=59)) == []
+    assert fired(engine, 1, {"dress": 0.9}, friday.replace(hour=1)) == []  # thursday's night
+    assert fired(engine, 1, {"dress": 0.9}, saturday.replace(hour=2)) == []
+    assert fired(engine, 1, {"dress": 0.9}, saturday.replace(hour=22, minute=30)) == []
+    assert fired(engine, 1, {"dress": 0.9}, saturday.replace(hour=1, minute=30)) == ["late"]
+    assert fired(engine, 2, {"dress": 0.9}, friday.replace(hour=23)) == ["late"]
+
+
+def test_schedule_until_midnight():
+    rule = RuleConfig(name="dress", when=["dress"], schedule=Schedule(start="20:00", end="24:00"))
+    engine = RuleEngine([rule], "cam1")
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 23, 19, 59)) == []
+    assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 23, 23, 59)) == ["dress"]
+
+
+@pytest.mark.parametrize(
+    "schedule, field",
+    [
+        (Schedule(start="25:00", end="24:00"), "rules[0].schedule.start"),
+        (Schedule(start="08:00", end="08:75"), "rules[0].schedule.end"),
+        (Schedule(start="09:00", end="09:00"), "rules[0].schedule"),
+    ],
+)
+def test_bad_schedule_is_a_one_line_config_error(schedule, field):
+    with pytest.raises(ConfigError) as err:
+        RuleEngine([RuleConfig(name="x", when=["dress"], schedule=schedule)], "cam1")
+    assert isinstance(err.value, FashionEdgeError) and str(err.value).startswith(field + ":")
+    assert "\n" not in str(err.value)
+
+
+def test_empty_garment_in_alternative_is_rejected():
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.when"):
+        RuleEngine([RuleConfig(name="x", when=["blazer+"])], "cam1")
