@@ -258,3 +258,43 @@ def test_live_source_that_never_connects_keeps_trying_until_closed():
     assert not consumer.is_alive() and got == []
     assert source.stats["reconnects"] == 0
     assert [s["state"] for s in states] == ["ended"]
+
+
+def test_http_video_file_is_live_and_reopened_after_its_end(shared_dir):
+    """The real mp4 over plain HTTP (python -m http.server). Killing the server is noticed once the
+    frames already buffered are decoded; the end of an http source is a dropped stream for a live
+    source, and it is re-opened once the server is back."""
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+               "--directory", str(shared_dir / "media")]
+
+    def serve():
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port)
+        return process
+
+    server = serve()
+    source = open_source(f"http://127.0.0.1:{port}/one-by-one-person-detection.mp4",
+                         reconnect=ReconnectConfig(initial_s=0.1, max_s=0.2))
+    try:
+        assert source.is_live and source.fps == pytest.approx(10.0)
+        frame = _next_within(source, 5)
+        assert frame.image.shape == (432, 768, 3) and frame.source_time_s is None
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 20
+        while source.state != "reconnecting" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.state == "reconnecting"
+        read_before = source.stats["frames_read"]
+        assert 1 < read_before <= 1394  # what was buffered before the kill, at most the whole clip
+        server = serve()
+        deadline = time.monotonic() + 10
+        while source.stats["frames_read"] == read_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.stats["reconnects"] >= 1
+        assert _next_within(source, 5).index > frame.index
+    finally:
+        source.close()
+        server.kill()
+        server.wait(10)
