@@ -242,6 +242,8 @@ class FileSource(FrameSource):
         self._frames_this_pass = 0
         self._last_bucket = -1  # fps_cap decimation: last 1/fps_cap slot handed out
         self._closed = False
+        # close() may come from another thread (daemon shutdown): never release the capture mid-read.
+        self._read_lock = threading.Lock()
 
     def _next_raw(self):
         if self._pending is not _VideoReader.EOF:
@@ -250,6 +252,10 @@ class FileSource(FrameSource):
         return self._reader.read()
 
     def __next__(self) -> Frame:
+        with self._read_lock:
+            return self._next_frame()
+
+    def _next_frame(self) -> Frame:
         while not self._closed:
             image = self._next_raw()
             if image is _VideoReader.EOF:
@@ -259,7 +265,7 @@ class FileSource(FrameSource):
                     self._frames_this_pass = 0
                     self._reader.rewind()
                     continue
-                self.close()
+                self._close_reader()
                 break
             index = self._position
             self._position += 1
@@ -280,11 +286,16 @@ class FileSource(FrameSource):
             return Frame(image, index, self._start_wall + elapsed_s, source_time_s)
         raise StopIteration
 
-    def close(self) -> None:
+    def _close_reader(self) -> None:
         if not self._closed:
             self._closed = True
             self._reader.close()
         super().close()
+
+    def close(self) -> None:
+        """Thread-safe: waits for a read in progress, then the iterator stops."""
+        with self._read_lock:
+            self._close_reader()
 
 
 # ------------------------------------------------------------------------------------------ live

@@ -97,6 +97,23 @@ def test_image_folder_skips_corrupt_and_foreign_files(shared_dir, tmp_path):
         assert np.abs(frame.image.astype(int) - original.astype(int)).mean() < 4  # JPEG round trip
 
 
+def test_close_from_another_thread_stops_a_file_source(shared_dir):
+    source = open_source(str(shared_dir / CLIP), loop=True)
+    got = []
+
+    def consume():
+        for frame in source:
+            got.append(frame.index)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    time.sleep(0.3)
+    source.close()  # what the daemon does on SIGTERM
+    consumer.join(5)
+    assert not consumer.is_alive()
+    assert len(got) > 10 and source.stats["state"] == "ended"
+
+
 def test_bad_files_raise_source_error_naming_the_file(tmp_path, shared_dir):
     with pytest.raises(SourceError, match=r"missing\.mp4: cannot open video"):
         open_source(str(tmp_path / "missing.mp4"))
