@@ -93,12 +93,16 @@ def mosquitto_factory(tmp_path):
 
     ``mosquitto_factory("allow_anonymous false\\npassword_file /x")`` -> a started ``Mosquitto``.
     Later lines override the defaults written before them (allow_anonymous, persistence).
+    Run as root, mosquitto would switch to the ``mosquitto`` user, which cannot read pytest's
+    private tmp folders (password file, persistence folder): ``user root`` keeps it as is.
     """
     brokers: list[Mosquitto] = []
 
     def make(extra_conf: str = "") -> Mosquitto:
         workdir = tmp_path / f"mosquitto-{len(brokers)}"
         workdir.mkdir()
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            extra_conf = "user root\n" + extra_conf
         broker = Mosquitto(workdir, extra_conf).start()
         brokers.append(broker)
         return broker
