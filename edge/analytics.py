@@ -1,0 +1,349 @@
+"""Footfall analytics per camera: customers, garment mix, dress/suit share and dwell time per window.
+
+Windows are ``window_s`` long and aligned to multiples of ``window_s`` since the epoch (900 s ->
+:00, :15, :30, :45 UTC). Timestamps are epoch seconds from the caller (file sources pass
+synthetic times), never the wall clock.
+
+Semantics (decided here, relied on by the daemon and ``fashion-edge report``):
+
+* A **customer** is a track that stayed at least ``min_dwell_s`` (last seen - first seen); shorter
+  tracks are counted only as ``tracks``. A customer belongs to the window in which it was
+  **first seen** (footfall = arrivals).
+* **Dwell** is last seen - first seen; the tracker's lost-frame grace after the last sighting is
+  not included.
+* A window is summarised once it has ended *and* every track that arrived in it has ended, so that
+  dwell, garments and alerts are complete - but at the latest one window length after its end;
+  tracks still in view then are counted with their dwell so far (``open_tracks`` says how many).
+  Summaries therefore come out in window order, possibly one window late.
+* **Garment mix**: customers per settled garment label (a customer counts once per label).
+  ``rules``: customers per alert rule. ``dress_share`` / ``suit_share``: customers with a settled
+  ``dress`` (``suit``) garment or an alert of the rule named ``dress`` (``suit``) / customers.
+* Windows without anyone are summarised too (zero customers), from the first timestamp seen on;
+  a gap of more than ``MAX_EMPTY_WINDOWS`` empty windows (the daemon was off) is skipped.
+* ``flush(now)`` (shutdown, end of a file) ends every track and closes every window up to now;
+  the last one is marked ``partial``.
+
+SQLite (WAL; one connection per camera, cameras may share the file): table ``windows`` with one
+row per (site, camera, window_start). If a row exists - the daemon restarted within a window -
+the new counts are **merged** into it (customers and garment counts added, dwell samples joined),
+so reopening appends and never loses or duplicates a window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FashionEdgeError
+
+MAX_EMPTY_WINDOWS = 96
+SHARE_LABELS = ("dress", "suit")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS windows (
+    site TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    window_start REAL NOT NULL,
+    window_end REAL NOT NULL,
+    tracks INTEGER NOT NULL,
+    customers INTEGER NOT NULL,
+    garments TEXT NOT NULL,        -- JSON {label: customers}
+    rules TEXT NOT NULL,           -- JSON {rule: customers}
+    dress_customers INTEGER NOT NULL,
+    suit_customers INTEGER NOT NULL,
+    dwell_s TEXT NOT NULL,         -- JSON [seconds per customer], kept for exact merges
+    open_tracks INTEGER NOT NULL,
+    partial INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (site, camera, window_start)
+)
+"""
+
+
+@dataclass
+class _Track:
+    first_seen: float
+    last_seen: float
+    window: float  # start of the window it is attributed to
+    garments: dict[str, float] = field(default_factory=dict)
+    rules: set[str] = field(default_factory=set)
+    ended: bool = False
+
+    @property
+    def dwell(self) -> float:
+        return self.last_seen - self.first_seen
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(db_path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise FashionEdgeError(f"cannot open the analytics database ({exc})", path=db_path) from None
+    return conn
+
+
+def summary_from_row(row: sqlite3.Row | dict) -> dict:
+    """The summary dict of one stored window (what ``poll`` returns and the report prints)."""
+    dwells = json.loads(row["dwell_s"])
+    customers = int(row["customers"])
+
+    def share(n: int) -> float:
+        return round(n / customers, 4) if customers else 0.0
+
+    return {
+        "site": row["site"],
+        "camera": row["camera"],
+        "window_start": float(row["window_start"]),
+        "window_end": float(row["window_end"]),
+        "start": _iso(row["window_start"]),
+        "tracks": int(row["tracks"]),
+        "customers": customers,
+        "garments": json.loads(row["garments"]),
+        "rules": json.loads(row["rules"]),
+        "dress_share": share(int(row["dress_customers"])),
+        "suit_share": share(int(row["suit_customers"])),
+        "dwell_mean_s": round(float(np.mean(dwells)), 2) if dwells else None,
+        "dwell_p50_s": round(float(np.percentile(dwells, 50)), 2) if dwells else None,
+        "dwell_p95_s": round(float(np.percentile(dwells, 95)), 2) if dwells else None,
+        "open_tracks": int(row["open_tracks"]),
+        "partial": bool(row["partial"]),
+    }
+
+
+def read_windows(db_path: str | Path, camera: str | None = None) -> list[dict]:
+    """All stored window summaries, oldest first (optionally one camera)."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise FashionEdgeError("analytics database not found", path=db_path)
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+        conn.row_factory = sqlite3.Row
+        query = "SELECT * FROM windows" + (" WHERE camera = ?" if camera else "") + " ORDER BY window_start, camera"
+        rows = conn.execute(query, (camera,) if camera else ()).fetchall()
+        conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise FashionEdgeError(f"not an analytics database ({exc})", path=db_path) from None
+    return [summary_from_row(row) for row in rows]
+
+
+class Analytics:
+    def __init__(self, db_path: str | Path, site: str, camera: str, window_s: float = 900.0,
+                 min_dwell_s: float = 1.0):
+        if window_s <= 0:
+            raise FashionEdgeError("window_s must be > 0", field="analytics.window_s")
+        self.db_path = Path(db_path)
+        self.site, self.camera = site, camera
+        self.window_s, self.min_dwell_s = float(window_s), float(min_dwell_s)
+        self._conn = _connect(self.db_path)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        self._tracks: dict[int, _Track] = {}
+        self._window_tracks: dict[float, list[int]] = {}
+        self._next_window: float | None = None  # earliest window not yet summarised
+        self._last_ts: float | None = None
+
+    # -- events from the pipeline ------------------------------------------------------------
+    def window_start(self, ts: float) -> float:
+        return math.floor(ts / self.window_s) * self.window_s
+
+    def _note(self, ts: float) -> None:
+        self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
+        if self._next_window is None:
+            self._next_window = self.window_start(ts)
+
+    def track_seen(self, track_id: int, ts: float) -> None:
+        with self._lock:
+            self._note(ts)
+            track = self._tracks.get(track_id)
+            if track is None:
+                # A window already summarised cannot take arrivals: give them to the next open one.
+                window = max(self.window_start(ts), self._next_window)
+                self._tracks[track_id] = _Track(ts, ts, window)
+                self._window_tracks.setdefault(window, []).append(track_id)
+            else:
+                track.last_seen = max(track.last_seen, ts)
+                track.ended = False
+
+    def track_garments(self, track_id: int, garments: dict[str, float]) -> None:
+        track = self._tracks.get(track_id)
+        if track is not None:
+            track.garments.update({label: float(score) for label, score in garments.items()})
+
+    def track_alert(self, track_id: int, rule: str) -> None:
+        track = self._tracks.get(track_id)
+        if track is not None:
+            track.rules.add(rule)
+
+    def track_ended(self, track_id: int, ts: float) -> None:
+        with self._lock:
+            self._note(ts)
+            track = self._tracks.get(track_id)
+            if track is None:
+                return
+            track.ended = True
+            if track.window < (self._next_window or 0):  # its window is already summarised
+                del self._tracks[track_id]
+
+    # -- windows -----------------------------------------------------------------------------
+    def poll(self, now_ts: float) -> list[dict]:
+        """Summaries of the windows that closed (also stored in SQLite), oldest first."""
+        with self._lock:
+            self._note(now_ts)
+            return self._close_ready(now_ts, final=False)
+
+    def flush(self, now_ts: float) -> list[dict]:
+        """End every track at its last sighting and close every window up to ``now_ts``."""
+        with self._lock:
+            if self._next_window is None:
+                return []
+            self._note(now_ts)
+            for track in self._tracks.values():
+                track.ended = True
+            closed = self._close_ready(now_ts, final=True)
+            self._tracks.clear()
+            self._window_tracks.clear()
+            self._next_window = None
+            return closed
+
+    def _close_ready(self, now: float, final: bool) -> list[dict]:
+        closed: list[dict] = []
+        while self._next_window is not None:
+            start = self._next_window
+            end = start + self.window_s
+            if final:
+                if start >= now and not self._window_tracks:
+                    break  # nothing was seen in it
+            elif end > now:
+                break
+            ids = self._window_tracks.get(start, [])
+            if not ids:
+                start = self._skip_empty_gap(start, now)
+                if start != self._next_window:
+                    self._next_window = start
+                    continue
+            still_open = [i for i in ids if not self._tracks[i].ended]
+            if still_open and not final and now < end + self.window_s:
+                break  # wait for the tracks that arrived in it to leave
+            closed.append(self._close(start, end, ids, partial=final and now < end))
+            self._next_window = end
+        return closed
+
+    def _skip_empty_gap(self, start: float, now: float) -> float:
+        """Start of the next window to summarise when ``start`` is empty: itself, unless a run of
+        more than MAX_EMPTY_WINDOWS empty windows begins there (then the end of that run)."""
+        later = [w for w in self._window_tracks if w > start]
+        target = min(later) if later else self.window_start(now)
+        if (target - start) / self.window_s > MAX_EMPTY_WINDOWS:
+            return target
+        return start
+
+    def _close(self, start: float, end: float, ids: list[int], partial: bool) -> dict:
+        tracks = [self._tracks[i] for i in ids]
+        customers = [t for t in tracks if t.dwell >= self.min_dwell_s]
+        garments: dict[str, int] = {}
+        rules: dict[str, int] = {}
+        for t in customers:
+            for label in t.garments:
+                garments[label] = garments.get(label, 0) + 1
+            for rule in t.rules:
+                rules[rule] = rules.get(rule, 0) + 1
+        shares = {
+            label: sum(1 for t in customers if label in t.garments or label in t.rules) for label in SHARE_LABELS
+        }
+        row = {
+            "site": self.site,
+            "camera": self.camera,
+            "window_start": start,
+            "window_end": end,
+            "tracks": len(tracks),
+            "customers": len(customers),
+            "garments": garments,
+            "rules": rules,
+            "dress_customers": shares["dress"],
+            "suit_customers": shares["suit"],
+            "dwell_s": [round(t.dwell, 2) for t in customers],
+            "open_tracks": sum(1 for t in tracks if not t.ended),
+            "partial": int(partial),
+        }
+        summary = self._store(row)
+        for i in ids:
+            if self._tracks[i].ended:
+                del self._tracks[i]
+        self._window_tracks.pop(start, None)
+        return summary
+
+    def _store(self, row: dict) -> dict:
+        """Insert the window, or merge it into the row a previous run left; returns the summary."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = conn.execute(
+                "SELECT * FROM windows WHERE site = ? AND camera = ? AND window_start = ?",
+                (row["site"], row["camera"], row["window_start"]),
+            ).fetchone()
+            if old is not None:
+                for key in ("tracks", "customers", "dress_customers", "suit_customers", "open_tracks"):
+                    row[key] += int(old[key])
+                for key in ("garments", "rules"):
+                    merged = json.loads(old[key])
+                    for label, n in row[key].items():
+                        merged[label] = merged.get(label, 0) + n
+                    row[key] = merged
+                row["dwell_s"] = json.loads(old["dwell_s"]) + row["dwell_s"]
+            stored = {
+                **row,
+                "garments": json.dumps(dict(sorted(row["garments"].items())), sort_keys=False),
+                "rules": json.dumps(dict(sorted(row["rules"].items()))),
+                "dwell_s": json.dumps(row["dwell_s"]),
+                "updated_at": time.time(),
+            }
+            columns = list(stored)
+            conn.execute(
+                f"INSERT OR REPLACE INTO windows ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [stored[c] for c in columns],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return summary_from_row(stored)
+
+    # -- live --------------------------------------------------------------------------------
+    def counts(self) -> dict:
+        """Live counts for the retained counts topic: people in view now and the current window's
+        customers and garment mix so far."""
+        with self._lock:
+            current = self.window_start(self._last_ts) if self._last_ts is not None else None
+            in_window = [self._tracks[i] for i in self._window_tracks.get(current, []) if i in self._tracks]
+            customers = [t for t in in_window if t.dwell >= self.min_dwell_s]
+            garments: dict[str, int] = {}
+            for t in customers:
+                for label in t.garments:
+                    garments[label] = garments.get(label, 0) + 1
+            return {
+                "camera": self.camera,
+                "people_now": sum(1 for t in self._tracks.values() if not t.ended),
+                "window_start": _iso(current) if current is not None else None,
+                "customers_window": len(customers),
+                "garments_window": dict(sorted(garments.items())),
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,148 @@
+"""Analytics: window rollover, customers and dwell, garment mix and shares, SQLite persistence."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from edge.analytics import MAX_EMPTY_WINDOWS, Analytics, read_windows
+from edge.errors import FashionEdgeError
+
+T0 = 1_800_000_000.0  # a multiple of 60: windows start at T0, T0 + 60, ...
+
+
+def visit(a: Analytics, track_id: int, start: float, end: float, step: float = 0.5, ended: bool = True):
+    ts = start
+    while ts <= end + 1e-9:
+        a.track_seen(track_id, T0 + ts)
+        ts += step
+    if ended:
+        a.track_ended(track_id, T0 + end + 3)  # the tracker reports the end a few seconds later
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "state" / "analytics.sqlite"
+
+
+def test_window_rollover_summarises_customers_garments_shares_and_dwell(db):
+    a = Analytics(db, site="store", camera="cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 10)
+    a.track_garments(1, {"dress": 0.9})
+    visit(a, 2, 20, 21.5)
+    a.track_garments(2, {"blazer": 0.8, "pants": 0.7})
+    a.track_alert(2, "suit")
+    visit(a, 3, 30, 30.5)  # 0.5 s: a passer-by glimpse, not a customer
+    visit(a, 4, 50, 70, ended=False)  # arrives in window 0, still in view after it ends
+    a.track_garments(4, {"pants": 0.9})
+    assert a.poll(T0 + 59) == []
+    assert a.poll(T0 + 70) == []  # window 0 ended but track 4 is still in view
+    a.track_ended(4, T0 + 73)
+    (window,) = a.poll(T0 + 74)
+    assert window["window_start"] == T0 and window["window_end"] == T0 + 60
+    assert window["start"] == "2027-01-15T08:00:00Z"
+    assert (window["tracks"], window["customers"], window["open_tracks"]) == (4, 3, 0)
+    assert window["garments"] == {"blazer": 1, "dress": 1, "pants": 2}
+    assert window["rules"] == {"suit": 1}
+    assert window["dress_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert window["suit_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert window["dwell_mean_s"] == pytest.approx((10 + 1.5 + 20) / 3, abs=0.01)
+    assert window["dwell_p50_s"] == pytest.approx(10)
+    assert window["dwell_p95_s"] == pytest.approx(10 + 0.9 * 10, abs=0.01)  # linear interpolation
+    assert window["partial"] is False
+    assert read_windows(db) == [window]
+    assert a.poll(T0 + 100) == []  # window 1 has not ended
+
+
+def test_a_long_stay_closes_its_window_one_window_later_with_dwell_so_far(db):
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 10, 119, step=1.0, ended=False)
+    assert a.poll(T0 + 119) == []
+    first, second = a.poll(T0 + 120)
+    assert (first["customers"], first["open_tracks"], first["dwell_p50_s"]) == (1, 1, 109.0)
+    assert (second["window_start"], second["customers"]) == (T0 + 60, 0)  # nobody arrived then
+    a.track_ended(1, T0 + 150)  # ends after its window was summarised: nothing double-counted
+    visit(a, 2, 125, 130)
+    (third,) = a.poll(T0 + 181)
+    assert third["customers"] == 1 and third["dwell_p50_s"] == 5.0
+    assert [w["customers"] for w in read_windows(db)] == [1, 0, 1]
+
+
+def test_empty_windows_are_summarised_and_a_long_gap_is_skipped(db):
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 5)
+    assert [w["customers"] for w in a.poll(T0 + 200)] == [1, 0, 0]  # windows 0, 1, 2
+    far = T0 + 60 * (MAX_EMPTY_WINDOWS + 50)
+    visit(a, 2, far - T0, far - T0 + 5)
+    closed = a.poll(far + 60)
+    assert closed[-1]["window_start"] == far and closed[-1]["customers"] == 1
+    assert len(closed) == 1  # the daemon was off: no row per empty window in between
+
+
+def test_flush_closes_the_current_window_and_reopening_merges(db):
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 4, ended=False)
+    a.track_garments(1, {"dress": 0.9})
+    (partial,) = a.flush(T0 + 30)
+    assert partial["customers"] == 1 and partial["partial"] is True and partial["dwell_p50_s"] == 4.0
+    a.close()
+
+    # Restart within the same window: new process, new track ids from 1 again.
+    b = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(b, 1, 35, 41)
+    b.track_garments(1, {"dress": 0.8, "pants": 0.9})
+    (merged,) = b.poll(T0 + 61)
+    assert merged["customers"] == 2 and merged["partial"] is False
+    assert merged["garments"] == {"dress": 2, "pants": 1} and merged["dress_share"] == 1.0
+    assert merged["dwell_p50_s"] == pytest.approx(5.0)  # samples 4 and 6 kept for the merge
+    rows = read_windows(db)
+    assert len(rows) == 1 and rows[0] == merged
+    (tail,) = b.flush(T0 + 61)  # the second window was watched for 1 s: an empty partial row
+    assert (tail["window_start"], tail["customers"], tail["partial"]) == (T0 + 60, 0, True)
+
+
+def test_wal_mode_and_two_cameras_share_one_file(db):
+    a = Analytics(db, "store", "door", window_s=60)
+    b = Analytics(db, "store", "till", window_s=60)
+    visit(a, 1, 0, 5)
+    visit(b, 1, 0, 2)
+    visit(b, 2, 10, 20)
+    a.poll(T0 + 60)
+    b.poll(T0 + 60)
+    assert {w["camera"]: w["customers"] for w in read_windows(db)} == {"door": 1, "till": 2}
+    assert [w["camera"] for w in read_windows(db, camera="till")] == ["till"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_counts_are_live(db):
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 5, ended=False)
+    a.track_garments(1, {"suit": 0.9})
+    visit(a, 2, 4, 4.5, ended=False)  # too short to be a customer yet
+    assert a.counts() == {
+        "camera": "cam1",
+        "people_now": 2,
+        "window_start": "2027-01-15T08:00:00Z",
+        "customers_window": 1,
+        "garments_window": {"suit": 1},
+    }
+    a.track_ended(2, T0 + 6)
+    assert a.counts()["people_now"] == 1
+
+
+def test_min_dwell_zero_counts_every_track(db):
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=0)
+    a.track_seen(1, T0 + 1)
+    a.track_ended(1, T0 + 2)
+    assert a.poll(T0 + 60)[0]["customers"] == 1
+
+
+def test_unreadable_database_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "analytics.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(FashionEdgeError, match="analytics.sqlite"):
+        Analytics(bad, "store", "cam1")
+    with pytest.raises(FashionEdgeError, match="not found"):
+        read_windows(tmp_path / "missing.sqlite")
