@@ -83,6 +83,10 @@ class GarmentClassifier:
             raise ModelError(f"manifest {self.manifest_file.name} describes a {manifest['task']!r} model, "
                              "not a classifier", path=self.model_path)
         self.model_labels: list[str] = list(manifest["labels"])
+        if len(set(self.model_labels)) != len(self.model_labels):
+            duplicates = sorted({x for x in self.model_labels if self.model_labels.count(x) > 1})
+            raise ModelError(f"duplicate labels {duplicates}: scores are keyed by label", path=self.manifest_file,
+                             field="labels")
         self.input_size = self._check_input(manifest)
         self._check_output()
         self.normalisation = str(manifest.get("normalisation", "unit"))
