@@ -52,7 +52,7 @@ def _fail(message: str) -> int:
 def main(args) -> int:
     prefix = (args.prefix or default_prefix(args.site)).rstrip("/")
     topic_filter = Topics(prefix).alerts_filter
-    password = read_password(args.password_env) if args.password_env else None
+    password = read_password(args.password_env, env_field="--password-env") if args.password_env else None
 
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,

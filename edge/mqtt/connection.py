@@ -17,11 +17,14 @@ from ..config import MQTTConfig, TLSConfig
 from ..errors import ConfigError
 
 
-def read_password(password_env: str | None = None, password_file: str | Path | None = None) -> str | None:
+def read_password(
+    password_env: str | None = None, password_file: str | Path | None = None, env_field: str = "mqtt.password_env"
+) -> str | None:
+    """The password, or None when no source is configured; ConfigError naming the field when missing."""
     if password_env:
         value = os.environ.get(password_env)
         if value is None:
-            raise ConfigError(f"environment variable {password_env} is not set", field="mqtt.password_env")
+            raise ConfigError(f"environment variable {password_env} is not set", field=env_field)
         return value
     if password_file:
         try:

@@ -1,0 +1,107 @@
+"""``fashion-edge alerts`` as a staff member runs it: a real subprocess against a real mosquitto."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.mqtt import make_alert
+from edge.mqtt.payloads import encode
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_alerts(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge", "alerts", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+
+
+def wait_listening(proc: subprocess.Popen) -> None:
+    line = proc.stderr.readline()  # "listening on <filter> at host:port" once subscribed
+    assert line.startswith("listening on"), line
+
+
+def publish_raw(port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def alert(site: str, camera: str, rule: str, garments, track: int) -> dict:
+    return make_alert(site, camera, track, rule, garments, [1, 2, 3, 4], 100 + track, 4.0 + track)
+
+
+def test_count_2_json_receives_two_alerts_deduplicated_by_id(mosquitto):
+    proc = run_alerts("--port", str(mosquitto.port), "--count", "2", "--json")
+    try:
+        wait_listening(proc)
+        first = alert("shop1", "door", "suit_alert", [("suit", 0.91)], 4)
+        second = alert("shop2", "till", "tie_alert", [("tie", 0.8)], 5)  # default --site '+': every site
+        publish_raw(mosquitto.port, [
+            ("fashion-edge/shop1/alerts/door/suit_alert", encode(first)),
+            ("fashion-edge/shop1/alerts/door/suit_alert", encode(first)),  # QoS 1 redelivery: same id
+            ("fashion-edge/shop1/cameras/door/counts", b'{"people": 1}'),  # not an alert topic
+            ("fashion-edge/shop2/alerts/till/tie_alert", encode(second)),
+        ])
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert [json.loads(line) for line in lines] == [first, second]
+
+
+def test_readable_lines_and_label_filter(mosquitto):
+    proc = run_alerts("--port", str(mosquitto.port), "--site", "shop1", "--label", "TIE", "--count", "1")
+    try:
+        wait_listening(proc)
+        suit = alert("shop1", "door", "suit_alert", [("suit", 0.91)], 4)
+        tie = alert("shop1", "door", "formal", [("suit", 0.88), ("tie", 0.77)], 9)
+        publish_raw(mosquitto.port, [
+            ("fashion-edge/shop1/alerts/door/suit_alert", encode(suit)),
+            ("fashion-edge/shop1/alerts/door/formal", b"not json"),
+            ("fashion-edge/shop1/alerts/door/formal", encode(tie)),
+        ])
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        f"{tie['time']}  shop1/door  formal: suit 0.88, tie 0.77  (customer #9, frame 109 @ 13.0s)"
+    ]
+    assert "not JSON" in err
+
+
+def test_unreachable_broker_is_one_line_and_non_zero():
+    from conftest import free_port
+
+    started = time.monotonic()
+    proc = run_alerts("--port", str(free_port()), "--count", "1")
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "cannot reach the MQTT broker" in err
+    assert time.monotonic() - started < 10
+
+
+def test_missing_password_env_exits_2():
+    env_name = "FE_TEST_ALERTS_UNSET_PASSWORD"
+    os.environ.pop(env_name, None)
+    proc = run_alerts("--username", "staff", "--password-env", env_name, "--count", "1")
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 2
+    assert err.strip() == f"fashion-edge alerts: error: --password-env: environment variable {env_name} is not set"
