@@ -146,3 +146,75 @@ def test_unreadable_database_is_a_one_line_error(tmp_path):
         Analytics(bad, "store", "cam1")
     with pytest.raises(FashionEdgeError, match="not found"):
         read_windows(tmp_path / "missing.sqlite")
+
+
+# -- fashion-edge report -----------------------------------------------------------------------
+
+def _report(repo_dir, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edge", "report", *map(str, args)], cwd=repo_dir,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _fill(db) -> None:
+    a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 10)
+    a.track_garments(1, {"dress": 0.9})
+    a.track_alert(1, "dress")
+    visit(a, 2, 5, 25)
+    a.track_garments(2, {"blazer": 0.9, "pants": 0.8})
+    a.track_alert(2, "suit")
+    visit(a, 3, 70, 74)
+    a.track_garments(3, {"pants": 0.9, "t-shirt": 0.8})
+    a.poll(T0 + 130)
+    b = Analytics(db, "store", "till", window_s=60, min_dwell_s=1.0)
+    visit(b, 1, 2, 6)
+    b.flush(T0 + 30)
+
+
+def test_report_prints_the_table_and_writes_pngs(db, tmp_path, repo_dir):
+    cv2 = pytest.importorskip("cv2")
+    _fill(db)
+    out = tmp_path / "charts"
+    result = _report(repo_dir, "--db", db, "--out", out)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["start", "(UTC)", "camera"]
+    door_first = next(line for line in lines if "door" in line and "08:00:00" in line)
+    assert "  2  " in door_first and "blazer 1, dress 1, pants 1" in door_first
+    assert "50%" in door_first and "15.0 s" in door_first  # dress 1/2, suit 1/2, p50 of 10 and 20
+    assert any("till" in line and "08:00:00*" in line for line in lines)  # flushed: partial
+    assert "3 window(s), 4 customer(s)" in result.stdout
+    charts = [line.removeprefix("wrote ") for line in lines if line.startswith("wrote ")]
+    assert [p.rsplit("/", 1)[-1] for p in charts] == ["customers_per_window.png", "garment_mix.png"]
+    for path in charts:
+        image = cv2.imread(path)
+        assert image is not None and image.shape[0] > 200 and image.std() > 5  # a drawn chart
+
+    only_till = _report(repo_dir, "--db", db, "--out", out, "--camera", "till")
+    assert "door" not in only_till.stdout and "1 window(s), 1 customer(s)" in only_till.stdout
+
+
+def test_report_with_config_uses_its_state_dir(tmp_path, repo_dir):
+    state = tmp_path / "state"
+    _fill(state / "analytics.sqlite")
+    config = tmp_path / "store.yaml"
+    config.write_text(
+        "cameras: [{name: door, source: clip.mp4}]\n"
+        "detector: {model: det.tflite}\nclassifier: {model: cls.tflite}\n"
+        "service: {state_dir: state}\n"
+    )
+    result = _report(repo_dir, "--config", config, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "3 window(s)" in result.stdout and (tmp_path / "out" / "garment_mix.png").is_file()
+
+
+def test_report_missing_database_is_one_line(tmp_path, repo_dir):
+    result = _report(repo_dir, "--db", tmp_path / "nope.sqlite")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "nope.sqlite" in result.stderr and "not found" in result.stderr
+    both = _report(repo_dir)
+    assert both.returncode == 2 and "--config or --db" in both.stderr
