@@ -100,7 +100,9 @@ def wait(condition, timeout_s: float = 10.0) -> bool:
 
 
 def publisher(port: int, outbox: Path, cfg: MQTTConfig | None = None, client_id: str = "fe-test") -> MqttPublisher:
-    return MqttPublisher(cfg or MQTTConfig(keepalive_s=5), PREFIX, client_id, outbox, "127.0.0.1", port)
+    # Short reconnect back-off keeps the tests fast; the daemon uses the defaults (1 s doubling to 30 s).
+    return MqttPublisher(cfg or MQTTConfig(keepalive_s=5), PREFIX, client_id, outbox, "127.0.0.1", port,
+                         reconnect_min_s=0.25, reconnect_max_s=1)
 
 
 # A publisher in its own process, so the test can SIGKILL it. Prints one JSON line per event.
@@ -335,7 +337,7 @@ def test_refused_connack_never_counts_as_connected(mosquitto_factory, tmp_path, 
     assert wait(lambda: wrong.last_error is not None, 5)
     assert "refused" in wrong.last_error and "password" in wrong.last_error.lower()
     wrong.publish_alert(alert(1))
-    time.sleep(1.5)  # covers a retry after the 1 s back-off
+    time.sleep(1.0)  # covers retries (back-off 0.25 s doubling to 1 s)
     assert not wrong.connected and not wrong.ever_connected
     assert wrong.outbox_depth == 1  # kept, not lost
     wrong.stop(flush_timeout_s=0)
@@ -396,3 +398,103 @@ def test_embedded_broker_round_trip(tmp_path):
             EmbeddedBroker(port=broker.port).start()
         pub.stop(flush_timeout_s=1)
         sub.close()
+
+
+# ----------------------------------------------------------------------------- TLS and the example ACL
+
+
+def make_certs(folder: Path, name: str = "ca") -> dict[str, Path]:
+    """A throw-away CA and a broker certificate for 127.0.0.1 (the commands of docs/mqtt.md)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def ssl_cmd(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ssl_cmd("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-sha256", "-days", "2", "-nodes", "-keyout", f"{name}.key",
+            "-out", f"{name}.crt", "-subj", f"/CN=fashion-edge test {name}")
+    ssl_cmd("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+            "-subj", "/CN=localhost")
+    (folder / "broker.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    ssl_cmd("x509", "-req", "-in", "broker.csr", "-CA", f"{name}.crt", "-CAkey", f"{name}.key", "-CAcreateserial",
+            "-days", "2", "-sha256", "-extfile", "broker.ext", "-out", "broker.crt")
+    return {"ca": folder / f"{name}.crt", "cert": folder / "broker.crt", "key": folder / "broker.key"}
+
+
+def test_tls_connects_with_the_right_ca_and_reports_a_wrong_one(mosquitto_factory, tmp_path):
+    from conftest import free_port
+
+    from edge.config import TLSConfig
+
+    certs = make_certs(tmp_path / "tls")
+    other_ca = make_certs(tmp_path / "other", "otherca")["ca"]
+    tls_port = free_port()
+    broker = mosquitto_factory(
+        f"listener {tls_port} 127.0.0.1\ncafile {certs['ca']}\ncertfile {certs['cert']}\nkeyfile {certs['key']}\n"
+    )
+    good = publisher(tls_port, tmp_path / "good.sqlite", MQTTConfig(keepalive_s=5, tls=TLSConfig(ca=certs["ca"])))
+    bad = publisher(tls_port, tmp_path / "bad.sqlite", MQTTConfig(keepalive_s=5, tls=TLSConfig(ca=other_ca)),
+                    client_id="fe-bad")
+    sub = Subscriber(broker.port, f"{PREFIX}/alerts/#")  # the plain listener of the same broker
+    good.start()
+    bad.start()
+    assert wait(lambda: good.connected, 5)
+    payload = alert(1)
+    good.publish_alert(payload)
+    assert sub.wait_for(lambda: [a["id"] for a in sub.alerts()] == [payload["id"]], 5)
+    assert wait(lambda: bad.last_error is not None, 5)
+    assert "TLS handshake" in bad.last_error and "CERTIFICATE_VERIFY_FAILED" in bad.last_error
+    assert not bad.connected
+    for pub in (good, bad):
+        pub.stop(flush_timeout_s=0.5)
+    sub.close()
+
+    with pytest.raises(ConfigError, match=r"mqtt\.tls\.ca: file not found"):
+        publisher(tls_port, tmp_path / "x.sqlite", MQTTConfig(tls=TLSConfig(ca=tmp_path / "missing.crt")))
+
+
+def test_example_acl_staff_reads_alerts_only(mosquitto_factory, tmp_path, monkeypatch):
+    passwords = tmp_path / "passwd"
+    for i, user in enumerate(("fashion-edge", "staff")):
+        create = ["-c"] if i == 0 else []
+        subprocess.run(["mosquitto_passwd", "-b", *create, str(passwords), user, f"{user}-pw"], check=True)
+    acl = REPO / "configs" / "mosquitto" / "fashion-edge.acl"
+    broker = mosquitto_factory(f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n")
+
+    def login(user: str) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acl-{user}")
+        client.username_pw_set(user, f"{user}-pw")
+        return client
+
+    staff_seen: list[str] = []
+    staff = login("staff")
+    staff.on_message = lambda c, u, m: staff_seen.append(m.topic)
+    staff.connect("127.0.0.1", broker.port)
+    staff.subscribe("fashion-edge/#", qos=1)  # allowed, but only readable topics are delivered
+    staff.loop_start()
+    daemon_seen: list[str] = []
+    watcher = login("fashion-edge")
+    watcher.on_message = lambda c, u, m: daemon_seen.append(m.topic)
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe("fashion-edge/#", qos=1)
+    watcher.loop_start()
+    time.sleep(0.3)
+
+    monkeypatch.setenv("FE_TEST_DAEMON_PW", "fashion-edge-pw")
+    cfg = MQTTConfig(keepalive_s=5, username="fashion-edge", password_env="FE_TEST_DAEMON_PW")
+    pub = MqttPublisher(cfg, "fashion-edge/store-042", "fe-acl", tmp_path / "o.sqlite", "127.0.0.1", broker.port)
+    pub.start()
+    assert wait(lambda: pub.connected, 5)
+    pub.publish_counts("cam1", {"people_now": 1})
+    payload = make_alert("store-042", "cam1", 1, "suit_alert", [("suit", 0.9)], [1, 2, 3, 4], 1, None)
+    pub.publish_alert(payload)
+    staff.publish("fashion-edge/store-042/alerts/cam1/fake", b"{}", qos=1)  # staff may not write
+    assert wait(lambda: "fashion-edge/store-042/alerts/cam1/suit_alert" in staff_seen, 5)
+    time.sleep(0.3)
+    assert sorted(set(staff_seen)) == ["fashion-edge/store-042/alerts/cam1/suit_alert",
+                                       "fashion-edge/store-042/availability"]
+    assert "fashion-edge/store-042/cameras/cam1/counts" in daemon_seen
+    assert "fashion-edge/store-042/alerts/cam1/fake" not in daemon_seen
+    pub.stop(flush_timeout_s=1)
+    for client in (staff, watcher):
+        client.disconnect()
+        client.loop_stop()

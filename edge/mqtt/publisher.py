@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -47,6 +48,31 @@ RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 
 
+class _Client(mqtt.Client):
+    """paho's client, remembering why the last (re)connect attempt failed: ``on_connect_fail``
+    does not say, and "connection refused" and "certificate verify failed" need different fixes."""
+
+    last_connect_error: OSError | None = None
+
+    def reconnect(self):
+        try:
+            result = super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+        self.last_connect_error = None
+        return result
+
+
+def _connect_failure_text(exc: OSError | None, host: str, port: int) -> str:
+    if isinstance(exc, ssl.SSLError):
+        parts = [getattr(exc, "reason", None), getattr(exc, "verify_message", None)]
+        reason = ": ".join(str(p) for p in parts if p) or str(exc)
+        return f"TLS handshake with {host}:{port} failed ({reason}); check mqtt.tls (ca, cert, key, insecure)"
+    detail = f" ({exc.strerror or exc})" if exc is not None else ""
+    return f"cannot reach the MQTT broker at {host}:{port}{detail}; retrying"
+
+
 class MqttPublisher:
     def __init__(
         self,
@@ -57,6 +83,8 @@ class MqttPublisher:
         host: str,
         port: int,
         max_inflight: int = 20,
+        reconnect_min_s: float = RECONNECT_MIN_S,
+        reconnect_max_s: float = RECONNECT_MAX_S,
     ):
         self.cfg = cfg
         self.topics = Topics(prefix)
@@ -66,7 +94,7 @@ class MqttPublisher:
         self.max_inflight = max(1, int(max_inflight))
         self.outbox = Outbox(outbox_path, cfg.outbox.max_messages, cfg.outbox.drop)
 
-        self._client = mqtt.Client(
+        self._client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=True,
@@ -75,7 +103,7 @@ class MqttPublisher:
         )
         configure_client(self._client, cfg)  # ConfigError for a missing password / TLS file
         self._client.will_set(self.topics.availability, b"offline", qos=AVAILABILITY_QOS, retain=True)
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # doubles after each failure
         self._client.max_inflight_messages_set(self.max_inflight)
         self._client.max_queued_messages_set(0)  # the outbox is the bound, not paho's memory
         self._client.on_connect = self._on_connect
@@ -196,13 +224,14 @@ class MqttPublisher:
         self._publish_retained(self.topics.analytics(camera), summary)
 
     def publish_stats(self, stats: dict) -> None:
-        """Not retained, QoS 0, dropped while disconnected. Adds outbox depth/dropped, connected, time."""
+        """Not retained, QoS 0, dropped while disconnected. Fills in outbox_depth, outbox_dropped,
+        connected and time when the caller did not give them."""
         payload = {
-            **stats,
             "outbox_depth": self.outbox_depth,
             "outbox_dropped": self.outbox_dropped,
             "connected": self.connected,
             "time": utc_now_iso(),
+            **stats,
         }
         self._send_now(self.topics.stats, encode(payload), retain=False)
 
@@ -239,7 +268,7 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        self._report(f"cannot reach the MQTT broker at {self.host}:{self.port} (retrying)")
+        self._report(_connect_failure_text(self._client.last_connect_error, self.host, self.port))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self._connected.is_set()
