@@ -308,8 +308,7 @@ class MqttPublisher:
             row_id = self._handed.pop(mid, None)
             if row_id is not None:
                 self.outbox.ack(row_id)
-        if not self._handed and self.outbox.depth:
-            self._wake.set()  # next batch
+        # The caller hands the next batch right after this when nothing is left in flight.
 
     def _hand_batch(self) -> None:
         for row in self.outbox.pending(self.max_inflight):
