@@ -133,7 +133,7 @@ class Daemon:
         max_frames = self.options.max_frames
         try:
             with source:
-                self._camera_status(cam, dict(source.stats, state="streaming"))
+                self._camera_status(cam, source.stats)
                 last_counts = None
                 for frame in source:
                     if self.stop_event.is_set():
@@ -158,8 +158,7 @@ class Daemon:
             for window in pipeline.finish():
                 self._publish("publish_analytics", name, window)
             self._publish("publish_counts", name, pipeline.counts())
-            self._camera_status(cam, dict(cam.source_stats, state="ended"))
-            cam.done = True
+            cam.done = True  # the source itself reports 'ended' through on_status
 
     def _handle_result(self, cam: CameraState, pipeline: CameraPipeline, result: FrameResult) -> None:
         for alert in result.alerts:
@@ -256,9 +255,12 @@ class Daemon:
         finally:
             self.notifier.stopping()
             self.stop_event.set()
+            # A camera thread blocked on a dead stream only wakes up when its source closes.
+            for source in sources:
+                source.close()
             for cam in self.cameras:
                 if cam.thread is not None:
-                    cam.thread.join(timeout=30)
+                    cam.thread.join(timeout=5)
             self._publish("publish_stats", self.stats())
             self.publisher.stop(flush_timeout_s=10)
             if self.broker is not None:
