@@ -14,7 +14,7 @@ import pytest
 from edge.classify import Classification, GarmentClassifier
 from edge.classify.classifier import softmax
 from edge.errors import ConfigError, ModelError
-from edge.preprocess import classifier_input
+from edge.preprocess import classifier_input, to_model_input
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,9 @@ def test_coral_model_is_fed_raw_pixels(baseline, shared_dir):
     assert tensor.shape == (1, 224, 224, 3) and tensor.dtype == np.uint8
     expected = classifier_input(crop, 224).astype(np.int16)  # RGB, letterboxed
     assert np.abs(tensor[0].astype(np.int16) - expected).max() <= 1
+    # The lookup-table path is exactly the shared preprocessing.
+    shared = to_model_input(classifier_input(crop, 224), "symmetric", np.uint8, baseline.model.input.quant)
+    np.testing.assert_array_equal(tensor, shared)
 
 
 def test_baseline_recognises_whole_images(baseline, shared_dir):

@@ -15,6 +15,7 @@ import pytest
 from edge.detect.nms import class_aware_nms, iou_matrix, nms
 from edge.detect.yolo import YoloDetector, decode_yolo
 from edge.errors import ConfigError, ModelError
+from edge.preprocess import detector_input, to_model_input
 
 # Reference person boxes (xyxy, original pixels), taken once from yolo11n 640 and checked by eye
 # on a drawing: bus.jpg (810x1080) has three people standing in front of the bus and one cut by
@@ -87,6 +88,19 @@ def test_per_class_threshold_and_max_detections(coco, media):
     assert len(capped.detect(image)) == 2
     with pytest.raises(ConfigError, match="class_conf.pedestrian"):
         YoloDetector(coco / "yolo11n_full_integer_quant.tflite", class_conf={"pedestrian": 0.5})
+
+
+@pytest.mark.parametrize("model_file", ["yolo11n_full_integer_quant.tflite", "yolov8n_full_integer_quant.tflite"])
+def test_input_lookup_equals_shared_preprocessing(coco, media, model_file):
+    """The per-pixel lookup table gives exactly edge.preprocess' tensor (yolov8n 640 has an odd scale)."""
+    detector = YoloDetector(coco / model_file)
+    frame = cv2.imread(str(media / "zidane.jpg"))
+    tensor, geometry = detector.input_tensor(frame)
+    image_rgb, expected_geometry = detector_input(frame, detector.input_size)
+    expected = to_model_input(image_rgb, "unit", detector.model.input.dtype, detector.model.input.quant)
+    assert tensor.dtype == np.int8 and tensor.shape == (1, 640, 640, 3)
+    np.testing.assert_array_equal(tensor, expected)
+    assert geometry == expected_geometry
 
 
 def test_empty_frame_gives_no_detections(coco):

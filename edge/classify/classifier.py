@@ -29,6 +29,7 @@ from ..errors import ConfigError, ModelError
 from ..preprocess import NORMALISATIONS, classifier_input, to_model_input
 from ..runtime import TFLiteModel
 from ..detect.manifest import load_manifest
+from ..detect.yolo import pixel_lookup
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class GarmentClassifier:
         if self.color_order not in ("RGB", "BGR"):
             raise ModelError(f"color_order must be RGB or BGR, not {self.color_order!r}", path=self.manifest_file,
                              field="color_order")
+        self._input_lut = pixel_lookup(self.model.input, self.normalisation)
         self.output_kind = manifest.get("output")
         if self.output_kind not in (None, "probabilities", "logits"):
             raise ModelError(f"output must be 'probabilities' or 'logits', not {self.output_kind!r}",
@@ -144,6 +146,8 @@ class GarmentClassifier:
         image = classifier_input(crop_bgr, self.input_size)  # RGB
         if self.color_order == "BGR":
             image = image[..., ::-1]
+        if self._input_lut is not None:
+            return self._input_lut[image][None]
         return to_model_input(image, self.normalisation, self.model.input.dtype, self.model.input.quant)
 
     def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:

@@ -69,6 +69,19 @@ def decode_yolo(
     return xyxy[kept].astype(np.float32), scores[kept].astype(np.float32), class_ids[kept].astype(np.int32)
 
 
+def pixel_lookup(input_info, normalisation: str = "unit") -> np.ndarray | None:
+    """For an integer input: the model value of each uint8 pixel value (256 entries), else None.
+
+    Built with ``edge.preprocess.to_model_input`` itself, so ``lut[image]`` equals
+    ``to_model_input(image, ...)`` exactly (per-tensor quantisation) while skipping the float
+    round-trip over every pixel (~3 ms per 416 frame on a 2-core ARM-class CPU).
+    """
+    if input_info.dtype.kind not in "iu" or input_info.quant is None:
+        return None
+    values = np.arange(256, dtype=np.uint8).reshape(1, 256, 1)
+    return to_model_input(values, normalisation, input_info.dtype, input_info.quant)[0, 0, :, 0]
+
+
 class YoloDetector:
     """A YOLO TFLite detector; ``detect(frame_bgr)`` returns ``Detections`` in frame pixels."""
 
@@ -101,6 +114,18 @@ class YoloDetector:
                 )
             self.thresholds[self.labels.index(name)] = threshold
         self._garment_labels = manifest.get("garment_labels")
+        self._input_lut = pixel_lookup(self.model.input)
+
+    def input_tensor(self, frame_bgr: np.ndarray):
+        """``(tensor fed to the interpreter, letterbox geometry)`` for one BGR frame."""
+        image_rgb, geometry = detector_input(frame_bgr, self.input_size)
+        if self._input_lut is not None:
+            tensor = self._input_lut[image_rgb][None]
+        else:
+            tensor = to_model_input(image_rgb, "unit", self.model.input.dtype, self.model.input.quant)
+        if self.layout == "nchw":
+            tensor = np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+        return tensor, geometry
 
     # -- model checks -------------------------------------------------------------------------
 
@@ -166,10 +191,7 @@ class YoloDetector:
         return [label for label in self.labels if label != PERSON_LABEL and label.lower() in GARMENT_VOCABULARY]
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
-        image_rgb, geometry = detector_input(frame_bgr, self.input_size)
-        tensor = to_model_input(image_rgb, "unit", self.model.input.dtype, self.model.input.quant)
-        if self.layout == "nchw":
-            tensor = np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+        tensor, geometry = self.input_tensor(frame_bgr)
         raw = self.model.run(tensor)[0]
         output = self.model.outputs[0].dequantize(raw)[0]
         if not self._rows_first:
