@@ -110,6 +110,9 @@ class MqttPublisher:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_connect_fail = self._on_connect_fail
+        # A bug in a callback must not kill paho's network thread: log it and go on.
+        self._client.suppress_exceptions = True
+        self._client.enable_logger(logging.getLogger("paho.mqtt"))
 
         self._connected = threading.Event()
         self._state_lock = threading.Lock()
@@ -160,9 +163,10 @@ class MqttPublisher:
         if self.connected:
             info = self._client.publish(self.topics.availability, b"offline", qos=AVAILABILITY_QOS, retain=True)
             try:
-                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
+                info.wait_for_publish(timeout=min(2.0, max(0.5, deadline - time.monotonic())))
             except (RuntimeError, ValueError):
                 pass
+            self._apply_acks()  # PUBACKs that came after the worker stopped (it no longer runs)
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
