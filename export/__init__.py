@@ -1,0 +1,1 @@
+"""Export pipelines of fashion-edge."""

@@ -1,0 +1,1 @@
+"""Training pipelines of fashion-edge."""
