@@ -1,0 +1,1 @@
+"""Garment detector training: ``python -m training.detector --config configs/detector.yaml``."""

@@ -1,0 +1,64 @@
+"""Ultralytics fine-tuning of YOLOv8n on the prepared dataset (CPU, offline)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from edge.errors import ConfigError
+
+from .config import DetectorConfig
+
+
+def init_weights(cfg: DetectorConfig) -> str:
+    """What training starts from: the recovered COCO checkpoint or the bare model YAML."""
+    init = cfg.section("init")
+    mode = init.get("mode", "recovered")
+    if mode == "scratch":
+        return str(init.get("model_yaml", "yolov8n.yaml"))
+    if mode != "recovered":
+        raise ConfigError(f"unknown mode {mode!r}; expected recovered or scratch", path=cfg.path, field="init.mode")
+    ckpt = recovered_checkpoint(cfg)
+    if not ckpt.is_file():
+        raise ConfigError(f"{ckpt} is missing; run the 'recover' step first", path=cfg.path, field="init.mode")
+    return str(ckpt)
+
+
+def recovered_checkpoint(cfg: DetectorConfig) -> Path:
+    return cfg.work_dir / "init" / "yolov8n_coco_recovered.pt"
+
+
+def train(cfg: DetectorConfig, time_hours: float | None = None, name: str | None = None) -> Path:
+    """Run Ultralytics training; returns the best.pt path. Writes train_summary.json beside it."""
+    from training.ultralytics_env import setup_ultralytics
+
+    setup_ultralytics()
+    from ultralytics import YOLO
+
+    t = dict(cfg.section("train"))
+    data_yaml = cfg.repo_path(cfg.get("data", "out")) / "data.yaml"
+    if not data_yaml.is_file():
+        raise ConfigError(f"{data_yaml} is missing; run the 'prepare' step first", path=cfg.path, field="data.out")
+    hours = time_hours if time_hours is not None else t.pop("time_hours", None)
+    t.pop("time_hours", None)
+    start_from = init_weights(cfg)
+    run_name = name or f"train_{cfg.section('init').get('mode', 'recovered')}"
+    model = YOLO(start_from)
+    started = time.time()
+    model.train(
+        data=str(data_yaml),
+        project=str(cfg.work_dir),
+        name=run_name,
+        exist_ok=True,
+        time=hours,
+        plots=True,
+        verbose=True,
+        amp=False,
+        **t,
+    )
+    best = cfg.work_dir / run_name / "weights" / "best.pt"
+    summary = {"start_from": start_from, "time_hours_budget": hours, "wall_s": round(time.time() - started, 1),
+               "train_args": t, "best": str(best)}
+    (cfg.work_dir / run_name / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    return best
