@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
     parser.add_argument("--clip", default=str(REPO.parent / "shared" / "media" / "one-by-one-person-detection.mp4"))
     parser.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = whole clip)")
-    parser.add_argument("--block", type=int, default=100)
+    parser.add_argument("--block", type=int, default=25)
     parser.add_argument("--write", help="markdown file whose figures section is replaced")
     args = parser.parse_args()
 

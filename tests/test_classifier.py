@@ -43,7 +43,7 @@ def test_baseline_manifest_and_labels(baseline, repo_dir):
     assert baseline.manifest_file == repo_dir / "models" / "manifests" / "imagenet-mobilenet-v2.json"
     assert len(baseline.model_labels) == 1001 and baseline.model_labels[0] == "background"
     assert baseline.input_size == 224 and baseline.normalisation == "symmetric"
-    assert {"suit", "dress", "skirt", "pants", "t-shirt", "outerwear", "cardigan", "sweatshirt", "hat", "shoes"} <= set(baseline.labels)
+    assert {"suit", "dress", "skirt", "pants", "t-shirt", "outwear", "cardigan", "sweatshirt", "hat", "shoes"} <= set(baseline.labels)
 
 
 def test_coral_model_is_fed_raw_pixels(baseline, shared_dir):

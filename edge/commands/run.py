@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 
 from ..config import load_config
 from ..daemon import Daemon, RunOptions, setup_logging
@@ -30,6 +31,8 @@ def summarise(daemon: Daemon) -> None:
         if cam.error:
             line += f", error: {cam.error}"
         log.info(line)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log.info("peak RSS %.0f MB", peak_mb)
     if daemon.publisher is not None:
         log.info("outbox depth at exit: %d (kept for the next start)", daemon.publisher.outbox_depth)
 
