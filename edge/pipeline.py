@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
 from .analytics import Analytics
 from .classify.classifier import GarmentClassifier
@@ -125,8 +124,7 @@ class CameraPipeline:
 
         person_label = self.config.detector.person_label
         persons = detections.with_label(person_label)
-        garments = detections[np.array([n != person_label for n in detections.names()], dtype=bool)] \
-            if self.use_garment_boxes else None
+        garments = detections.with_label(*self.models.detector.garment_labels) if self.use_garment_boxes else None
         tracks = self.tracker.update(persons)
         t2 = time.perf_counter()
         timer.add("track", t2 - t1)
