@@ -57,7 +57,7 @@ def test_count_2_json_receives_two_alerts_deduplicated_by_id(mosquitto):
             ("fashion-edge/shop1/cameras/door/counts", b'{"people": 1}'),  # not an alert topic
             ("fashion-edge/shop2/alerts/till/tie_alert", encode(second)),
         ])
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -76,7 +76,7 @@ def test_readable_lines_and_label_filter(mosquitto):
             ("fashion-edge/shop1/alerts/door/formal", b"not json"),
             ("fashion-edge/shop1/alerts/door/formal", encode(tie)),
         ])
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -91,17 +91,17 @@ def test_unreachable_broker_is_one_line_and_non_zero():
 
     started = time.monotonic()
     proc = run_alerts("--port", str(free_port()), "--count", "1")
-    out, err = proc.communicate(timeout=15)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and "cannot reach the MQTT broker" in err
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # no retry loop: fails at once (bound allows a loaded CI)
 
 
 def test_missing_password_env_exits_2():
     env_name = "FE_TEST_ALERTS_UNSET_PASSWORD"
     os.environ.pop(env_name, None)
     proc = run_alerts("--username", "staff", "--password-env", env_name, "--count", "1")
-    out, err = proc.communicate(timeout=15)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert err.strip() == f"fashion-edge alerts: error: --password-env: environment variable {env_name} is not set"

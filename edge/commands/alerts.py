@@ -69,18 +69,22 @@ def main(args) -> int:
             return _fail(f"{args.ca}: cannot load the CA file ({exc})")
     client.reconnect_delay_set(1, 30)
 
-    events: queue.Queue = queue.Queue()  # ("connack", reason) | ("message", payload)
+    events: queue.Queue = queue.Queue()  # ("connack", reason) | ("suback", [reasons]) | ("message", payload)
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        events.put(("connack", reason_code))
         if not reason_code.is_failure:
             client.subscribe(topic_filter, qos=1)  # again after every reconnect
+        events.put(("connack", reason_code))
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        events.put(("suback", reason_codes))
 
     def on_message(client, userdata, message):
         events.put(("message", message.payload))
 
     client.on_connect = on_connect
     client.on_message = on_message
+    client.on_subscribe = on_subscribe
     try:
         client.connect(args.host, args.port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:
@@ -93,6 +97,12 @@ def main(args) -> int:
             return _fail(f"no answer from the MQTT broker at {args.host}:{args.port}")
         if reason.is_failure:
             return _fail(refusal_text(reason))
+        try:  # "listening" only once the broker confirmed the subscription: nothing is missed after it
+            kind, granted = events.get(timeout=_CONNECT_TIMEOUT_S)
+        except queue.Empty:
+            return _fail(f"the MQTT broker at {args.host}:{args.port} did not confirm the subscription")
+        if kind != "suback" or any(code.is_failure for code in granted):
+            return _fail(f"the broker refused the subscription to {topic_filter} (check the account's ACL)")
         print(f"listening on {topic_filter} at {args.host}:{args.port}", file=sys.stderr, flush=True)
         return _print_alerts(events, args)
     finally:
@@ -105,8 +115,8 @@ def _print_alerts(events: queue.Queue, args) -> int:
     printed = 0
     while args.count is None or printed < args.count:
         kind, value = events.get()
-        if kind == "connack":
-            if value.is_failure:
+        if kind in ("connack", "suback"):
+            if kind == "connack" and value.is_failure:
                 print(f"fashion-edge alerts: {refusal_text(value)}", file=sys.stderr, flush=True)
             continue
         try:
