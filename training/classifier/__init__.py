@@ -1,0 +1,1 @@
+"""Garment classifier training: ``python -m training.classifier --config configs/classifier.yaml``."""

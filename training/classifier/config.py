@@ -1,0 +1,171 @@
+"""configs/classifier.yaml, validated (pydantic, unknown keys rejected).
+
+Relative paths are resolved against the config file's folder, so the config works from any
+working directory; ``../shared`` therefore appears as ``../../shared`` in configs/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.errors import ConfigError
+from edge.preprocess import NORMALISATIONS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Strict):
+    """One dataset. ``name`` selects its section of the label map."""
+
+    format: Literal["clothing", "yolo_crops", "folder", "idx", "deepfashion"]
+    name: str = Field(..., description="dataset name in the label map (datasets.<name>)")
+    root: Path | None = Field(None, description="dataset folder (clothing, yolo_crops, folder, deepfashion)")
+    validate_on: bool = Field(
+        True, description="evaluate on this source's validation side (False: train side only)"
+    )
+    limit_per_class: int | None = Field(None, ge=1, description="keep at most N train images per class (smoke runs)")
+    limit_validation_per_class: int | None = Field(None, ge=1)
+    # clothing
+    split_file: Path | None = Field(None, description="clothing: sender-grouped split JSON (created once)")
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    # yolo_crops
+    split: str = Field("train", description="yolo_crops: split list used for training")
+    validation_split: str | None = Field(None, description="yolo_crops: split list used for validation")
+    min_side_px: int = Field(32, ge=4)
+    margin: float = Field(0.05, ge=0, le=0.5)
+    max_per_class: int | None = Field(None, ge=1)
+    # folder: root/train/<class> and root/val/<class> when present, else root/<class> as train only
+    # idx
+    train_images: Path | None = None
+    train_labels: Path | None = None
+    val_images: Path | None = None
+    val_labels: Path | None = None
+    # deepfashion
+    use_bbox: bool = True
+
+    @model_validator(mode="after")
+    def _paths_for_format(self):
+        if self.format == "idx":
+            if not (self.train_images and self.train_labels):
+                raise ValueError("idx needs train_images and train_labels")
+        elif self.root is None:
+            raise ValueError(f"{self.format} needs root")
+        if self.format == "clothing" and self.split_file is None:
+            raise ValueError("clothing needs split_file")
+        return self
+
+
+class ModelConfig(Strict):
+    backbone: Literal["mobilenet_v1", "small_cnn"] = "mobilenet_v1"
+    alpha: float = Field(0.25, description="MobileNet width multiplier")
+    weights: Path | None = Field(None, description="local ImageNet .h5 (no download); null = from scratch")
+    image_size: int = Field(160, ge=16, le=512)
+    normalisation: str = Field("unit", description="one of edge.preprocess.NORMALISATIONS")
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _known_normalisation(self):
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {sorted(NORMALISATIONS)}")
+        return self
+
+
+class AugmentConfig(Strict):
+    flip: bool = True
+    zoom: float = Field(0.2, ge=0, lt=1, description="random zoom in/out by up to this fraction")
+    translate: float = Field(0.08, ge=0, lt=0.5)
+    rotation_deg: float = Field(10, ge=0, le=45)
+    brightness: float = Field(0.15, ge=0, lt=1)
+    contrast: float = Field(0.2, ge=0, lt=1)
+    saturation: float = Field(0.2, ge=0, lt=1)
+
+
+class StageConfig(Strict):
+    epochs: int = Field(..., ge=0)
+    learning_rate: float = Field(..., gt=0)
+
+
+class TrainConfig(Strict):
+    batch_size: int = Field(32, ge=1)
+    head: StageConfig = StageConfig(epochs=30, learning_rate=1e-3)
+    finetune: StageConfig = StageConfig(epochs=25, learning_rate=3e-4)
+    unfreeze_from: str | None = Field(
+        "conv_dw_6", description="first backbone layer trained in stage 2 (None: whole backbone)"
+    )
+    patience: int = Field(5, ge=1, description="early stopping on validation accuracy")
+    class_weights: bool = True
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(1e-5, ge=0)
+    augment: AugmentConfig = AugmentConfig()
+    threads: int = Field(2, ge=1, description="TensorFlow intra-op threads")
+
+
+class ExportConfig(Strict):
+    calibration_images: int = Field(300, ge=1, description="representative training images for int8 calibration")
+    max_accuracy_drop: float = Field(0.01, ge=0, description="parity: fail if int8 loses more than this (fraction)")
+    min_ten_class_accuracy: float = Field(
+        0.0, ge=0, le=1, description="do not ship (replace output.model) if the int8 ten-class accuracy is lower"
+    )
+    threads: int = Field(2, ge=1)
+
+
+class OutputConfig(Strict):
+    model: Path
+    report_dir: Path
+
+
+class ClassifierConfig(Strict):
+    seed: int = 42
+    label_map: Path
+    cache_dir: Path | None = Field(None, description="decoded/resized image cache (.npy); null = no cache")
+    data: list[SourceConfig] = Field(..., min_length=1)
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    output: OutputConfig
+
+
+def _resolve(node, base: Path):
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if isinstance(value, Path) and not value.is_absolute():
+                object.__setattr__(node, name, (base / value).resolve())
+            else:
+                _resolve(value, base)
+    elif isinstance(node, list):
+        for item in node:
+            _resolve(item, base)
+
+
+def parse_classifier_config(data: object, path: Path, base: Path | None = None) -> ClassifierConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of settings", path=path)
+    try:
+        config = ClassifierConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise ConfigError(message, path=path, field=field) from None
+    _resolve(config, (base or Path(path).resolve().parent))
+    return config
+
+
+def load_classifier_config(path: str | Path) -> ClassifierConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        raise ConfigError(f"malformed YAML at {where}", path=path) from None
+    return parse_classifier_config(data, path)
