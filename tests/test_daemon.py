@@ -236,3 +236,31 @@ def test_unreachable_broker_keeps_alerts_and_exits_nonzero(tmp_path, shared_dir)
 
     assert Outbox(tmp_path / "state" / "outbox.sqlite").depth >= 1
     assert last  # a final line is printed
+
+
+def test_sigterm_flushes_and_publishes_offline(tmp_path, shared_dir, mosquitto):
+    """systemd stops the service with SIGTERM: the daemon must end cleanly, nothing left behind."""
+    from edge.mqtt.outbox import Outbox
+
+    prefix = "fashion-edge/demo-store"
+    config = write_config(tmp_path, shared_dir)
+    watcher = Collector(mosquitto.port, prefix)
+    proc = run_daemon(config, mosquitto.port, "--loop", wait=False)  # would run forever
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any(ALERT_ID.search(l) for l in lines), 180, "a first alert")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=5)
+    time.sleep(0.5)
+    watcher.stop()
+    availability = [p.decode() for _, p, _ in watcher.topics(rf"{prefix}/availability")]
+    assert availability[-1] == "offline"
+    assert Outbox(tmp_path / "state" / "outbox.sqlite").depth == 0
+    raised = set(ALERT_ID.findall("".join(lines)))
+    assert raised <= {a["id"] for a in watcher.alerts()}
