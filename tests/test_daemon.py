@@ -264,3 +264,73 @@ def test_sigterm_flushes_and_publishes_offline(tmp_path, shared_dir, mosquitto):
     assert Outbox(tmp_path / "state" / "outbox.sqlite").depth == 0
     raised = set(ALERT_ID.findall("".join(lines)))
     assert raised <= {a["id"] for a in watcher.alerts()}
+
+
+def test_camera_drop_is_reported_and_the_daemon_resumes(tmp_path, shared_dir, mosquitto):
+    """A live camera (a real MJPEG HTTP server fed with clip frames) dies and comes back."""
+    import cv2
+    from conftest import free_port
+    from test_sources import MJPEGCamera
+
+    frames_dir = tmp_path / "camera"
+    frames_dir.mkdir()
+    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
+    for i in range(40):
+        ok, image = capture.read()
+        assert ok
+        cv2.imwrite(str(frames_dir / f"{i:03d}.jpg"), image)
+    capture.release()
+    camera = MJPEGCamera(frames_dir, free_port())
+    camera.start()
+
+    prefix = "fashion-edge/demo-store"
+    config = write_config(tmp_path, shared_dir)
+    data = yaml.safe_load(config.read_text())
+    data["cameras"][0].update(source=f"http://127.0.0.1:{camera.port}/stream.mjpg",
+                              reconnect={"initial_s": 0.2, "max_s": 1.0})
+    config.write_text(yaml.safe_dump(data))
+    watcher = Collector(mosquitto.port, prefix)
+
+    def states() -> list[str]:
+        return [json.loads(p)["state"] for _, p, _ in watcher.topics(rf"{prefix}/cameras/entrance/status")]
+
+    def frames_processed() -> int:
+        stats = watcher.topics(rf"{prefix}/stats")
+        return json.loads(stats[-1][1])["frames"]["entrance"] if stats else 0
+
+    proc = run_daemon(config, mosquitto.port, wait=False)
+    try:
+        wait_until(lambda: frames_processed() > 5, 120, "frames from the live camera")
+        camera.kill()
+        wait_until(lambda: "reconnecting" in states(), 30, "status 'reconnecting'")
+        before = frames_processed()
+        camera.start()
+        wait_until(lambda: states()[-1] == "streaming" and frames_processed() > before + 5, 60,
+                   "status 'streaming' and new frames after the camera came back")
+        assert proc.poll() is None, "the daemon must survive a camera drop"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if camera.process.poll() is None:
+            camera.kill()
+        watcher.stop()
+
+
+def test_corrupt_frame_is_skipped_and_counted(tmp_path, shared_dir, mosquitto):
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
+    for i in range(12):
+        ok, image = capture.read()
+        assert ok
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), image)
+    capture.release()
+    (folder / "005.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")  # a corrupt frame mid-stream
+    config = write_config(tmp_path, shared_dir)
+    code, out = run_daemon(config, mosquitto.port, "--source", str(folder))
+    assert code == 0, out
+    assert "11 frames" in out and "corrupt 1" in out, out[-2000:]
