@@ -68,6 +68,9 @@ class ModelConfig(Strict):
     image_size: int = Field(160, ge=16, le=512)
     normalisation: str = Field("unit", description="one of edge.preprocess.NORMALISATIONS")
     dropout: float = Field(0.2, ge=0, lt=1)
+    bn_trainable: bool = Field(
+        False, description="stage 2 also updates BatchNorm (batch statistics); False keeps ImageNet statistics"
+    )
 
     @model_validator(mode="after")
     def _known_normalisation(self):
@@ -91,6 +94,11 @@ class StageConfig(Strict):
     learning_rate: float = Field(..., gt=0)
 
 
+class DistillConfig(Strict):
+    teacher: Path = Field(..., description="TFLite embedding extractor used as the teacher's frozen backbone")
+    weight: float = Field(0.5, ge=0, le=0.5, description="share of the teacher's probabilities in the targets")
+
+
 class TrainConfig(Strict):
     batch_size: int = Field(32, ge=1)
     head: StageConfig = StageConfig(epochs=30, learning_rate=1e-3)
@@ -103,6 +111,8 @@ class TrainConfig(Strict):
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(1e-5, ge=0)
     augment: AugmentConfig = AugmentConfig()
+    distill: DistillConfig | None = Field(None, description="soft targets from a stronger teacher (training/classifier/teacher.py)")
+    head_mirror: bool = Field(True, description="stage 1 also trains on mirrored images' features (2x feature time)")
     threads: int = Field(2, ge=1, description="TensorFlow intra-op threads")
 
 
@@ -113,6 +123,9 @@ class ExportConfig(Strict):
         0.0, ge=0, le=1, description="do not ship (replace output.model) if the int8 ten-class accuracy is lower"
     )
     threads: int = Field(2, ge=1)
+    flip_average: bool = Field(
+        False, description="shipped model averages the crop and its mirror image (test-time flip, 2x latency)"
+    )
 
 
 class OutputConfig(Strict):

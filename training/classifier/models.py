@@ -60,7 +60,7 @@ def build_model(config: ModelConfig, n_classes: int, seed: int) -> keras.Model:
     x = _to_symmetric(config.normalisation)(inputs)
     # training=False keeps BatchNorm in inference mode even when the backbone is unfrozen:
     # with a few thousand images, updating BN statistics hurts more than it helps.
-    x = backbone(x, training=False)
+    x = backbone(x) if config.bn_trainable else backbone(x, training=False)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"mobilenet_v1_{config.alpha:g}")
@@ -73,7 +73,7 @@ def backbone_of(model: keras.Model) -> keras.Model | None:
         return None
 
 
-def set_trainable_from(backbone: keras.Model, first_layer: str | None) -> int:
+def set_trainable_from(backbone: keras.Model, first_layer: str | None, bn_trainable: bool = False) -> int:
     """Freeze the backbone below ``first_layer``; returns the number of trainable layers."""
     names = [layer.name for layer in backbone.layers]
     if first_layer is not None and first_layer not in names:
@@ -81,5 +81,17 @@ def set_trainable_from(backbone: keras.Model, first_layer: str | None) -> int:
     start = 0 if first_layer is None else names.index(first_layer)
     backbone.trainable = True
     for i, layer in enumerate(backbone.layers):
-        layer.trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= start and (bn_trainable or not isinstance(layer, keras.layers.BatchNormalization))
     return sum(1 for layer in backbone.layers if layer.trainable and layer.weights)
+
+
+def flip_averaged(model: keras.Model) -> keras.Model:
+    """The same classifier answering the mean of the image's and its mirror image's probabilities.
+
+    Garments are left-right symmetric in meaning, so test-time flipping is free accuracy for 2x
+    the compute; it lives inside the graph so the edge code needs no change.
+    """
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    mirrored = keras.layers.Lambda(lambda x: keras.ops.flip(x, axis=2), name="mirror")(inputs)
+    outputs = keras.layers.Average(name="probabilities_mean")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flipavg")

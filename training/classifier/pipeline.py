@@ -54,8 +54,15 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
     report_dir = Path(config.output.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
 
-    model, history = train_classifier(config, data, len(label_map.labels), log=log)
+    soft_targets, teacher_record = None, None
+    if config.train.distill is not None:
+        soft_targets, teacher_record = _teacher_targets(config, label_map, data, log)
+    model, history = train_classifier(config, data, len(label_map.labels), log=log, soft_targets=soft_targets)
     train_s = time.monotonic() - started
+    if config.export.flip_average:
+        from .models import flip_averaged
+
+        model = flip_averaged(model)
     norm = config.model.normalisation
     float_probs = predict(model, data.validation.images, norm)
     float_metrics = evaluate(float_probs, data.validation.labels, label_map.labels, label_map.ten_classes)
@@ -96,6 +103,7 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
         "data": data.provenance,
         "split": _split_record(config, data),
         "epochs": {"head": history["stage"].count("head"), "finetune": history["stage"].count("finetune")},
+        "distillation": teacher_record,
         "train_seconds": round(train_s),
         "calibration_images": int(len(calibration)),
         "host": f"{platform.machine()} {os.cpu_count()} cpu",
@@ -137,6 +145,20 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
     return record
 
 
+def _teacher_targets(config: ClassifierConfig, label_map, data: TrainingData, log) -> tuple[np.ndarray, dict]:
+    from .teacher import fit_teacher
+
+    distill = config.train.distill
+    teacher, teacher_data = fit_teacher(config, label_map, distill.teacher, log=log)
+    if teacher.train_keys != data.train.keys:
+        raise DatasetError("teacher and student training images differ (same config, other order?)", field="train.distill")
+    one_hot = np.eye(len(label_map.labels), dtype=np.float32)[data.train.labels]
+    targets = (1 - distill.weight) * one_hot + distill.weight * teacher.train_probabilities
+    val_top1 = float((teacher.validation_probabilities.argmax(1) == teacher_data.validation.labels).mean())
+    record = {"teacher": rel(distill.teacher), "weight": distill.weight, "teacher_validation_top1": val_top1}
+    return targets.astype(np.float32), record
+
+
 def _split_record(config: ClassifierConfig, data: TrainingData) -> dict | None:
     if data.split is None:
         return None
@@ -156,6 +178,11 @@ def run_cross_validation(config: ClassifierConfig, folds: int, log=print) -> dic
     from .train import predict, train_classifier
 
     label_map = load_label_map(config.label_map)
+    if config.train.distill is not None:
+        # the teacher is fitted on the fixed split; its targets would leak fold validation images
+        log("cross-validation trains without distillation (train.distill ignored)")
+        config = config.model_copy(deep=True)
+        config.train.distill = None
     data = build_training_data(config, label_map)
     clothing = next((s for s in config.data if s.format == "clothing"), None)
     if clothing is None:
@@ -196,7 +223,7 @@ def run_cross_validation(config: ClassifierConfig, folds: int, log=print) -> dic
         key: {"mean": float(np.mean([r[key] for r in results if key in r])), "std": float(np.std([r[key] for r in results if key in r]))}
         for key in keys
     }
-    record = {"folds": folds, "seed": config.seed, "group_by": "sender_id", "per_fold": results, "aggregate": aggregate}
+    record = {"folds": folds, "seed": config.seed, "group_by": "sender_id", "distillation": False, "per_fold": results, "aggregate": aggregate}
     report_dir = Path(config.output.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / f"cv_{folds}fold.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -68,10 +68,11 @@ def augmenter(config: AugmentConfig, seed: int) -> keras.Sequential | None:
     return keras.Sequential(layers, name="augment") if layers else None
 
 
-def make_dataset(images, labels, n_classes, batch_size, normalisation, augment=None, shuffle_seed=None):
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+def make_dataset(images, targets, batch_size, normalisation, augment=None, shuffle_seed=None):
+    """Batches of (normalised, optionally augmented image, target probability vector)."""
+    ds = tf.data.Dataset.from_tensor_slices((images, targets.astype(np.float32)))
     if shuffle_seed is not None:
-        ds = ds.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
 
     def prepare(x, y):
@@ -79,7 +80,7 @@ def make_dataset(images, labels, n_classes, batch_size, normalisation, augment=N
         if augment is not None:
             x = tf.clip_by_value(augment(x, training=True), 0.0, 255.0)
         offset, divisor = NORMALISATIONS[normalisation]
-        return (x - offset) / divisor, tf.one_hot(y, n_classes)
+        return (x - offset) / divisor, y
 
     return ds.map(prepare, num_parallel_calls=1).prefetch(2)
 
@@ -102,8 +103,12 @@ def predict(model: keras.Model, images: np.ndarray, normalisation: str, batch_si
     return model.predict(ds, verbose=0)
 
 
-def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print) -> tuple[keras.Model, dict]:
-    """Train on ``data.train``, early-stop on ``data.validation``; returns the model and its history."""
+def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print, soft_targets=None) -> tuple[keras.Model, dict]:
+    """Train on ``data.train``, early-stop on ``data.validation``; returns the model and its history.
+
+    ``soft_targets`` (N, n_classes), aligned with ``data.train``, replaces the one-hot targets
+    (distillation); validation always scores the true labels.
+    """
     configure_threads(config.train.threads)
     tc = config.train
     norm = config.model.normalisation
@@ -114,24 +119,26 @@ def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print) 
     history: dict[str, list] = {"stage": [], "accuracy": [], "val_accuracy": [], "loss": [], "val_loss": [], "epoch_seconds": []}
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=tc.label_smoothing)
     x_val, y_val = data.validation.images, data.validation.labels
+    train_targets = keras.utils.to_categorical(data.train.labels, n_classes) if soft_targets is None else soft_targets
+    val_targets = keras.utils.to_categorical(y_val, n_classes)
     backbone = backbone_of(model)
 
     if backbone is not None and tc.head.epochs > 0:
-        log(f"stage 1: head on frozen {model.name} features ({len(data.train.labels)} images + mirrors)")
+        log(f"stage 1: head on frozen {model.name} features ({len(data.train.labels)} images{' + mirrors' if tc.head_mirror else ''})")
         backbone.trainable = False
         t0 = time.monotonic()
         features_model = keras.Model(model.input, model.get_layer("dropout").input)
-        x_flip = data.train.images[:, :, ::-1, :]
-        f_train = np.concatenate([predict(features_model, data.train.images, norm), predict(features_model, x_flip, norm)])
-        y_train = np.concatenate([data.train.labels, data.train.labels])
+        f_train, t_train = predict(features_model, data.train.images, norm), train_targets
+        if tc.head_mirror:
+            f_flip = predict(features_model, data.train.images[:, :, ::-1, :], norm)
+            f_train, t_train = np.concatenate([f_train, f_flip]), np.concatenate([t_train, t_train])
         f_val = predict(features_model, x_val, norm)
         log(f"  features in {time.monotonic() - t0:.0f}s")
         feat_in = keras.Input(f_train.shape[1:])
         head = keras.Model(feat_in, model.get_layer("probabilities")(model.get_layer("dropout")(feat_in)))
         head.compile(keras.optimizers.Adam(tc.head.learning_rate), loss=loss, metrics=["accuracy"])
         h = head.fit(
-            f_train, keras.utils.to_categorical(y_train, n_classes),
-            validation_data=(f_val, keras.utils.to_categorical(y_val, n_classes)),
+            f_train, t_train, validation_data=(f_val, val_targets),
             epochs=tc.head.epochs, batch_size=64, class_weight=weights, verbose=0,
             callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=max(tc.patience, 5), restore_best_weights=True), _EpochTimer()],
         )
@@ -140,7 +147,7 @@ def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print) 
 
     if tc.finetune.epochs > 0:
         if backbone is not None:
-            n = set_trainable_from(backbone, tc.unfreeze_from)
+            n = set_trainable_from(backbone, tc.unfreeze_from, config.model.bn_trainable)
             log(f"stage 2: fine-tune from {tc.unfreeze_from or 'the first layer'} ({n} weighted layers trainable)")
         else:
             log(f"training {model.name} from scratch")
@@ -151,8 +158,8 @@ def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print) 
             loss=loss,
             metrics=["accuracy"],
         )
-        train_ds = make_dataset(data.train.images, data.train.labels, n_classes, tc.batch_size, norm, augmenter(tc.augment, seed), shuffle_seed=seed)
-        val_ds = make_dataset(x_val, y_val, n_classes, 64, norm)
+        train_ds = make_dataset(data.train.images, train_targets, tc.batch_size, norm, augmenter(tc.augment, seed), shuffle_seed=seed)
+        val_ds = make_dataset(x_val, val_targets, 64, norm)
         h = model.fit(
             train_ds, validation_data=val_ds, epochs=tc.finetune.epochs, class_weight=weights, verbose=_verbose(),
             callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=tc.patience, restore_best_weights=True), _EpochTimer()],
