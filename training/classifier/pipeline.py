@@ -119,27 +119,29 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
         "history": history,
     }
     shipped = all(ship_checks.values())
+    out = Path(config.output.model) if shipped else candidate
     if shipped:
-        out = Path(config.output.model)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(candidate, out)
         candidate.unlink()
-        manifest = write_manifest(
-            out, label_map.labels, config.model.image_size, norm,
-            {"ten_classes": label_map.ten_classes, "training": training_record,
-             "metrics": record["metrics"], "parity": parity},
-        )
-        record["shipped"] = True
-        record["model"] = {"path": rel(out), "manifest": rel(manifest), "size_bytes": out.stat().st_size,
-                           "sha256": json.loads(manifest.read_text())["sha256"]}
-        log(f"shipped {rel(out)} ({out.stat().st_size / 1024:.0f} KiB) + {rel(manifest)}")
+    # a candidate that fails a check still gets its manifest, so it can be tried with the edge code
+    manifest = write_manifest(
+        out, label_map.labels, config.model.image_size, norm,
+        {"ten_classes": label_map.ten_classes, "shipped": shipped, "ship_checks": ship_checks,
+         "training": training_record, "metrics": record["metrics"], "parity": parity},
+    )
+    record["shipped"] = shipped
+    record["model"] = {"path": rel(out), "manifest": rel(manifest), "size_bytes": out.stat().st_size,
+                       "sha256": json.loads(manifest.read_text())["sha256"]}
+    log(f"{'shipped' if shipped else 'NOT shipped, candidate'} {rel(out)} ({out.stat().st_size / 1024:.0f} KiB) + {rel(manifest)}")
     record["total_seconds"] = round(time.monotonic() - started)
     (report_dir / "metrics.json").write_text(json.dumps(record, indent=1) + "\n")
     if not shipped:
         failed = ", ".join(k for k, ok in ship_checks.items() if not ok)
         check_parity(parity, candidate)  # raises ParityError with the figures if parity failed
         raise ModelError(
-            f"not shipped ({failed}): int8 ten-class accuracy {ten:.4f}; candidate kept, see {rel(report_dir / 'metrics.json')}",
+            f"not shipped ({failed}): int8 ten-class accuracy {ten:.4f} < {config.export.min_ten_class_accuracy}; "
+            f"candidate kept with its manifest, see {rel(report_dir / 'metrics.json')}",
             path=candidate,
         )
     return record
