@@ -309,7 +309,7 @@ def parity(float_map50: float, int8_map50: float, max_drop: float = DEFAULT_MAX_
     return report
 
 
-def export_from_config(cfg, weights: str | Path, out: Path | None = None) -> dict:
+def export_from_config(cfg, weights: str | Path, out: Path | None = None, report_dir: Path | None = None) -> dict:
     """Export, evaluate float vs int8 on val, check parity, write manifest + report."""
     from training.detector.evaluate import evaluate_all
 
@@ -325,7 +325,7 @@ def export_from_config(cfg, weights: str | Path, out: Path | None = None) -> dic
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {conversion}")
     # A preliminary manifest so the daemon's detector can load the file for evaluation.
     write_manifest(out, labels, imgsz, {})
-    results = evaluate_all(cfg, weights, tflite=out)
+    results = evaluate_all(cfg, weights, tflite=out, report_dir=report_dir)
     report = parity(results["float"]["garment_map50"], results["int8"]["garment_map50"],
                     float(ex.get("max_map50_drop", DEFAULT_MAX_MAP50_DROP)))
     metrics = {
