@@ -341,4 +341,15 @@ def export_from_config(cfg, weights: str | Path, out: Path | None = None, report
     ship_min = float(ex.get("ship_min_garment_map50", 0.55))
     metrics["shippable"] = results["int8"]["garment_map50"] >= ship_min
     print(json.dumps({k: v for k, v in metrics.items() if k != "val_per_class"}, indent=1))
+    if not metrics["shippable"]:
+        # Keep the candidate for inspection, but never leave it where the daemon would load it.
+        from edge.runtime import manifest_path
+
+        keep = cfg.work_dir / "candidate"
+        keep.mkdir(parents=True, exist_ok=True)
+        out.replace(keep / out.name)
+        manifest_path(out).replace(keep / manifest_path(out).name)
+        raise FashionEdgeError(
+            f"int8 garment mAP50 {results['int8']['garment_map50']:.3f} is below the ship bound {ship_min}; "
+            f"candidate moved to {keep}", field="export.ship_min_garment_map50")
     return metrics

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--image", type=Path, default=REPO.parent / "shared/media/bus.jpg")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--manifest", action="store_true",
+                        help="record the first model's latency under metrics.latency in its manifest")
     args = parser.parse_args(argv)
     try:
         frame = cv2.imread(str(args.image))
@@ -80,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(text + "\n")
+    if args.manifest:
+        from edge.runtime import manifest_path
+
+        path = manifest_path(args.model)
+        manifest = json.loads(path.read_text())
+        first = result["models"][str(args.model)]
+        manifest.setdefault("metrics", {})["latency"] = {
+            "threads": args.threads, "invoke": first["invoke"], "detect": first["detect"],
+            "load_avg_1m": result["load_avg_1m"], "command": "python scripts/bench_detector.py --manifest"}
+        path.write_text(json.dumps(manifest, indent=1) + "\n")
     return 0
 
 

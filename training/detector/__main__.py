@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="configs/detector.yaml")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {STEPS}")
     parser.add_argument("--time-hours", type=float, default=None, help="override train.time_hours")
+    parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    parser.add_argument("--init", choices=["recovered", "scratch"], default=None, help="override init.mode")
     parser.add_argument("--name", default=None, help="Ultralytics run name under work_dir")
     parser.add_argument("--weights", default=None, help="best.pt to evaluate/export (default: the run's best.pt)")
     args = parser.parse_args(argv)
@@ -91,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config)
+        if args.epochs is not None:
+            cfg.section("train")["epochs"] = args.epochs
+        if args.init is not None:
+            cfg.section("init")["mode"] = args.init
         steps = [s.strip() for s in args.steps.split(",") if s.strip()]
         unknown = [s for s in steps if s not in STEPS]
         if unknown:
