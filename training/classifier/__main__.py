@@ -28,6 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--finetune-epochs", type=int, help="override train.finetune.epochs")
     parser.add_argument("--report-dir", type=Path, help="override output.report_dir")
     parser.add_argument("--model-out", type=Path, help="override output.model (where the int8 model is shipped)")
+    parser.add_argument(
+        "--from-keras", type=Path, metavar="MODEL.keras",
+        help="no training: evaluate, export and ship a float model saved by an earlier run "
+             "(<cache_dir>/last_run/float_model.keras)",
+    )
     return parser.parse_args(argv)
 
 
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in record["aggregate"].items():
                 print(f"{key}: {value['mean']:.4f} ± {value['std']:.4f}")
             return 0
-        run_training(config, args.config)
+        run_training(config, args.config, from_keras=args.from_keras)
         return 0
     except FashionEdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,8 +39,12 @@ def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     return images[np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))]
 
 
-def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict:
-    """Train, evaluate, export and (if every check passes) ship. Returns the metrics record."""
+def run_training(config: ClassifierConfig, config_path: Path, log=print, from_keras: Path | None = None) -> dict:
+    """Train, evaluate, export and (if every check passes) ship. Returns the metrics record.
+
+    ``from_keras``: skip training and re-export a float model saved by an earlier run
+    (``<cache_dir>/last_run/float_model.keras``), e.g. after changing the export settings.
+    """
     from export.classifier import export_int8, write_manifest
     from export.parity import check_parity, parity_report, tflite_probabilities
 
@@ -54,11 +58,32 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
     report_dir = Path(config.output.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
 
-    soft_targets, teacher_record = None, None
-    if config.train.distill is not None:
-        soft_targets, teacher_record = _teacher_targets(config, label_map, data, log)
-    model, history = train_classifier(config, data, len(label_map.labels), log=log, soft_targets=soft_targets)
-    train_s = time.monotonic() - started
+    if from_keras is None:
+        soft_targets, teacher_record = None, None
+        if config.train.distill is not None:
+            soft_targets, teacher_record = _teacher_targets(config, label_map, data, log)
+        model, history = train_classifier(config, data, len(label_map.labels), log=log, soft_targets=soft_targets)
+        train_s = time.monotonic() - started
+        # keep the float model (ignored cache) so export settings can be revisited without retraining
+        saved = Path(config.cache_dir or report_dir) / "last_run" / "float_model.keras"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        model.save(saved)
+        (saved.parent / "history.json").write_text(
+            json.dumps({"history": history, "distillation": teacher_record, "train_seconds": train_s}) + "\n"
+        )
+        log(f"float model saved to {rel(saved)}")
+    else:
+        import keras
+
+        from .train import configure_threads
+
+        configure_threads(config.train.threads)
+        log(f"no training: evaluating and exporting {rel(from_keras)}")
+        model = keras.models.load_model(from_keras)
+        saved_run = json.loads((Path(from_keras).parent / "history.json").read_text())
+        if "history" not in saved_run:  # written by the first version: the history alone
+            saved_run = {"history": saved_run, "distillation": None, "train_seconds": float("nan")}
+        history, teacher_record, train_s = saved_run["history"], saved_run["distillation"], saved_run["train_seconds"]
     if config.export.flip_average:
         from .models import flip_averaged
 
@@ -104,7 +129,8 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print) -> dict
         "split": _split_record(config, data),
         "epochs": {"head": history["stage"].count("head"), "finetune": history["stage"].count("finetune")},
         "distillation": teacher_record,
-        "train_seconds": round(train_s),
+        "train_seconds": None if train_s != train_s else round(train_s),
+        "reexported_from": rel(from_keras) if from_keras else None,
         "calibration_images": int(len(calibration)),
         "host": f"{platform.machine()} {os.cpu_count()} cpu",
     }
