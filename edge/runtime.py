@@ -94,11 +94,9 @@ def manifest_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def read_manifest(model_path: str | Path) -> dict | None:
-    """The manifest beside a model, or None if there is none. Malformed JSON is an error."""
-    path = manifest_path(model_path)
-    if not path.is_file():
-        return None
+def read_manifest_file(path: str | Path) -> dict:
+    """A manifest JSON object; malformed JSON or a non-object is a ModelError naming the file."""
+    path = Path(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -108,12 +106,7 @@ def read_manifest(model_path: str | Path) -> dict | None:
     return data
 
 
-def read_labels_file(path: str | Path) -> list[str]:
-    path = Path(path)
-    try:
-        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise ModelError(f"cannot read labels ({exc.strerror})", path=path) from None
-    if not labels:
-        raise ModelError("labels file is empty", path=path)
-    return labels
+def read_manifest(model_path: str | Path) -> dict | None:
+    """The manifest beside a model, or None if there is none."""
+    path = manifest_path(model_path)
+    return read_manifest_file(path) if path.is_file() else None

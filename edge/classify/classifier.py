@@ -1,6 +1,6 @@
 """Garment classifier: one TFLite image classifier run on each garment crop.
 
-The manifest (see ``edge/detect/manifest.py`` for the lookup order) says how to feed the model::
+The manifest (see ``edge/manifest.py`` for the lookup order) says how to feed the model::
 
     {"task": "classify", "labels": [...], "input_size": 224, "color_order": "RGB",
      "normalisation": "unit" | "symmetric" | "raw", "output": "probabilities" | "logits",
@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..preprocess import NORMALISATIONS, classifier_input, to_model_input
 from ..runtime import TFLiteModel
-from ..detect.manifest import load_manifest
+from ..manifest import load_manifest
 from ..detect.yolo import pixel_lookup
 
 

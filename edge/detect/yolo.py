@@ -12,7 +12,7 @@ Two export layouts are supported; which one a file has is read from its tensors 
 An output stored as ``[1, N, 4+nc]`` is transposed. Quantisation parameters always come from the
 interpreter. Class scores have no objectness row (v8/11 heads); a box's class is its best score.
 
-Manifest (lookup order in ``edge/detect/manifest.py``: explicit > beside the model > shipped)::
+Manifest (lookup order in ``edge/manifest.py``: explicit > beside the model > shipped)::
 
     {"task": "detect", "labels": [...], "layout": "nhwc-int8" | "nchw-float" (optional),
      "input_size": 640 (optional, checked), "garment_labels": [...] (optional), "source": "..."}
@@ -29,7 +29,7 @@ from ..errors import ConfigError, ModelError
 from ..garments import GARMENT_VOCABULARY
 from ..preprocess import detector_input, to_model_input
 from ..runtime import TFLiteModel
-from .manifest import load_manifest
+from ..manifest import load_manifest
 from .nms import class_aware_nms
 
 PERSON_LABEL = "person"

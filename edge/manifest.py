@@ -16,21 +16,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import ModelError
-from ..runtime import manifest_path as beside_manifest_path
-from ..runtime import sha256_file
+from .errors import ModelError
+from .runtime import manifest_path as beside_manifest_path
+from .runtime import read_manifest_file, sha256_file
 
-SHIPPED_MANIFESTS = Path(__file__).resolve().parents[2] / "models" / "manifests"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"manifest is not valid JSON ({exc})", path=path) from None
-    if not isinstance(data, dict):
-        raise ModelError("manifest must be a JSON object", path=path)
-    return data
+SHIPPED_MANIFESTS = Path(__file__).resolve().parents[1] / "models" / "manifests"
 
 
 def shipped_manifest(model_path: str | Path) -> Path | None:
@@ -68,7 +58,7 @@ def load_manifest(model_path: str | Path, manifest_path: str | Path | None = Non
                     "and none in models/manifests/ lists it; pass one (detector.manifest / classifier.manifest)",
                     path=model_path,
                 )
-    data = _read_json(path)
+    data = read_manifest_file(path)
     labels = data.get("labels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise ModelError("'labels' must be a non-empty list of names", path=path, field="labels")
