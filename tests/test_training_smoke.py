@@ -154,3 +154,23 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
                          "output": {"model": "m.tflite", "report_dir": "r"}, "trian": {}})
     assert main(["--config", str(config)]) == 2
     assert "bad.yaml: trian: unknown key" in capsys.readouterr().err
+
+
+def test_cross_validation_reports_mean_and_std(shared_dir, tmp_path):
+    root = _tiny_clothing(shared_dir, tmp_path / "clothing", per_label=12)
+    _write_yaml(tmp_path / "labels.yaml", {"labels": LABELS, "ten_classes": LABELS, "datasets": {"clothing": DATASET_LABELS}})
+    config = _write_yaml(tmp_path / "cv.yaml", {
+        "label_map": "labels.yaml",
+        "data": [{"format": "clothing", "name": "clothing", "root": str(root), "split_file": "split.json"}],
+        "model": {"backbone": "small_cnn", "image_size": 32},
+        "train": {"batch_size": 16, "finetune": {"epochs": 2, "learning_rate": 0.003}},
+        "output": {"model": "out/cv.tflite", "report_dir": "out/report"},
+    })
+    assert main(["--config", str(config), "--folds", "3"]) == 0
+    cv = json.loads((tmp_path / "out/report/cv_3fold.json").read_text())
+    assert cv["group_by"] == "sender_id" and len(cv["per_fold"]) == 3
+    assert sum(f["n"] for f in cv["per_fold"]) == 36  # every image validated exactly once
+    tops = [f["top1"] for f in cv["per_fold"]]
+    assert cv["aggregate"]["top1"]["mean"] == pytest.approx(np.mean(tops))
+    assert cv["aggregate"]["top1"]["std"] == pytest.approx(np.std(tops))
+    assert not (tmp_path / "out/cv.tflite").exists()  # cross-validation never ships
