@@ -112,6 +112,7 @@ class CameraPipeline:
             raise ConfigError("the detector has no garment classes; use mode auto or body_regions",
                               field="garments.mode")
         self.use_garment_boxes = has_garments and mode != "body_regions"
+        self.classifier_labels = set(self.models.classifier.labels)
         self.last_timestamp: float | None = None
 
     # -- one frame -------------------------------------------------------------------------
@@ -157,6 +158,12 @@ class CameraPipeline:
         calls = 0
         for crop in crops:
             if not crop.good or not self.consensus.wants(crop.track_id, crop.slot, frame.index):
+                continue
+            if crop.detector_label is not None and crop.detector_label not in self.classifier_labels:
+                # The classifier has no opinion on this kind of item (e.g. a bag or sunglasses):
+                # the garment detector's own label and score are the vote.
+                self.consensus.vote(crop.track_id, crop.slot, crop.detector_label, crop.detector_score,
+                                    frame.index)
                 continue
             result = self.models.classifier.classify(crop.crop)
             self.consensus.vote(crop.track_id, crop.slot, result.label, result.score, frame.index)
