@@ -107,10 +107,6 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
     plot_history(history, report_dir / "training_curves.png", f"{title}: training curves")
     plot_confusion(float_metrics, report_dir / "confusion_float.png", f"{title} float: validation confusion")
     plot_confusion(int8_metrics, report_dir / "confusion_int8.png", f"{title} int8: validation confusion")
-    (report_dir / "classification_report.txt").write_text(
-        classification_report(int8_metrics, f"int8 TFLite ({rel(config.output.model)}), validation split")
-        + "\n" + classification_report(float_metrics, "float Keras model, validation split")
-    )
 
     ten = int8_metrics.get("ten_class_accuracy", 0.0)
     ship_checks = {
@@ -160,6 +156,10 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
     record["model"] = {"path": rel(out), "manifest": rel(manifest), "size_bytes": out.stat().st_size,
                        "sha256": json.loads(manifest.read_text())["sha256"]}
     log(f"{'shipped' if shipped else 'NOT shipped, candidate'} {rel(out)} ({out.stat().st_size / 1024:.0f} KiB) + {rel(manifest)}")
+    (report_dir / "classification_report.txt").write_text(
+        classification_report(int8_metrics, f"int8 TFLite ({rel(out)}), validation split")
+        + "\n" + classification_report(float_metrics, "float Keras model, validation split")
+    )
     record["total_seconds"] = round(time.monotonic() - started)
     (report_dir / "metrics.json").write_text(json.dumps(record, indent=1) + "\n")
     if not shipped:
