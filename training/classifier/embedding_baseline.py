@@ -30,11 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=80)
     args = parser.parse_args(argv)
     try:
-        import keras
-
         from ..labels import load_label_map
         from .config import load_classifier_config
-        from .data import build_training_data
         from .evaluate import evaluate
         from .pipeline import REPO, rel, summary
         from .teacher import fit_teacher
