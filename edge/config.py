@@ -202,18 +202,50 @@ def _field_path(loc: tuple) -> str:
     return re.sub(r"\.(\d+)", r"[\1]", ".".join(str(p) for p in loc)) or "(top level)"
 
 
-def _resolve_paths(node, base: Path):
-    """Make every Path field absolute relative to the config file's folder."""
+def resolve_paths(node, base: Path) -> None:
+    """Make every relative Path field of a pydantic model tree absolute, relative to ``base``."""
     if isinstance(node, BaseModel):
         for name in type(node).model_fields:
             value = getattr(node, name)
             if isinstance(value, Path) and not value.is_absolute():
                 object.__setattr__(node, name, (base / value).resolve())
             else:
-                _resolve_paths(value, base)
+                resolve_paths(value, base)
     elif isinstance(node, list):
         for item in node:
-            _resolve_paths(item, base)
+            resolve_paths(item, base)
+
+
+def read_yaml(path: str | Path) -> object:
+    """Parsed YAML of a config file; a missing file or malformed YAML is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"malformed YAML at {where}: {problem}", path=path) from None
+
+
+def validate(model: type[BaseModel], data: object, path: str | Path = "<config>"):
+    """``model.model_validate(data)`` with the first error as a one-line ConfigError naming the field."""
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of settings", path=path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(message, path=path, field=_field_path(first["loc"])) from None
 
 
 def _resolve_source(source: str, base: Path) -> str:
@@ -223,37 +255,14 @@ def _resolve_source(source: str, base: Path) -> str:
 
 
 def parse_config(data: object, path: str | Path = "<config>") -> Config:
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping of settings", path=path)
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        raise ConfigError(message, path=path, field=_field_path(first["loc"])) from None
-    return config
+    return validate(Config, data, path)
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError("config file not found", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"malformed YAML at {where}: {problem}", path=path) from None
-    config = parse_config(data, path)
+    config = parse_config(read_yaml(path), path)
     base = path.resolve().parent
-    _resolve_paths(config, base)
+    resolve_paths(config, base)
     for camera in config.cameras:
         camera.source = _resolve_source(camera.source, base)
     return config
