@@ -149,7 +149,7 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
                                                   "output": {"model": "m.tflite", "report_dir": "r"}})
     assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "bad.yaml: data.0: clothing needs root" in err
+    assert err.count("\n") == 0 and "bad.yaml: data[0]: clothing needs root" in err
     _write_yaml(config, {"label_map": "x.yaml", "data": [{"format": "folder", "name": "c", "root": "nowhere"}],
                          "output": {"model": "m.tflite", "report_dir": "r"}, "trian": {}})
     assert main(["--config", str(config)]) == 2

@@ -1,7 +1,8 @@
 """configs/classifier.yaml, validated (pydantic, unknown keys rejected).
 
 Relative paths are resolved against the config file's folder, so the config works from any
-working directory; ``../shared`` therefore appears as ``../../shared`` in configs/.
+working directory; ``../shared`` therefore appears as ``../../shared`` in configs/. Reading,
+validation and path resolution are the daemon's own (``edge.config``), so errors read the same.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.errors import ConfigError
+from edge.config import read_yaml, resolve_paths, validate
 from edge.preprocess import NORMALISATIONS
 
 
@@ -144,41 +144,13 @@ class ClassifierConfig(Strict):
     output: OutputConfig
 
 
-def _resolve(node, base: Path):
-    if isinstance(node, BaseModel):
-        for name in type(node).model_fields:
-            value = getattr(node, name)
-            if isinstance(value, Path) and not value.is_absolute():
-                object.__setattr__(node, name, (base / value).resolve())
-            else:
-                _resolve(value, base)
-    elif isinstance(node, list):
-        for item in node:
-            _resolve(item, base)
-
-
 def parse_classifier_config(data: object, path: Path, base: Path | None = None) -> ClassifierConfig:
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping of settings", path=path)
-    try:
-        config = ClassifierConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        raise ConfigError(message, path=path, field=field) from None
-    _resolve(config, (base or Path(path).resolve().parent))
+    """Validate parsed YAML; relative paths resolve against ``base`` (default: the file's folder)."""
+    config = validate(ClassifierConfig, data, path)
+    resolve_paths(config, base or Path(path).resolve().parent)
     return config
 
 
 def load_classifier_config(path: str | Path) -> ClassifierConfig:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError("config file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        raise ConfigError(f"malformed YAML at {where}", path=path) from None
-    return parse_classifier_config(data, path)
+    return parse_classifier_config(read_yaml(path), path)
