@@ -22,7 +22,7 @@ SIZE = 96
 @pytest.fixture(scope="module")
 def real_images(shared_dir):
     """48 real clothing photos (16 per label), letterboxed RGB at 96 px, with label indices."""
-    rows = list(csv.DictReader(open(shared_dir / "datasets/clothing/labels.csv")))
+    rows = list(csv.DictReader((shared_dir / "datasets/clothing/labels.csv").read_text().splitlines()))
     images, labels, paths = [], [], []
     for index, name in enumerate(["Pants", "Shoes", "T-Shirt"]):
         for row in [r for r in rows if r["label"] == name][:16]:

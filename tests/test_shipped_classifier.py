@@ -63,7 +63,7 @@ def _validation_photos(repo_dir, shared_dir, per_label: int):
     mapping = yaml.safe_load((repo_dir / "configs/label_map.yaml").read_text())["datasets"]["clothing"]
     picked, counts = [], Counter()
     wanted = {"pants", "shoes", "hat", "dress", "t-shirt", "shorts", "blazer"}
-    for row in csv.DictReader(open(shared_dir / "datasets/clothing/labels.csv")):
+    for row in csv.DictReader((shared_dir / "datasets/clothing/labels.csv").read_text().splitlines()):
         label = mapping.get(row["label"])
         if row["image"] in validation and label in wanted and counts[label] < per_label:
             counts[label] += 1

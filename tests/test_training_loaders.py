@@ -40,7 +40,7 @@ def _write_image(path: Path, colour=(30, 60, 90), shape=(40, 30)) -> Path:
 @pytest.fixture
 def clothing_root(shared_dir, tmp_path) -> Path:
     """A 60-image copy (symlinks) of the real dataset: 3 labels x 20, from many senders."""
-    rows = list(csv.DictReader(open(shared_dir / "datasets/clothing/labels.csv")))
+    rows = list(csv.DictReader((shared_dir / "datasets/clothing/labels.csv").read_text().splitlines()))
     chosen = []
     for label in ("Dress", "Pants", "Shoes"):
         chosen += [r for r in rows if r["label"] == label][:20]

@@ -28,7 +28,7 @@ DATASET_LABELS = {"Dress": "dress", "Pants": "pants", "Shoes": "shoes"}
 
 
 def _tiny_clothing(shared_dir: Path, root: Path, per_label: int = 16) -> Path:
-    rows = list(csv.DictReader(open(shared_dir / "datasets/clothing/labels.csv")))
+    rows = list(csv.DictReader((shared_dir / "datasets/clothing/labels.csv").read_text().splitlines()))
     (root / "images").mkdir(parents=True)
     with open(root / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["image", "sender_id", "label", "kids"])

@@ -162,6 +162,7 @@ def train_classifier(config: ClassifierConfig, data, n_classes: int, log=print, 
         val_ds = make_dataset(x_val, val_targets, 64, norm)
         h = model.fit(
             train_ds, validation_data=val_ds, epochs=tc.finetune.epochs, class_weight=weights, verbose=_verbose(),
+            shuffle=False,  # the dataset shuffles itself (seeded)
             callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=tc.patience, restore_best_weights=True), _EpochTimer()],
         )
         _append(history, h.history, "finetune")
