@@ -56,7 +56,23 @@ class DetectorConfig(Strict):
 
 class GarmentsConfig(Strict):
     mode: Literal["auto", "detector", "body_regions"] = Field(
-        "auto", description="auto: garment boxes if the detector has garment classes, else body regions"
+        "auto", description="auto: a garment detector on each person crop if there is one, else body regions"
+    )
+    detector: Path | None = Field(
+        None, description="garment YOLO run on each person crop; default: detector.model if it has garment classes"
+    )
+    manifest: Path | None = None
+    conf: float = Field(0.3, ge=0, le=1, description="garment box score threshold")
+    threads: int = Field(2, ge=1)
+    refinements: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "jacket": ["jacket", "blazer", "outwear", "suit", "cardigan", "sweatshirt", "hoodie"],
+            "shirt": ["shirt", "t-shirt", "longsleeve", "polo", "hoodie", "sweatshirt", "cardigan"],
+            "pants": ["pants"], "shorts": ["shorts"], "skirt": ["skirt"], "dress": ["dress"],
+            "hat": ["hat"], "shoe": ["shoes"],
+        },
+        description="garment-detector label -> classifier labels that name it more finely; a classifier "
+                    "answer outside this list is overruled by the detector's label",
     )
     min_crop_px: int = Field(40, ge=8, description="skip crops smaller than this (short side)")
     edge_margin_px: int = Field(4, ge=0, description="crops touching the frame edge within this margin are cut")

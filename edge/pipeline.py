@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 
 from .analytics import Analytics
 from .classify.classifier import GarmentClassifier
@@ -21,6 +23,7 @@ from .config import CameraConfig, Config
 from .consensus import Consensus
 from .detect.yolo import YoloDetector
 from .detections import Detections
+from .errors import ConfigError, ModelError
 from .garments import foot_point, garment_crops
 from .rules import RuleEngine, RuleMatch
 from .sources import Frame
@@ -71,6 +74,20 @@ class Models:
             max_detections=det.max_detections,
             threads=det.threads,
         )
+        # Garments are found top-down: a garment YOLO runs on each person crop (people in a
+        # store camera are small; on a person crop the garments are big enough to detect).
+        garments = config.garments
+        self.garment_detector: YoloDetector | None = None
+        if garments.detector is not None:
+            self.garment_detector = YoloDetector(
+                garments.detector, manifest_path=garments.manifest, conf=garments.conf, iou=det.iou,
+                threads=garments.threads,
+            )
+            if not self.garment_detector.garment_labels:
+                raise ModelError("the garment detector has no garment classes", path=garments.detector,
+                                 field="garments.detector")
+        elif self.detector.garment_labels:
+            self.garment_detector = self.detector
         cls = config.classifier
         self.classifier = GarmentClassifier(
             cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=cls.threads
@@ -101,17 +118,14 @@ class CameraPipeline:
         person = config.detector.person_label
         labels = self.models.detector.labels
         if person not in labels:
-            from .errors import ModelError
-
             raise ModelError(f"detector has no {person!r} class (detector.person_label)", path=config.detector.model)
         mode = config.garments.mode
-        has_garments = bool(self.models.detector.garment_labels)
-        if mode == "detector" and not has_garments:
-            from .errors import ConfigError
-
-            raise ConfigError("the detector has no garment classes; use mode auto or body_regions",
+        has_garment_detector = self.models.garment_detector is not None
+        if mode == "detector" and not has_garment_detector:
+            raise ConfigError("no garment detector: set garments.detector, or use mode auto or body_regions",
                               field="garments.mode")
-        self.use_garment_boxes = has_garments and mode != "body_regions"
+        self.use_garment_boxes = has_garment_detector and mode != "body_regions"
+        self._last_scan: dict[int, int] = {}  # track id -> frame index of its last garment scan
         self.classifier_labels = set(self.models.classifier.labels)
         self.last_timestamp: float | None = None
 
@@ -123,9 +137,7 @@ class CameraPipeline:
         t1 = time.perf_counter()
         timer.add("detect", t1 - t0)
 
-        person_label = self.config.detector.person_label
-        persons = detections.with_label(person_label)
-        garments = detections.with_label(*self.models.detector.garment_labels) if self.use_garment_boxes else None
+        persons = detections.with_label(self.config.detector.person_label)
         tracks = self.tracker.update(persons)
         t2 = time.perf_counter()
         timer.add("track", t2 - t1)
@@ -138,11 +150,12 @@ class CameraPipeline:
             self.analytics.track_ended(track_id, ts)
             self.consensus.drop(track_id)
             self.rules.forget(track_id)
+            self._last_scan.pop(track_id, None)
 
-        classified = self._classify(frame, tracks, garments)
+        classified = self._classify(frame, tracks)
         t3 = time.perf_counter()
         if classified:
-            timer.add("classify", t3 - t2)
+            timer.add("garments", t3 - t2)  # garment detection on person crops + classification
 
         alerts = self._evaluate_rules(frame, tracks)
         closed = self.analytics.poll(ts)
@@ -151,23 +164,70 @@ class CameraPipeline:
         timer.add("total", t4 - t0)
         return FrameResult(frame, tracks, alerts, closed, classified)
 
-    def _classify(self, frame: Frame, tracks: Detections, garments: Detections | None) -> int:
+    def _persons_to_scan(self, frame: Frame, tracks: Detections) -> Detections:
+        """Tracked people whose garments are still open, not cut by the frame edge, last scanned
+        at least every_k_frames ago: the garment detector's cost per customer is bounded."""
+        h, w = frame.image.shape[:2]
+        margin = self.config.garments.edge_margin_px
+        every_k = self.config.consensus.every_k_frames
+        keep = []
+        for row, (box, track_id) in enumerate(zip(tracks.xyxy, tracks.track_ids)):
+            track_id = int(track_id)
+            cut = box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin
+            due = frame.index - self._last_scan.get(track_id, -every_k) >= every_k
+            if due and not cut and not self.consensus.is_settled(track_id):
+                keep.append(row)
+                self._last_scan[track_id] = frame.index
+        return tracks[keep]
+
+    def _garments_on_persons(self, frame: Frame, persons: Detections) -> Detections:
+        """Run the garment detector on each person crop; boxes come back in frame pixels."""
+        detector = self.models.garment_detector
+        found = []
+        for box in persons.xyxy:
+            x1, y1, x2, y2 = (int(v) for v in box)
+            garments = detector.detect(frame.image[y1:y2, x1:x2]).with_label(*detector.garment_labels)
+            garments.xyxy[:, [0, 2]] += x1
+            garments.xyxy[:, [1, 3]] += y1
+            found.append(garments)
+        if not found:
+            return Detections.empty(detector.labels)
+        return Detections(np.concatenate([g.xyxy for g in found]), np.concatenate([g.scores for g in found]),
+                          np.concatenate([g.class_ids for g in found]), detector.labels)
+
+    def _classify(self, frame: Frame, tracks: Detections) -> int:
         if not len(tracks):
             return 0
-        crops = garment_crops(frame.image, tracks, garments, self.config.garments)
+        if self.use_garment_boxes:
+            persons = self._persons_to_scan(frame, tracks)
+            if not len(persons):
+                return 0
+            t0 = time.perf_counter()
+            garments = self._garments_on_persons(frame, persons)
+            self.timer.add("garment_detect", time.perf_counter() - t0)  # part of 'garments' 
+            crops = garment_crops(frame.image, persons, garments, self.config.garments)
+        else:
+            crops = garment_crops(frame.image, tracks, None, self.config.garments)
         calls = 0
         for crop in crops:
             if not crop.good or not self.consensus.wants(crop.track_id, crop.slot, frame.index):
                 continue
-            if crop.detector_label is not None and crop.detector_label not in self.classifier_labels:
-                # The classifier has no opinion on this kind of item (e.g. a bag or sunglasses):
-                # the garment detector's own label and score are the vote.
-                self.consensus.vote(crop.track_id, crop.slot, crop.detector_label, crop.detector_score,
-                                    frame.index)
+            if crop.detector_label is None:  # body region: the classifier alone names it
+                result = self.models.classifier.classify(crop.crop)
+                self.consensus.vote(crop.track_id, crop.slot, result.label, result.score, frame.index)
+                calls += 1
                 continue
-            result = self.models.classifier.classify(crop.crop)
-            self.consensus.vote(crop.track_id, crop.slot, result.label, result.score, frame.index)
-            calls += 1
+            # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
+            # but an answer that contradicts the detector's class is overruled by the detector.
+            finer = set(self.config.garments.refinements.get(crop.detector_label, [crop.detector_label]))
+            plain = next(iter(finer)) if len(finer) == 1 else crop.detector_label
+            label, score = plain, crop.detector_score
+            if finer & self.classifier_labels:
+                result = self.models.classifier.classify(crop.crop)
+                calls += 1
+                if result.label in finer:
+                    label, score = result.label, result.score
+            self.consensus.vote(crop.track_id, crop.slot, label, score, frame.index)
         return calls
 
     def _evaluate_rules(self, frame: Frame, tracks: Detections) -> list[Alert]:

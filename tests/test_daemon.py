@@ -33,8 +33,8 @@ def write_config(tmp_path: Path, shared: Path, **overrides) -> Path:
     """A config for the clip whose rule fires on what the people in it wear."""
     base = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     base["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
-    for key in ("detector", "classifier"):
-        for field in ("model", "manifest"):
+    for key in ("detector", "classifier", "garments"):
+        for field in ("model", "manifest", "detector"):
             value = base[key].get(field)
             if value and not Path(value).is_absolute():
                 base[key][field] = str((REPO / "configs" / value).resolve())
@@ -56,9 +56,15 @@ def any_garment_rule(config: dict) -> list[dict]:
     """
     from edge.classify.classifier import GarmentClassifier
 
+    from edge.config import GarmentsConfig
+
     cls = config["classifier"]
-    labels = GarmentClassifier(cls["model"], manifest_path=cls.get("manifest"), label_map=cls.get("label_map")).labels
-    return [{"name": "any-garment", "when": sorted(set(labels)), "min_confidence": 0.0}]
+    labels = set(GarmentClassifier(cls["model"], manifest_path=cls.get("manifest"),
+                                   label_map=cls.get("label_map")).labels)
+    # with a garment detector, its own (refined) labels can be votes too
+    for detector_label, finer in GarmentsConfig().refinements.items():
+        labels |= {detector_label, *finer}
+    return [{"name": "any-garment", "when": sorted(labels), "min_confidence": 0.0}]
 
 
 class Collector:

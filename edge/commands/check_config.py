@@ -18,6 +18,8 @@ def referenced_files(config: Config) -> dict[str, Path]:
         "detector.manifest": config.detector.manifest,
         "classifier.model": config.classifier.model,
         "classifier.manifest": config.classifier.manifest,
+        "garments.detector": config.garments.detector,
+        "garments.manifest": config.garments.manifest,
         "mqtt.password_file": config.mqtt.password_file,
     }
     if config.mqtt.tls:
