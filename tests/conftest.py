@@ -48,6 +48,21 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
 
 
+def write_clip_frames(shared: Path, folder: Path, count: int) -> Path:
+    """The first ``count`` frames of the demo clip as numbered JPGs in ``folder`` (real footage
+    for image-folder sources and the MJPEG test camera)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    capture = cv2.VideoCapture(str(shared / "media" / "one-by-one-person-detection.mp4"))
+    for i in range(count):
+        ok, image = capture.read()
+        assert ok, f"clip has fewer than {count} frames"
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), image)
+    capture.release()
+    return folder
+
+
 class Mosquitto:
     """A real mosquitto bound to 127.0.0.1 on a free port; can be stopped and restarted (same port)."""
 

@@ -274,19 +274,10 @@ def test_sigterm_flushes_and_publishes_offline(tmp_path, shared_dir, mosquitto):
 
 def test_camera_drop_is_reported_and_the_daemon_resumes(tmp_path, shared_dir, mosquitto):
     """A live camera (a real MJPEG HTTP server fed with clip frames) dies and comes back."""
-    import cv2
-    from conftest import free_port
+    from conftest import free_port, write_clip_frames
     from test_sources import MJPEGCamera
 
-    frames_dir = tmp_path / "camera"
-    frames_dir.mkdir()
-    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
-    for i in range(40):
-        ok, image = capture.read()
-        assert ok
-        cv2.imwrite(str(frames_dir / f"{i:03d}.jpg"), image)
-    capture.release()
-    camera = MJPEGCamera(frames_dir, free_port())
+    camera = MJPEGCamera(write_clip_frames(shared_dir, tmp_path / "camera", 40), free_port())
     camera.start()
 
     prefix = "fashion-edge/demo-store"
@@ -325,16 +316,9 @@ def test_camera_drop_is_reported_and_the_daemon_resumes(tmp_path, shared_dir, mo
 
 
 def test_corrupt_frame_is_skipped_and_counted(tmp_path, shared_dir, mosquitto):
-    import cv2
+    from conftest import write_clip_frames
 
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
-    for i in range(12):
-        ok, image = capture.read()
-        assert ok
-        cv2.imwrite(str(folder / f"{i:03d}.jpg"), image)
-    capture.release()
+    folder = write_clip_frames(shared_dir, tmp_path / "frames", 12)
     (folder / "005.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")  # a corrupt frame mid-stream
     config = write_config(tmp_path, shared_dir)
     code, out = run_daemon(config, mosquitto.port, "--source", str(folder))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import free_port, wait_for_port
+from conftest import free_port, wait_for_port, write_clip_frames
 from edge.config import ReconnectConfig
 from edge.errors import SourceError
 from edge.sources import Frame, open_source
@@ -182,13 +182,7 @@ class MJPEGCamera:
 
 @pytest.fixture
 def mjpeg_camera(shared_dir, tmp_path):
-    capture = cv2.VideoCapture(str(shared_dir / CLIP))
-    for i in range(30):
-        ok, image = capture.read()
-        assert ok
-        cv2.imwrite(str(tmp_path / f"{i:03d}.jpg"), image)
-    capture.release()
-    camera = MJPEGCamera(tmp_path, free_port())
+    camera = MJPEGCamera(write_clip_frames(shared_dir, tmp_path, 30), free_port())
     camera.start()
     yield camera
     if camera.process.poll() is None:
