@@ -21,12 +21,12 @@ import os
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.errors import FashionEdgeError, ModelError
-from edge.preprocess import detector_input
+from edge.preprocess import normalise
 from edge.runtime import sha256_file
+from training.recover_coco import read_letterboxed
 
 DEFAULT_MAX_MAP50_DROP = 0.03
 
@@ -195,14 +195,8 @@ class _TFYolo:
 
 
 def _letterboxed(images: list[Path], imgsz: int) -> list[np.ndarray]:
-    batch = []
-    for path in images:
-        frame = cv2.imread(str(path))
-        if frame is None:
-            raise FashionEdgeError("cannot read calibration image", path=path)
-        rgb, _ = detector_input(frame, imgsz)
-        batch.append(rgb.astype(np.float32)[None] / 255.0)
-    return batch
+    """Calibration / check batches: letterboxed RGB in [0, 1], NHWC, one image each."""
+    return [normalise(read_letterboxed(path, imgsz), "unit")[None] for path in images]
 
 
 def load_torch_model(weights: str | Path):

@@ -33,8 +33,22 @@ import cv2
 import numpy as np
 
 from edge.errors import DatasetError, ModelError
-from edge.preprocess import detector_input
+from edge.preprocess import detector_input, normalise
 from training.ultralytics_env import setup_ultralytics
+
+
+def read_letterboxed(path: Path, imgsz: int) -> np.ndarray:
+    """An image file as the detector sees it: letterboxed RGB uint8 (edge.preprocess)."""
+    frame = cv2.imread(str(path))
+    if frame is None:
+        raise DatasetError("cannot read image", path=path)
+    rgb, _ = detector_input(frame, imgsz)
+    return rgb
+
+
+def as_unit_chw(rgb: np.ndarray) -> np.ndarray:
+    """Letterboxed RGB uint8 -> float32 CHW in [0, 1] (the 'unit' normalisation) for PyTorch."""
+    return normalise(rgb, "unit").transpose(2, 0, 1)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,10 +144,7 @@ def recover(tflite_path: Path, model_yaml: str = "yolov8n.yaml", image_path: Pat
     from ultralytics.nn.modules import Conv
 
     image_path = image_path or _shared() / "media" / "bus.jpg"
-    frame = cv2.imread(str(image_path))
-    if frame is None:
-        raise DatasetError("cannot read image", path=image_path)
-    rgb, _ = detector_input(frame, imgsz)
+    rgb = read_letterboxed(image_path, imgsz)
     convs, _ = read_tflite_convs(tflite_path, rgb)
 
     model = DetectionModel(model_yaml, nc=80, verbose=False).eval()
@@ -210,11 +221,7 @@ def calibrate_batchnorm(model, images: list[Path], imgsz: int = 416, batch: int 
     handles = [m.conv.register_forward_hook(hook) for m in convs]
     tensors = []
     for path in images:
-        frame = cv2.imread(str(path))
-        if frame is None:
-            raise DatasetError("cannot read calibration image", path=path)
-        rgb, _ = detector_input(frame, imgsz)
-        tensors.append(torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0))
+        tensors.append(torch.from_numpy(as_unit_chw(read_letterboxed(path, imgsz))))
     model.eval()
     with torch.no_grad():
         for start in range(0, len(tensors), batch):
@@ -276,11 +283,10 @@ def verify(model, tflite_path: Path, images: list[Path], imgsz: int = 416, toler
     tfl = TFLiteModel(tflite_path, threads=2)
     report = {"images": [], "tolerance_px": tolerance_px, "passed": True}
     for path in images:
-        frame = cv2.imread(str(path))
-        rgb, _ = detector_input(frame, imgsz)
+        rgb = read_letterboxed(path, imgsz)
         tfl_raw = tfl.outputs[0].dequantize(tfl.run(quantised_input(tfl.interpreter, rgb))[0])
         with torch.no_grad():
-            pt_raw = model(torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0))
+            pt_raw = model(torch.from_numpy(as_unit_chw(rgb)[None]))
         pt_raw = (pt_raw[0] if isinstance(pt_raw, (list, tuple)) else pt_raw).numpy()
         ref = [d for d in _decode(tfl_raw, imgsz) if d[2] == 0]
         got = [d for d in _decode(pt_raw, imgsz) if d[2] == 0]

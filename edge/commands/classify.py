@@ -9,28 +9,23 @@ image prints one error line naming it; the others are still processed and the ex
 from __future__ import annotations
 
 import json
-import sys
 
 from ..classify.classifier import GarmentClassifier
-from .detect import read_image
+from .images import for_each_image
 
 
 def main(args) -> int:
     classifier = GarmentClassifier(args.model)
-    failed = 0
-    for path in args.images:
-        image, why = read_image(path)
-        if image is None:
-            print(f"fashion-edge classify: error: {path}: {why}", file=sys.stderr)
-            failed += 1
-            continue
+
+    def report(path, image) -> None:
         result = classifier.classify(image)
         ranked = sorted(result.scores.items(), key=lambda item: -item[1])
         if args.json:
             scores = {label: round(score, 4) for label, score in ranked}
             print(json.dumps({"image": path, "label": result.label, "score": round(result.score, 4),
                               "scores": scores}), flush=True)
-            continue
+            return
         top = ", ".join(f"{label} {score:.2f}" for label, score in ranked[: max(1, args.top)])
         print(f"{path}: {result.label} ({result.score:.2f})  top: {top}")
-    return 1 if failed else 0
+
+    return for_each_image("classify", args.images, report)

@@ -9,40 +9,23 @@ processed, and the exit code is 1 at the end. A bad model is a one-line error an
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
-
-import cv2
 
 from ..detect.yolo import YoloDetector
-
-
-def read_image(path: str):
-    """``(BGR image, None)`` or ``(None, why)``."""
-    if not Path(path).is_file():
-        return None, "image file not found"
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or not image.size:
-        return None, "cannot decode image"
-    return image, None
+from .images import for_each_image
 
 
 def main(args) -> int:
     detector = YoloDetector(args.model, conf=args.conf, iou=args.iou)
-    failed = 0
-    for path in args.images:
-        image, why = read_image(path)
-        if image is None:
-            print(f"fashion-edge detect: error: {path}: {why}", file=sys.stderr)
-            failed += 1
-            continue
+
+    def report(path, image) -> None:
         detections = detector.detect(image)
         if args.json:
             print(json.dumps({"image": path, "detections": detections.to_json()}), flush=True)
-            continue
+            return
         h, w = image.shape[:2]
         print(f"{path} ({w}x{h}): {len(detections)} detection(s)")
         for item in detections.to_json():
             x1, y1, x2, y2 = item["box"]
             print(f"  {item['label']:<16} {item['score']:.2f}  [{x1:7.1f} {y1:7.1f} {x2:7.1f} {y2:7.1f}]")
-    return 1 if failed else 0
+
+    return for_each_image("detect", args.images, report)
