@@ -23,7 +23,6 @@ from pathlib import Path
 import cv2
 
 from .config import CameraConfig, Config
-from .errors import FashionEdgeError
 from .mqtt.broker import EmbeddedBroker
 from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
@@ -207,10 +206,8 @@ class Daemon:
         camera = stage.split(":")[0]
         log.error("inference stuck: %s running for %.1f s", stage, seconds)
         self.notifier.status(f"stuck: {stage} {seconds:.0f}s")
-        for cam in self.cameras:
-            if cam.config.name == camera:
-                self._publish("publish_status", camera, {"state": "stuck", "since": round(time.time(), 3),
-                                                         "detail": f"{stage} running {seconds:.1f}s"})
+        self._publish("publish_status", camera, {"state": "stuck", "since": round(time.time(), 3),
+                                                 "detail": f"{stage} running {seconds:.1f}s"})
 
     # -- main loop ---------------------------------------------------------------------------
     def stats(self) -> dict:
