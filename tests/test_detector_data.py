@@ -37,10 +37,10 @@ def tiny_fashion(tmp_path, shared_dir) -> Path:
     return dst
 
 
-def _settings(tiny_fashion, shared_dir, out, limit=None):
+def _settings(tiny_fashion, shared_dir, out, limit=None, **extra):
     teacher = TeacherSettings(model=shared_dir / "models/coco-yolo/yolo11n_full_integer_quant_416.tflite")
     return PrepareSettings(fashion_dir=tiny_fashion, media_dir=shared_dir / "media", out=out, teacher=teacher,
-                           limit=limit)
+                           limit=limit, **extra)
 
 
 def test_prepare_shifts_garments_and_adds_teacher_people(tiny_fashion, shared_dir, tmp_path):
@@ -65,6 +65,27 @@ def test_prepare_shifts_garments_and_adds_teacher_people(tiny_fashion, shared_di
         assert all(b.cls == 0 for b in read_labels(label, len(PRODUCT_CLASSES)))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher"]["conf"] == 0.40 and summary["images"]["train"] == 2
+
+
+def test_oversampling_and_denser_store_training_frames(tiny_fashion, shared_dir, tmp_path):
+    # id "1" holds a dress (garment id 7), id "100034" does not
+    out = tmp_path / "data"
+    prepare(_settings(tiny_fashion, shared_dir, out, limit=3, oversample={"dress": 3}, train_frame_step=2))
+    train = sorted(p.stem for p in (out / "images" / "train").glob("cf*"))
+    assert train == ["cf_1", "cf_100034", "cfx2_1", "cfx3_1"]
+    assert (out / "images" / "train" / "cfx3_1.jpg").resolve() == (tiny_fashion / "images" / "1.jpg").resolve()
+    assert (out / "labels" / "train" / "cfx2_1.txt").read_text() == (out / "labels" / "train" / "cf_1.txt").read_text()
+    assert sorted(p.stem for p in (out / "images" / "val").glob("cf*")) == [f"cf_{FASHION_IDS[2]}"], "val is never oversampled"
+    # training part of the clip sampled every 2nd frame (the first 3 frames are all training frames)
+    assert sorted(p.stem for p in (out / "images" / "train").glob("store_*")) == ["store_00000", "store_00002", "store_00004"]
+    summary = json.loads((out / "summary.json").read_text())
+    dresses_in_1 = sum(1 for b in read_labels(tiny_fashion / "labels" / "1.txt", len(GARMENT_CLASSES)) if b.cls == 7)
+    assert summary["boxes"]["train"]["dress"] == 3 * dresses_in_1
+    assert summary["store"]["train_frame_step"] == 2 and summary["store"]["frame_step"] == 10
+    with pytest.raises(DatasetError, match="oversample: unknown class 'gown'"):
+        prepare(_settings(tiny_fashion, shared_dir, tmp_path / "bad", limit=1, oversample={"gown": 2}))
+    with pytest.raises(DatasetError, match="oversample: dress: copies must be an integer >= 1"):
+        prepare(_settings(tiny_fashion, shared_dir, tmp_path / "bad", limit=1, oversample={"dress": 0}))
 
 
 def test_unknown_class_id_is_one_line_error(tiny_fashion, shared_dir, tmp_path):

@@ -28,6 +28,8 @@ def run_prepare(cfg) -> None:
         teacher=TeacherSettings(model=cfg.shared_path(teacher.pop("model")), **teacher),
         frame_step=int(data.get("store_frame_step", 10)),
         store_train_fraction=float(data.get("store_train_fraction", 0.8)),
+        train_frame_step=data.get("store_train_frame_step"),
+        oversample=dict(data.get("oversample") or {}),
     )
     print(f"dataset: {prepare(settings)}")
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {STEPS}")
     parser.add_argument("--time-hours", type=float, default=None, help="override train.time_hours")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
-    parser.add_argument("--init", choices=["recovered", "scratch"], default=None, help="override init.mode")
+    parser.add_argument("--init", choices=["recovered", "checkpoint", "scratch"], default=None, help="override init.mode")
     parser.add_argument("--name", default=None, help="Ultralytics run name under work_dir")
     parser.add_argument("--weights", default=None, help="best.pt to evaluate/export (default: the run's best.pt)")
     args = parser.parse_args(argv)
@@ -101,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in steps if s not in STEPS]
         if unknown:
             raise FashionEdgeError(f"unknown step(s) {unknown}; expected some of {STEPS}", field="--steps")
-        weights = args.weights or str(cfg.work_dir / (args.name or f"train_{cfg.section('init').get('mode')}")
-                                      / "weights" / "best.pt")
+        from training.detector.train import run_name
+
+        weights = args.weights or str(cfg.work_dir / run_name(cfg, args.name) / "weights" / "best.pt")
         for step in STEPS:
             if step not in steps:
                 continue

@@ -17,12 +17,25 @@ def init_weights(cfg: DetectorConfig) -> str:
     mode = init.get("mode", "recovered")
     if mode == "scratch":
         return str(init.get("model_yaml", "yolov8n.yaml"))
+    if mode == "checkpoint":  # fine-tune a model an earlier run trained (a second stage)
+        if "checkpoint" not in init:
+            raise ConfigError("missing (mode checkpoint needs a .pt path)", path=cfg.path, field="init.checkpoint")
+        ckpt = cfg.repo_path(init["checkpoint"])
+        if not ckpt.is_file():
+            raise ConfigError(f"{ckpt} is missing; train the first stage first", path=cfg.path, field="init.checkpoint")
+        return str(ckpt)
     if mode != "recovered":
-        raise ConfigError(f"unknown mode {mode!r}; expected recovered or scratch", path=cfg.path, field="init.mode")
+        raise ConfigError(f"unknown mode {mode!r}; expected recovered, checkpoint or scratch", path=cfg.path,
+                          field="init.mode")
     ckpt = recovered_checkpoint(cfg)
     if not ckpt.is_file():
         raise ConfigError(f"{ckpt} is missing; run the 'recover' step first", path=cfg.path, field="init.mode")
     return str(ckpt)
+
+
+def run_name(cfg: DetectorConfig, name: str | None = None) -> str:
+    """Ultralytics run folder under work_dir: --name, else the config's run_name, else train_<init mode>."""
+    return name or cfg.raw.get("run_name") or f"train_{cfg.section('init').get('mode', 'recovered')}"
 
 
 def recovered_checkpoint(cfg: DetectorConfig) -> Path:
@@ -43,13 +56,13 @@ def train(cfg: DetectorConfig, time_hours: float | None = None, name: str | None
     hours = time_hours if time_hours is not None else t.pop("time_hours", None)
     t.pop("time_hours", None)
     start_from = init_weights(cfg)
-    run_name = name or f"train_{cfg.section('init').get('mode', 'recovered')}"
+    run = run_name(cfg, name)
     model = YOLO(start_from)
     started = time.time()
     model.train(
         data=str(data_yaml),
         project=str(cfg.work_dir),
-        name=run_name,
+        name=run,
         exist_ok=True,
         time=hours,
         plots=True,
@@ -57,8 +70,8 @@ def train(cfg: DetectorConfig, time_hours: float | None = None, name: str | None
         amp=False,
         **t,
     )
-    best = cfg.work_dir / run_name / "weights" / "best.pt"
+    best = cfg.work_dir / run / "weights" / "best.pt"
     summary = {"start_from": start_from, "time_hours_budget": hours, "wall_s": round(time.time() - started, 1),
                "train_args": t, "best": str(best)}
-    (cfg.work_dir / run_name / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    (cfg.work_dir / run / "train_summary.json").write_text(json.dumps(summary, indent=1))
     return best

@@ -11,7 +11,11 @@ Layout written under ``out`` (default ``runs/detector_data``, ignored by git)::
 * Store-like frames: every ``frame_step``-th frame of the Intel sample clip, split by time
   (the first ``store_train_fraction`` of the clip trains, the rest is ``store_val``) so no
   neighbouring frame leaks into evaluation; the GIF (another scene) is ``store_val`` only.
-  These frames carry person boxes only.
+  These frames carry person boxes only. ``train_frame_step`` samples the training part more
+  densely than ``store_val`` (whose sampling stays ``frame_step``) to give the store domain more
+  weight without changing the evaluation frames.
+* ``oversample``: a training image that holds a box of a listed class is linked that many times
+  (``cfx2_<id>``, ...) so rare or confused classes (dress) are seen more often per epoch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class PrepareSettings:
     store_gif: str = "people-detection.gif"
     frame_step: int = 10
     store_train_fraction: float = 0.8
+    train_frame_step: int | None = None  # None: frame_step
+    oversample: dict[str, int] = field(default_factory=dict)  # class name -> copies of its train images
     limit: int | None = None  # first N ids per split (tests)
     counts: dict = field(default_factory=dict)
 
@@ -73,6 +79,23 @@ def _person_boxes(teacher: PersonTeacher, frame) -> list[Box]:
     return [xyxy_pixels_to_box(0, b, w, h) for b in xyxy]
 
 
+def _copies(settings: PrepareSettings, split: str, boxes: list[Box]) -> int:
+    """How many times a training image is linked (1 + oversampling of its rarest listed class)."""
+    if split != "train":
+        return 1
+    present = {PRODUCT_CLASSES[b.cls] for b in boxes}
+    return max([1] + [int(n) for name, n in settings.oversample.items() if name in present])
+
+
+def check_oversample(oversample: dict) -> dict[str, int]:
+    for name, copies in oversample.items():
+        if name not in PRODUCT_CLASSES:
+            raise DatasetError(f"oversample: unknown class {name!r}; expected one of {PRODUCT_CLASSES}")
+        if not isinstance(copies, int) or copies < 1:
+            raise DatasetError(f"oversample: {name}: copies must be an integer >= 1, got {copies!r}")
+    return dict(oversample)
+
+
 def prepare_fashion(settings: PrepareSettings, teacher: PersonTeacher, split: str) -> int:
     fashion = settings.fashion_dir
     ids = read_split(fashion / "splits" / f"{split}.txt")[: settings.limit]
@@ -87,10 +110,12 @@ def prepare_fashion(settings: PrepareSettings, teacher: PersonTeacher, split: st
         if frame is None:
             raise DatasetError("cannot decode image", path=image_path)
         boxes = _person_boxes(teacher, frame) + [Box(b.cls + 1, b.cx, b.cy, b.w, b.h) for b in garments]
-        _link(image_path, settings.out / "images" / split / f"cf_{stem}{image_path.suffix}")
-        write_labels(settings.out / "labels" / split / f"cf_{stem}.txt", boxes)
-        for b in boxes:
-            counts[PRODUCT_CLASSES[b.cls]] += 1
+        for copy in range(_copies(settings, split, boxes)):
+            name = f"cf_{stem}" if copy == 0 else f"cfx{copy + 1}_{stem}"
+            _link(image_path, settings.out / "images" / split / f"{name}{image_path.suffix}")
+            write_labels(settings.out / "labels" / split / f"{name}.txt", boxes)
+            for b in boxes:
+                counts[PRODUCT_CLASSES[b.cls]] += 1
     return len(ids)
 
 
@@ -102,13 +127,15 @@ def _store_frames(settings: PrepareSettings):
         raise DatasetError("cannot open video", path=video)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cut = int(total * settings.store_train_fraction)
+    train_step = settings.train_frame_step or settings.frame_step
     index = 0
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        if index % settings.frame_step == 0:
-            yield f"store_{index:05d}", frame, ("train" if index < cut else "store_val")
+        split = "train" if index < cut else "store_val"
+        if index % (train_step if split == "train" else settings.frame_step) == 0:
+            yield f"store_{index:05d}", frame, split
         index += 1
     cap.release()
     gif = settings.media_dir / settings.store_gif
@@ -157,6 +184,7 @@ def write_data_yaml(out: Path) -> Path:
 def prepare(settings: PrepareSettings, include_store: bool = True) -> Path:
     """Write the whole dataset; returns the data.yaml path."""
     _check_fashion_classes(settings.fashion_dir)
+    settings.oversample = check_oversample(settings.oversample)
     teacher = PersonTeacher(settings.teacher)
     images = {"train": prepare_fashion(settings, teacher, "train"), "val": prepare_fashion(settings, teacher, "val")}
     if include_store:
@@ -167,7 +195,9 @@ def prepare(settings: PrepareSettings, include_store: bool = True) -> Path:
         "boxes": settings.counts,
         "teacher": {"model": str(settings.teacher.model), "conf": settings.teacher.conf,
                     "min_area": settings.teacher.min_area, "iou": settings.teacher.iou},
-        "store": {"frame_step": settings.frame_step, "train_fraction": settings.store_train_fraction},
+        "store": {"frame_step": settings.frame_step, "train_frame_step": settings.train_frame_step or settings.frame_step,
+                  "train_fraction": settings.store_train_fraction},
+        "oversample": settings.oversample,
     }
     (settings.out / "summary.json").write_text(json.dumps(summary, indent=1))
     return data_yaml
