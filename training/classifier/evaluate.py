@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.plots import plot_confusion_matrix
+
 
 def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: list[str], ten_classes: list[str]) -> dict:
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -70,30 +72,7 @@ def classification_report(metrics: dict, title: str = "") -> str:
 
 
 def plot_confusion(metrics: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    confusion = np.array(metrics["confusion"], dtype=np.float64)
-    labels = metrics["labels"]
-    rows = confusion.sum(axis=1, keepdims=True)
-    normalised = np.divide(confusion, rows, out=np.zeros_like(confusion), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 0.8 + 0.55 * len(labels)))
-    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if confusion[i, j]:
-                ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if normalised[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_confusion_matrix(metrics["confusion"], metrics["labels"], path, title)
 
 
 def plot_history(history: dict, path: Path, title: str) -> None:

@@ -23,6 +23,7 @@ from edge.errors import DatasetError
 from edge.preprocess import detector_input
 from training.detector_data import GARMENT_CLASSES, PRODUCT_CLASSES
 from training.detector_data.yolo_labels import boxes_to_xyxy, read_labels
+from training.plots import plot_confusion_matrix
 
 from .metrics import DetectionEvaluator, box_iou
 
@@ -173,30 +174,10 @@ def plot_pr(evaluators: dict[str, DetectionEvaluator], labels: list[str], path: 
 
 
 def plot_confusion(evaluator: DetectionEvaluator, labels: list[str], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(labels) + ["background"]
-    matrix = evaluator.confusion.astype(np.float64)
-    norm = matrix / np.maximum(matrix.sum(0, keepdims=True), 1)  # columns: true class
-    fig, ax = plt.subplots(figsize=(9, 8))
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if matrix[i, j]:
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("true")
-    ax.set_ylabel("predicted")
-    ax.set_title(f"{title} (conf >= {evaluator.confusion_conf}, IoU >= {evaluator.confusion_iou}; column-normalised)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    # the evaluator counts [predicted, true] (Ultralytics' layout); the project's plots are [true, predicted].
+    # The extra class is "background": a missed box (true row) or a box with no object (predicted column).
+    plot_confusion_matrix(evaluator.confusion.T, list(labels) + ["background"], path,
+                          f"{title} (conf >= {evaluator.confusion_conf}, IoU >= {evaluator.confusion_iou})")
 
 
 def side_by_side_table(float_summary: dict, int8_summary: dict | None) -> str:
