@@ -127,3 +127,21 @@ def classifier_input(crop_bgr: np.ndarray, size: int) -> np.ndarray:
     """BGR crop -> letterboxed RGB uint8 square (classifier convention, used in training too)."""
     boxed, _ = letterbox(crop_bgr, size)
     return bgr_to_rgb(boxed)
+
+
+def pixel_lookup(input_info, normalisation: str = "unit") -> np.ndarray | None:
+    """For an integer input: the model value of each uint8 pixel value (256 entries), else None.
+
+    Built with ``edge.preprocess.to_model_input`` itself, so ``lookup_pixels(image, lut)`` equals
+    ``to_model_input(image, ...)`` exactly (per-tensor quantisation) while skipping the float
+    round-trip over every pixel (measured here: 3.9 -> 2.5 ms per 768x432 frame at 416, best of 100).
+    """
+    if input_info.dtype.kind not in "iu" or input_info.quant is None:
+        return None
+    values = np.arange(256, dtype=np.uint8).reshape(1, 256, 1)
+    return to_model_input(values, normalisation, input_info.dtype, input_info.quant)[0, 0, :, 0]
+
+
+def lookup_pixels(image_uint8: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``lut[image]`` with OpenCV's table lookup (0.15 instead of 0.7 ms for 416x416x3 here)."""
+    return cv2.LUT(np.ascontiguousarray(image_uint8), lut)

@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..preprocess import NORMALISATIONS, classifier_input, to_model_input
+from ..preprocess import NORMALISATIONS, classifier_input, lookup_pixels, pixel_lookup, to_model_input
 from ..runtime import TFLiteModel
 from ..manifest import load_manifest
-from ..detect.yolo import pixel_lookup
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class GarmentClassifier:
         if self.color_order == "BGR":
             image = image[..., ::-1]
         if self._input_lut is not None:
-            return self._input_lut[image][None]
+            return lookup_pixels(image, self._input_lut)[None]
         return to_model_input(image, self.normalisation, self.model.input.dtype, self.model.input.quant)
 
     def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
