@@ -10,16 +10,27 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _thresholds_in_range(value: dict[str, float]) -> dict[str, float]:
+    for name, threshold in value.items():
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"threshold for {name!r} must be within 0..1")
+    return value
+
+
+# label -> score threshold, each within 0..1 (labels are checked against the model's manifest at load)
+ClassThresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_range)]
 
 
 class ReconnectConfig(Strict):
@@ -39,19 +50,11 @@ class DetectorConfig(Strict):
     model: Path
     manifest: Path | None = Field(None, description="labels/layout manifest when none lies beside the model")
     conf: float = Field(0.35, ge=0, le=1, description="default score threshold")
-    class_conf: dict[str, float] = Field(default_factory=dict, description="per-class score thresholds")
+    class_conf: ClassThresholds = Field(default_factory=dict, description="per-class score thresholds")
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
     max_detections: int = Field(100, ge=1)
     threads: int = Field(2, ge=1)
     person_label: str = "person"
-
-    @field_validator("class_conf")
-    @classmethod
-    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, threshold in value.items():
-            if not 0 <= threshold <= 1:
-                raise ValueError(f"threshold for {name!r} must be within 0..1")
-        return value
 
 
 class GarmentsConfig(Strict):
@@ -63,6 +66,9 @@ class GarmentsConfig(Strict):
     )
     manifest: Path | None = None
     conf: float = Field(0.3, ge=0, le=1, description="garment box score threshold")
+    class_conf: ClassThresholds = Field(
+        default_factory=dict, description="per-garment score thresholds (e.g. dress: 0.7), over `conf`"
+    )
     threads: int = Field(2, ge=1)
     refinements: dict[str, list[str]] = Field(
         default_factory=lambda: {

@@ -73,6 +73,7 @@ class Models:
             iou=det.iou,
             max_detections=det.max_detections,
             threads=det.threads,
+            class_conf_field="detector.class_conf",
         )
         # Garments are found top-down: a garment YOLO runs on each person crop (people in a
         # store camera are small; on a person crop the garments are big enough to detect).
@@ -80,8 +81,9 @@ class Models:
         self.garment_detector: YoloDetector | None = None
         if garments.detector is not None:
             self.garment_detector = YoloDetector(
-                garments.detector, manifest_path=garments.manifest, conf=garments.conf, iou=det.iou,
-                threads=garments.threads,
+                garments.detector, manifest_path=garments.manifest, conf=garments.conf,
+                class_conf=garments.class_conf, iou=det.iou, threads=garments.threads,
+                class_conf_field="garments.class_conf",
             )
             if not self.garment_detector.garment_labels:
                 raise ModelError("the garment detector has no garment classes", path=garments.detector,

@@ -7,33 +7,45 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge.config import load_config
+from edge.errors import ConfigError
 from edge.pipeline import CameraPipeline
 from edge.sources import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_garments_come_from_the_detector_on_person_crops(shared_dir, tmp_path):
-    """A real street photo of a woman in a dress (colorful-fashion val 108416, labels: dress, shoe),
-    shown as a still 'camera' for 20 frames inside a larger canvas, as a store camera would see her."""
+def _dress_photo_canvas(shared_dir) -> np.ndarray:
+    """A real street photo of a woman in a dress (colorful-fashion val 108416, labels: dress, shoe)
+    inside a larger canvas, as a store camera would see her."""
     photo = cv2.imread(str(shared_dir / "datasets" / "colorful-fashion" / "images" / "108416.jpg"))
     canvas = np.full((720, 960, 3), 114, np.uint8)
     h, w = photo.shape[:2]
     canvas[60:60 + h, 280:280 + w] = photo
-    config = load_config(REPO / "configs" / "demo.yaml")
-    pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
-    assert pipeline.use_garment_boxes and pipeline.models.garment_detector is not pipeline.models.detector
+    return canvas
 
+
+def _settled_garments(pipeline: CameraPipeline, canvas: np.ndarray, frames: int = 20) -> dict:
+    """Show the still canvas for some frames; the largest customer's settled garments."""
     settled = {}
-    for index in range(20):
+    for index in range(frames):
         result = pipeline.process(Frame(canvas, index, time.time(), index / 10))
         tracks = result.tracks
         if tracks.track_ids is not None and len(tracks):
             # the photo also has a small passer-by behind her: follow the largest person
             areas = (tracks.xyxy[:, 2] - tracks.xyxy[:, 0]) * (tracks.xyxy[:, 3] - tracks.xyxy[:, 1])
             settled = pipeline.consensus.settled(int(tracks.track_ids[int(np.argmax(areas))]))
+    return settled
+
+
+def test_garments_come_from_the_detector_on_person_crops(shared_dir, tmp_path):
+    config = load_config(REPO / "configs" / "demo.yaml")
+    pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
+    assert pipeline.use_garment_boxes and pipeline.models.garment_detector is not pipeline.models.detector
+
+    settled = _settled_garments(pipeline, _dress_photo_canvas(shared_dir))
     slots = set(settled)
     # slots are the garment detector's classes, found on the person crop
     assert slots and slots <= set(pipeline.models.garment_detector.garment_labels), settled
@@ -41,3 +53,16 @@ def test_garments_come_from_the_detector_on_person_crops(shared_dir, tmp_path):
     assert "garment_detect" in pipeline.timer.summary()
     # the consensus stops the garment detector once the customer is settled: far fewer scans than frames
     assert pipeline.timer.summary()["garment_detect"]["n"] < 20
+
+
+def test_per_garment_threshold_from_the_config(shared_dir, tmp_path):
+    config = load_config(REPO / "configs" / "demo.yaml")
+    config.garments.class_conf = {"dress": 1.0}  # no dress box can reach it
+    config.consensus.min_score = 0.0  # every other garment box votes, so her other garments settle
+    pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
+    settled = _settled_garments(pipeline, _dress_photo_canvas(shared_dir))
+    assert settled and "dress" not in settled, settled
+
+    config.garments.class_conf = {"gown": 0.5}
+    with pytest.raises(ConfigError, match=r"garments\.class_conf\.gown: unknown label 'gown'"):
+        CameraPipeline(config, config.cameras[0], state_dir=tmp_path / "bad")

@@ -82,6 +82,7 @@ class YoloDetector:
         iou: float = 0.5,
         max_detections: int = 100,
         threads: int = 2,
+        class_conf_field: str = "class_conf",  # config field named in errors (detector.class_conf, ...)
     ):
         self.model_path = Path(model_path)
         self.model = TFLiteModel(self.model_path, threads=threads)  # missing / corrupt -> ModelError
@@ -98,7 +99,7 @@ class YoloDetector:
             if name not in self.labels:
                 raise ConfigError(
                     f"unknown label {name!r}; the model's labels come from {self.manifest_file}",
-                    field=f"class_conf.{name}",
+                    field=f"{class_conf_field}.{name}",
                 )
             self.thresholds[self.labels.index(name)] = threshold
         self._garment_labels = manifest.get("garment_labels")
