@@ -268,7 +268,8 @@ def quantisation_info(model_path: Path) -> dict:
     return info
 
 
-def write_manifest(model_path: Path, labels: list[str], imgsz: int, metrics: dict, extra: dict | None = None) -> Path:
+def write_manifest(model_path: Path, labels: list[str], imgsz: int, metrics: dict, extra: dict | None = None,
+                   config: str = "configs/detector.yaml") -> Path:
     from edge.runtime import manifest_path
 
     manifest = {
@@ -283,7 +284,7 @@ def write_manifest(model_path: Path, labels: list[str], imgsz: int, metrics: dic
         "sha256": sha256_file(model_path),
         "size_bytes": model_path.stat().st_size,
         "metrics": metrics,
-        "source": "YOLOv8n fine-tuned by `python -m training.detector --config configs/detector.yaml` "
+        "source": f"YOLOv8n fine-tuned by `python -m training.detector --config {config}` "
                   "from COCO weights recovered out of ../shared/models/coco-yolo (AGPL-3.0)",
     }
     manifest.update(extra or {})
@@ -303,6 +304,13 @@ def parity(float_map50: float, int8_map50: float, max_drop: float = DEFAULT_MAX_
     return report
 
 
+def _repo_relative(path: Path) -> str:
+    from training.detector.config import REPO
+
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def export_from_config(cfg, weights: str | Path, out: Path | None = None, report_dir: Path | None = None) -> dict:
     """Export, evaluate float vs int8 on val, check parity, write manifest + report."""
     from training.detector.evaluate import evaluate_all
@@ -318,7 +326,8 @@ def export_from_config(cfg, weights: str | Path, out: Path | None = None, report
     conversion = convert(model, imgsz, calibration, out, check_images=[cfg.shared_path("media/bus.jpg")])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {conversion}")
     # A preliminary manifest so the daemon's detector can load the file for evaluation.
-    write_manifest(out, labels, imgsz, {})
+    config = _repo_relative(cfg.path)
+    write_manifest(out, labels, imgsz, {}, config=config)
     results = evaluate_all(cfg, weights, tflite=out, report_dir=report_dir)
     report = parity(results["float"]["garment_map50"], results["int8"]["garment_map50"],
                     float(ex.get("max_map50_drop", DEFAULT_MAX_MAP50_DROP)))
@@ -331,7 +340,7 @@ def export_from_config(cfg, weights: str | Path, out: Path | None = None, report
         "parity": report,
         "conversion": conversion,
     }
-    write_manifest(out, labels, imgsz, metrics)
+    write_manifest(out, labels, imgsz, metrics, config=config)
     ship_min = float(ex.get("ship_min_garment_map50", 0.55))
     metrics["shippable"] = results["int8"]["garment_map50"] >= ship_min
     print(json.dumps({k: v for k, v in metrics.items() if k != "val_per_class"}, indent=1))
