@@ -42,6 +42,10 @@ from .topics import Topics
 
 log = logging.getLogger(__name__)
 
+
+def _drop_not_connected(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Client is not connected")
+
 ALERT_QOS = 1
 AVAILABILITY_QOS = 1
 RECONNECT_MIN_S = 1
@@ -167,8 +171,15 @@ class MqttPublisher:
             except (RuntimeError, ValueError):
                 pass
             self._apply_acks()  # PUBACKs that came after the worker stopped (it no longer runs)
-        self._client.disconnect()
-        self._client.loop_stop()
+        # paho's network thread may run one more loop after disconnect() closed the socket and
+        # log "Client is not connected" at ERROR: expected during a stop, so kept out of the log.
+        paho_log = logging.getLogger("paho.mqtt")
+        paho_log.addFilter(_drop_not_connected)
+        try:
+            self._client.disconnect()
+            self._client.loop_stop()
+        finally:
+            paho_log.removeFilter(_drop_not_connected)
         self._connected.clear()
         left = self.outbox.depth
         if left:
