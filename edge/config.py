@@ -124,6 +124,10 @@ class RuleConfig(Strict):
         ..., min_length=1, description="alternatives; each is garments joined by '+', e.g. ['suit', 'blazer+pants']"
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
+    unless: list[str] = Field(
+        default_factory=list,
+        description="garments that veto the rule (dress unless pants); the rule waits while one is still being voted on",
+    )
     zones: list[list[tuple[float, float]]] = Field(
         default_factory=list, description="polygons in frame pixels; the person's foot point must be inside one"
     )

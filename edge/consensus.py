@@ -83,6 +83,10 @@ class Consensus:
         """Settled slots of a track (slot -> result); empty for an unknown track."""
         return {slot: s.settled for slot, s in self._tracks.get(track_id, {}).items() if s.settled is not None}
 
+    def pending(self, track_id: int) -> set[str]:
+        """Labels with counted votes in slots that are still open (neither settled nor given up)."""
+        return {label for s in self._tracks.get(track_id, {}).values() if s.open for label, _ in s.votes}
+
     def given_up(self, track_id: int) -> list[str]:
         return [slot for slot, s in self._tracks.get(track_id, {}).items() if s.given_up]
 

@@ -247,7 +247,8 @@ class CameraPipeline:
             for garment in settled.values():
                 garments[garment.label] = max(garments.get(garment.label, 0.0), float(garment.score))
             self.analytics.track_garments(track_id, garments)
-            matches: list[RuleMatch] = self.rules.evaluate(track_id, garments, foot_point(box), when)
+            matches: list[RuleMatch] = self.rules.evaluate(track_id, garments, foot_point(box), when,
+                                                           pending=self.consensus.pending(track_id))
             for match in matches:
                 self.analytics.track_alert(track_id, match.rule_name)
                 x1, y1, x2, y2 = (int(round(v)) for v in box)

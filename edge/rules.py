@@ -7,6 +7,10 @@ case-insensitively. The first satisfied alternative (in the order written) is re
 
 A rule that matches the garments still has to pass, in this order:
 
+* ``unless``: none of these garments is among the customer's settled garments at
+  ``min_confidence`` (dress unless pants: a long top over trousers is no dress). Garments settle
+  one by one, so while a listed garment is still being voted on (``pending``: it has counted
+  votes but is neither settled nor given up) the rule waits instead of firing;
 * ``cameras``: the rule is ignored on cameras it does not list (empty = every camera);
 * ``zones``: the foot point (bottom centre of the person box) lies inside one polygon (empty =
   anywhere); ray casting, frame pixels;
@@ -70,6 +74,9 @@ class _Rule:
             if not all(labels):
                 raise ConfigError(f"empty garment in {alternative!r}", field=f"rules[{index}].when")
             self.alternatives.append(labels)
+        self.vetoes = {label.strip().lower() for label in cfg.unless}
+        if not all(self.vetoes):
+            raise ConfigError("empty garment", field=f"rules[{index}].unless")
         self.schedule = None
         if cfg.schedule is not None:
             start = _minutes(cfg.schedule.start, f"rules[{index}].schedule.start", allow_24=False)
@@ -85,6 +92,10 @@ class _Rule:
             if all(garments.get(label, -1.0) >= self.cfg.min_confidence for label in labels):
                 return [(label, garments[label]) for label in labels]
         return None
+
+    def vetoed_or_waiting(self, garments: dict[str, float], pending: set[str]) -> bool:
+        settled_veto = any(garments.get(label, -1.0) >= self.cfg.min_confidence for label in self.vetoes)
+        return settled_veto or bool(self.vetoes & pending)
 
     def in_zone(self, foot_point: tuple[float, float]) -> bool:
         return not self.cfg.zones or any(point_in_polygon(foot_point, zone) for zone in self.cfg.zones)
@@ -119,14 +130,19 @@ class RuleEngine:
         ]
 
     def evaluate(self, track_id: int, garments: dict[str, float], foot_point: tuple[float, float],
-                 when: datetime) -> list[RuleMatch]:
+                 when: datetime, pending: set[str] | frozenset[str] = frozenset()) -> list[RuleMatch]:
+        """``garments``: the customer's settled garments (label -> score); ``pending``: garment
+        labels still being voted on (only ``unless`` looks at them)."""
         garments = {label.strip().lower(): float(score) for label, score in garments.items()}
+        pending = {label.strip().lower() for label in pending}
         matches: list[RuleMatch] = []
         for rule in self.rules:
             if track_id in rule.alerted_tracks:
                 continue
             matched = rule.garments_match(garments)
-            if matched is None or not rule.in_zone(foot_point) or not rule.in_schedule(when):
+            if matched is None or rule.vetoed_or_waiting(garments, pending):
+                continue
+            if not rule.in_zone(foot_point) or not rule.in_schedule(when):
                 continue
             if not rule.cooled_down(when):
                 continue

@@ -80,3 +80,19 @@ def test_settled_requires_min_votes_even_with_full_agreement():
     assert c.settled(1) == {}
     c.vote(1, "full", "dress", 0.95, 15)
     assert c.settled(1)["full"].votes == 4
+
+
+def test_pending_labels_are_counted_votes_of_open_slots():
+    c = Consensus(cfg(max_votes=4))
+    c.vote(1, "pants", "pants", 0.3, 0)  # an attempt, not a counted vote
+    assert c.pending(1) == set()
+    c.vote(1, "pants", "pants", 0.8, 5)
+    c.vote(1, "dress", "dress", 0.9, 5)
+    assert c.pending(1) == {"pants", "dress"}
+    for frame in (10, 15):
+        c.vote(1, "dress", "dress", 0.9, frame)  # dress settles: no longer pending
+    assert c.pending(1) == {"pants"}
+    c.vote(1, "pants", "shorts", 0.6, 10)
+    c.vote(1, "pants", "pants", 0.2, 15)  # 4th attempt without settling: given up
+    assert c.given_up(1) == ["pants"] and c.pending(1) == set()
+    assert c.pending(99) == set()

@@ -132,3 +132,23 @@ def test_bad_schedule_is_a_one_line_config_error(schedule, field):
 def test_empty_garment_in_alternative_is_rejected():
     with pytest.raises(ConfigError, match=r"rules\[0\]\.when"):
         RuleEngine([RuleConfig(name="x", when=["blazer+"])], "cam1")
+
+
+def test_unless_vetoes_a_settled_garment_and_waits_for_a_pending_one():
+    dress = RuleConfig(name="dress", when=["dress"], unless=["pants", "Shorts"], min_confidence=0.5)
+    engine = RuleEngine([dress], "cam1")
+    assert fired(engine, 1, {"dress": 0.8, "pants": 0.9}) == []  # a long top over trousers
+    assert fired(engine, 2, {"dress": 0.8, "shorts": 0.6}) == []  # labels compare case-insensitively
+    assert fired(engine, 3, {"dress": 0.8, "pants": 0.4}) == ["dress"]  # a veto below min_confidence does not count
+    # pants still being voted on: wait; pants settled: never; pants given up (no longer pending): fire
+    assert engine.evaluate(4, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"pants"}) == []
+    assert fired(engine, 4, {"dress": 0.8, "pants": 0.7}) == []
+    assert engine.evaluate(5, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"PANTS"}) == []
+    assert [m.rule_name for m in engine.evaluate(5, {"dress": 0.8}, FOOT, MONDAY_NOON, pending=set())] == ["dress"]
+    # pending garments other than the vetoes do not hold a rule
+    assert [m.rule_name for m in engine.evaluate(6, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"hat"})] == ["dress"]
+
+
+def test_empty_garment_in_unless_is_rejected():
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.unless"):
+        RuleEngine([RuleConfig(name="x", when=["dress"], unless=[" "])], "cam1")
