@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from .analytics import Analytics
 from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
@@ -206,7 +205,7 @@ class CameraPipeline:
                 return 0
             t0 = time.perf_counter()
             garments = self._garments_on_persons(frame, persons)
-            self.timer.add("garment_detect", time.perf_counter() - t0)  # part of 'garments' 
+            self.timer.add("garment_detect", time.perf_counter() - t0)  # part of 'garments'
             crops = garment_crops(frame.image, persons, garments, self.config.garments)
         else:
             crops = garment_crops(frame.image, tracks, None, self.config.garments)

@@ -47,7 +47,8 @@ class TensorInfo:
         return (values.astype(np.float32) - zero_point) * scale
 
 
-def _tensor_info(detail: dict) -> TensorInfo:
+def tensor_info(detail: dict) -> TensorInfo:
+    """An interpreter input/output detail dict as dtype, shape and (scale, zero_point)."""
     scale, zero_point = detail.get("quantization", (0.0, 0))
     dtype = np.dtype(detail["dtype"])
     quant = (float(scale), int(zero_point)) if dtype.kind in "iu" and scale else None
@@ -72,8 +73,8 @@ class TFLiteModel:
         inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
             raise ModelError(f"expected 1 input tensor, found {len(inputs)}", path=self.path)
-        self.input = _tensor_info(inputs[0])
-        self.outputs = [_tensor_info(d) for d in self.interpreter.get_output_details()]
+        self.input = tensor_info(inputs[0])
+        self.outputs = [tensor_info(d) for d in self.interpreter.get_output_details()]
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         self.interpreter.set_tensor(self.input.index, tensor)

@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 
 from edge.errors import DatasetError, ModelError
-from edge.preprocess import detector_input, normalise
+from edge.preprocess import detector_input, normalise, to_model_input
+from edge.runtime import tensor_info
 from training.ultralytics_env import setup_ultralytics
 
 
@@ -49,6 +50,7 @@ def read_letterboxed(path: Path, imgsz: int) -> np.ndarray:
 def as_unit_chw(rgb: np.ndarray) -> np.ndarray:
     """Letterboxed RGB uint8 -> float32 CHW in [0, 1] (the 'unit' normalisation) for PyTorch."""
     return normalise(rgb, "unit").transpose(2, 0, 1)
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,13 +92,9 @@ def _dequant(detail: dict, values: np.ndarray) -> np.ndarray:
 
 
 def quantised_input(interp, image_rgb_uint8: np.ndarray) -> np.ndarray:
-    detail = interp.get_input_details()[0]
-    scale, zero = detail["quantization"]
-    x = image_rgb_uint8.astype(np.float32) / 255.0
-    if np.dtype(detail["dtype"]).kind in "iu":
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale) + zero, info.min, info.max)
-    return x.astype(detail["dtype"])[None]
+    """The interpreter's input tensor for a letterboxed RGB image: the daemon's own conversion."""
+    info = tensor_info(interp.get_input_details()[0])
+    return to_model_input(image_rgb_uint8, "unit", info.dtype, info.quant)
 
 
 def read_tflite_convs(path: Path, image_rgb_uint8: np.ndarray) -> tuple[list[TFLiteConv], np.ndarray]:
@@ -184,7 +182,7 @@ def recover(tflite_path: Path, model_yaml: str = "yolov8n.yaml", image_path: Pat
 
     handles = [m.register_forward_pre_hook(make_hook(n)) for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     with torch.no_grad():
-        model(torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0))
+        model(torch.from_numpy(as_unit_chw(rgb)[None]))
     for h in handles:
         h.remove()
     # The DFL's fixed integral (a 16->1 1x1 conv) is in the TFLite graph too; it is not learned.

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 def _drop_not_connected(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Client is not connected")
 
+
 ALERT_QOS = 1
 AVAILABILITY_QOS = 1
 RECONNECT_MIN_S = 1

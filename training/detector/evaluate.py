@@ -24,6 +24,7 @@ from edge.preprocess import detector_input
 from training.detector_data import GARMENT_CLASSES, PRODUCT_CLASSES
 from training.detector_data.yolo_labels import boxes_to_xyxy, read_labels
 from training.plots import plot_confusion_matrix
+from training.recover_coco import as_unit_chw
 
 from .metrics import DetectionEvaluator, box_iou
 
@@ -74,7 +75,7 @@ class TorchPredictor:
 
     def raw(self, frame_bgr: np.ndarray):
         rgb, geometry = detector_input(frame_bgr, self.imgsz)
-        x = self.torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+        x = self.torch.from_numpy(as_unit_chw(rgb)[None])
         with self.torch.no_grad():
             out = self.model(x)
         out = out[0] if isinstance(out, (list, tuple)) else out
