@@ -95,19 +95,69 @@ class ClassifierConfig(Strict):
 
 
 class TrackerConfig(Strict):
+    """Windows are in seconds of source time, so a 10 fps and a 30 fps camera behave alike."""
+
     high_score: float = Field(0.5, ge=0, le=1, description="first association / new track score")
     low_score: float = Field(0.1, ge=0, le=1, description="second association (ByteTrack) score")
     match_iou: float = Field(0.2, gt=0, le=1, description="minimum IoU to match a box to a track")
-    max_lost_frames: int = Field(30, ge=1, description="keep a lost track this many frames")
-    min_hits: int = Field(3, ge=1, description="frames before a track is confirmed")
+    max_lost_s: float = Field(3.0, gt=0, le=600, description="keep a lost track this long (seconds) before it ends")
+    min_hits: int = Field(3, ge=1, le=100, description="consecutive detections before a track is confirmed")
+    iou_only_lost_s: float = Field(
+        0.25, ge=0, le=60,
+        description="a track missed for at most this long (seconds) is re-acquired on IoU alone; one lost "
+                    "longer comes back only when its appearance agrees (else the box starts a new customer)",
+    )
+    appearance: bool = Field(True, description="use colour appearance to refuse swaps and re-acquire lost tracks")
+    # Defaults from scripts/appearance_distances.py (train photos seen twice by a simulated store
+    # camera vs another person): same person p95 0.36, max ~0.6; other person p5 0.54, p50 0.73.
+    appearance_gate: float = Field(
+        0.6, gt=0, le=1,
+        description="appearance distance (0 same .. 1 disjoint) above which even an overlapping box is "
+                    "not the same customer: the queue at the door, one person replacing another",
+    )
+    reacquire_distance: float = Field(
+        0.4, gt=0, le=1, description="a track lost longer than iou_only_lost_s comes back only at most this far"
+    )
+    appearance_momentum: float = Field(
+        0.8, ge=0, lt=1, description="per-track smoothing of the appearance (weight of the old value)"
+    )
+    appearance_min_height_px: int = Field(
+        48, ge=8, le=4000, description="person boxes shorter than this give no appearance (too few pixels)"
+    )
+    appearance_max_overlap: float = Field(
+        0.3, ge=0, le=1, description="a box this much covered by another person gives no appearance"
+    )
 
 
 class ConsensusConfig(Strict):
-    every_k_frames: int = Field(5, ge=1, description="classify a track's garments at most every K frames")
-    min_votes: int = Field(3, ge=1)
-    min_agreement: float = Field(0.6, gt=0, le=1)
+    """When a customer's garment slot is decided; see edge/consensus.py for the rules and why."""
+
+    min_vote_interval_s: float = Field(
+        0.1, ge=0, le=60, description="at most one vote per garment slot in this many seconds of source time"
+    )
+    min_votes: int = Field(3, ge=1, le=100, description="counted votes of the leading label to settle a slot")
+    min_agreement: float = Field(0.6, gt=0, le=1, description="weighted share of the leading label")
     min_score: float = Field(0.5, ge=0, le=1, description="a vote counts only at this classifier score")
-    max_votes: int = Field(20, ge=1, description="give up on a garment after this many votes")
+    max_votes: int = Field(20, ge=1, le=1000, description="give up on a garment after this many attempts")
+    early_votes: int = Field(
+        2, ge=1, le=100, description="strong evidence: this many agreeing votes at early_score settle at once"
+    )
+    early_score: float = Field(0.85, ge=0, le=1, description="score of a strong vote (see early_votes)")
+    exit_decision: bool = Field(True, description="decide unsettled slots when the customer leaves")
+    exit_min_votes: int = Field(2, ge=1, le=100, description="counted votes of the leading label at exit")
+    exit_min_agreement: float = Field(0.75, gt=0, le=1, description="weighted share of the leading label at exit")
+    exit_min_score: float = Field(0.65, ge=0, le=1, description="mean score of the leading label at exit")
+    reverify_votes: int = Field(
+        2, ge=0, le=100,
+        description="after a lost customer is re-acquired, this many new votes re-check the settled "
+                    "garments; a majority that contradicts them splits the customer (0: no re-check)",
+    )
+    scan_budget_ms: float | None = Field(
+        None, ge=0, le=10000,
+        description="garment scans (garment detector + classifier) per frame, in ms; default: on a live "
+                    "camera scan_budget_share of the frame period minus detection, on a file unlimited",
+    )
+    scan_budget_share: float = Field(0.6, gt=0, le=1, description="share of a live frame period for scans")
 
 
 class Schedule(Strict):

@@ -1,25 +1,41 @@
-"""Per-customer garment consensus: vote over several frames instead of trusting one crop.
+"""One customer's garment votes: decide what they wear over several looks, not one crop.
 
-Each (track, slot) collects classifier votes - a slot is a garment position such as ``upper``,
-``lower`` or a detector garment class, decided by ``edge.garments``. Rules (Frigate-like):
+``GarmentVotes`` belongs to one ``Customer`` (edge/customer.py). A *slot* is a garment position:
+``upper`` / ``lower`` / ``full`` body regions, or a garment detector's class (``edge.garments``).
+Rules (Frigate's sub-label voting, in seconds of source time):
 
-* ``wants(track, slot, frame)``: classify only while the slot is open (neither settled nor given
-  up) and at least ``every_k_frames`` frames after its previous attempt.
-* ``vote(...)``: every call is an *attempt*; only votes with ``score >= min_score`` *count*.
-* A slot **settles** as soon as its leading label has at least ``min_votes`` counted votes and
-  at least ``min_agreement`` of all counted votes (default 3 votes, 60 %). A settled slot keeps
-  its result for the rest of the track's life.
-* After ``max_votes`` attempts (counted or not) without settling, the slot is **given up**: it
-  costs no more classifier calls and never settles (a garment the model cannot tell).
-* The settled ``score`` is the mean classifier score of the winning label's counted votes.
+* ``wants(slot, now_s)``: a vote is taken while the slot is open (neither settled nor given up),
+  or while a settled slot is being re-verified, at most once per ``min_vote_interval_s``.
+* ``vote(slot, label, score, now_s, weight)``: every call is an *attempt*; only votes with
+  ``score >= min_score`` *count*. ``weight`` (0..1, from the crop's size and sharpness, see
+  ``edge.garments.crop_weight``) says how much a vote is worth: a sharp 150 px crop outweighs a
+  blurred 40 px one.
+* A slot **settles** (``decided='consensus'``) when its leading label has at least
+  ``min_votes`` counted votes and at least ``min_agreement`` of the counted weight, or early
+  (``decided='early'``) when ``early_votes`` of the leading label's votes have a score of at least
+  ``early_score`` with the same agreement: two confident looks that agree are enough, so a
+  customer crossing the camera in a second is decided while still in view. A tie between the
+  two leading labels gives no result.
+* After ``max_votes`` attempts without settling the slot is **given up** (a garment the model
+  cannot tell): no more calls.
+* ``decide_at_exit()``: when the customer leaves, each open slot with votes is decided under a
+  stricter rule (``decided='exit'``): at least ``exit_min_votes`` counted votes of the leading
+  label, ``exit_min_agreement`` of the weight and a mean score of at least ``exit_min_score``.
+* ``reverify(n)``: after a lost customer was re-acquired, each settled slot takes ``n`` more
+  counted votes; when more than half of them name another label, ``contradicted`` is true and the
+  caller splits the customer (the tracker gave somebody else this customer's id).
+* The settled ``score`` is the mean score of the winning label's counted votes.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .config import ConsensusConfig
+
+Decision = Literal["consensus", "early", "exit"]
 
 
 @dataclass(frozen=True)
@@ -27,81 +43,158 @@ class SettledGarment:
     label: str
     score: float  # mean score of the agreeing (counted) votes
     votes: int  # counted votes for this label
-    agreement: float  # votes / all counted votes of the slot
+    agreement: float  # weight of this label / weight of all counted votes of the slot
+    decided: Decision = "consensus"
+
+
+@dataclass
+class _Vote:
+    label: str
+    score: float
+    weight: float
 
 
 @dataclass
 class _Slot:
     attempts: int = 0
-    last_frame: int | None = None
-    votes: list[tuple[str, float]] = field(default_factory=list)  # counted votes only
+    last_vote_s: float | None = None
+    votes: list[_Vote] = field(default_factory=list)  # counted votes only
     settled: SettledGarment | None = None
     given_up: bool = False
+    verify_left: int = 0  # counted votes still owed by a re-verification
+    verify_against: int = 0  # of the re-verification votes, how many named another label
+    verify_done: int = 0
 
     @property
     def open(self) -> bool:
         return self.settled is None and not self.given_up
 
 
-class Consensus:
+class GarmentVotes:
     def __init__(self, cfg: ConsensusConfig):
         self.cfg = cfg
-        self._tracks: dict[int, dict[str, _Slot]] = {}
+        self._slots: dict[str, _Slot] = {}
 
-    def wants(self, track_id: int, slot: str, frame_index: int) -> bool:
-        state = self._tracks.get(track_id, {}).get(slot)
+    # -- taking votes ----------------------------------------------------------------------
+    def wants(self, slot: str, now_s: float) -> bool:
+        state = self._slots.get(slot)
         if state is None:
             return True
-        if not state.open:
+        if not state.open and state.verify_left <= 0:
             return False
-        return state.last_frame is None or frame_index - state.last_frame >= self.cfg.every_k_frames
+        return state.last_vote_s is None or now_s - state.last_vote_s >= self.cfg.min_vote_interval_s - 1e-9
 
-    def vote(self, track_id: int, slot: str, label: str, score: float, frame_index: int) -> SettledGarment | None:
-        """Record one classification; returns the slot's result if this vote settled it."""
-        state = self._tracks.setdefault(track_id, {}).setdefault(slot, _Slot())
+    def vote(self, slot: str, label: str, score: float, now_s: float, weight: float = 1.0) -> SettledGarment | None:
+        """Record one look at ``slot``; returns the slot's result if this vote settled it."""
+        state = self._slots.setdefault(slot, _Slot())
+        counted = score >= self.cfg.min_score
+        if state.settled is not None and state.verify_left > 0:
+            state.last_vote_s = now_s
+            if counted:
+                state.verify_left -= 1
+                state.verify_done += 1
+                state.verify_against += label != state.settled.label
+            return None
         if not state.open:
             return None
         state.attempts += 1
-        state.last_frame = frame_index
-        if score >= self.cfg.min_score:
-            state.votes.append((label, float(score)))
+        state.last_vote_s = now_s
+        if counted:
+            state.votes.append(_Vote(label, float(score), max(float(weight), 1e-3)))
             state.settled = self._decide(state)
         if state.settled is None and state.attempts >= self.cfg.max_votes:
             state.given_up = True
         return state.settled
 
-    def _decide(self, state: _Slot) -> SettledGarment | None:
-        counts = Counter(label for label, _ in state.votes)
-        label, votes = counts.most_common(1)[0]
-        agreement = votes / len(state.votes)
-        if votes < self.cfg.min_votes or agreement < self.cfg.min_agreement:
+    def _leader(self, state: _Slot) -> tuple[str, float, list[_Vote]] | None:
+        """Leading label, its share of the weight and its votes; None on a tie or no votes."""
+        if not state.votes:
             return None
-        scores = [s for name, s in state.votes if name == label]
-        return SettledGarment(label, sum(scores) / len(scores), votes, agreement)
+        weights: dict[str, float] = defaultdict(float)
+        for v in state.votes:
+            weights[v.label] += v.weight
+        ranked = sorted(weights.items(), key=lambda item: -item[1])
+        if len(ranked) > 1 and ranked[1][1] >= ranked[0][1] - 1e-9:
+            return None  # a tie gives no result
+        label, weight = ranked[0]
+        return label, weight / sum(weights.values()), [v for v in state.votes if v.label == label]
 
-    def settled(self, track_id: int) -> dict[str, SettledGarment]:
-        """Settled slots of a track (slot -> result); empty for an unknown track."""
-        return {slot: s.settled for slot, s in self._tracks.get(track_id, {}).items() if s.settled is not None}
+    @staticmethod
+    def _result(label: str, agreement: float, votes: list[_Vote], decided: Decision) -> SettledGarment:
+        return SettledGarment(label, sum(v.score for v in votes) / len(votes), len(votes), agreement, decided)
 
-    def pending(self, track_id: int) -> set[str]:
-        """Labels with counted votes in slots that are still open (neither settled nor given up)."""
-        return {label for s in self._tracks.get(track_id, {}).values() if s.open for label, _ in s.votes}
+    def _decide(self, state: _Slot) -> SettledGarment | None:
+        leader = self._leader(state)
+        if leader is None:
+            return None
+        label, agreement, votes = leader
+        cfg = self.cfg
+        if agreement < cfg.min_agreement:
+            return None
+        if len(votes) >= cfg.min_votes:
+            return self._result(label, agreement, votes, "consensus")
+        if sum(v.score >= cfg.early_score for v in votes) >= cfg.early_votes:
+            return self._result(label, agreement, votes, "early")
+        return None
 
-    def given_up(self, track_id: int) -> list[str]:
-        return [slot for slot, s in self._tracks.get(track_id, {}).items() if s.given_up]
+    def decide_at_exit(self) -> dict[str, SettledGarment]:
+        """The customer left: decide open slots that have votes under the stricter exit rule.
+        Returns the slots decided now (they also appear in ``settled()``)."""
+        cfg = self.cfg
+        decided: dict[str, SettledGarment] = {}
+        if not cfg.exit_decision:
+            return decided
+        for slot, state in self._slots.items():
+            if not state.open:
+                continue
+            leader = self._leader(state)
+            if leader is None:
+                continue
+            label, agreement, votes = leader
+            mean_score = sum(v.score for v in votes) / len(votes)
+            if len(votes) >= cfg.exit_min_votes and agreement >= cfg.exit_min_agreement \
+                    and mean_score >= cfg.exit_min_score:
+                state.settled = self._result(label, agreement, votes, "exit")
+                decided[slot] = state.settled
+        return decided
 
-    def is_settled(self, track_id: int, slots: list[str] | tuple[str, ...] | None = None) -> bool:
-        """True when nothing is left to classify: every slot in ``slots`` (default: every slot
-        voted on so far, at least one) is settled or given up."""
-        states = self._tracks.get(track_id, {})
-        wanted = list(slots) if slots is not None else list(states)
-        if not wanted:
-            return False
-        return all(slot in states and not states[slot].open for slot in wanted)
-
-    def drop(self, track_id: int) -> None:
-        self._tracks.pop(track_id, None)
+    # -- re-verification -------------------------------------------------------------------
+    def reverify(self, votes: int) -> None:
+        """Ask each settled slot for ``votes`` more counted votes (after a re-acquisition)."""
+        for state in self._slots.values():
+            if state.settled is not None:
+                state.verify_left, state.verify_against, state.verify_done = votes, 0, 0
 
     @property
-    def track_count(self) -> int:
-        return len(self._tracks)
+    def verifying(self) -> bool:
+        return any(s.settled is not None and s.verify_left > 0 for s in self._slots.values())
+
+    @property
+    def contradicted(self) -> bool:
+        """A re-verification found somebody else: more than half of a slot's check votes disagree."""
+        return any(s.verify_done and s.verify_against * 2 > s.verify_done + s.verify_left
+                   for s in self._slots.values() if s.settled is not None)
+
+    # -- reading ---------------------------------------------------------------------------
+    def settled(self) -> dict[str, SettledGarment]:
+        """Settled slots (slot -> result)."""
+        return {slot: s.settled for slot, s in self._slots.items() if s.settled is not None}
+
+    def pending(self) -> set[str]:
+        """Labels with counted votes in slots that are still open (neither settled nor given up)."""
+        return {v.label for s in self._slots.values() if s.open for v in s.votes}
+
+    def given_up(self) -> list[str]:
+        return [slot for slot, s in self._slots.items() if s.given_up]
+
+    @property
+    def counted_votes(self) -> int:
+        return sum(len(s.votes) for s in self._slots.values())
+
+    def is_settled(self, slots: list[str] | tuple[str, ...] | None = None) -> bool:
+        """True when nothing is left to look at: every slot in ``slots`` (default: every slot
+        voted on so far, at least one) is settled or given up, and no re-verification is owed."""
+        wanted = list(slots) if slots is not None else list(self._slots)
+        if not wanted or self.verifying:
+            return False
+        return all(slot in self._slots and not self._slots[slot].open for slot in wanted)

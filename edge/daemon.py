@@ -154,8 +154,9 @@ class Daemon:
             cam.error = f"{type(exc).__name__}: {exc}"
             log.exception("camera %s stopped", name)
         finally:
-            for window in pipeline.finish():
-                self._publish("publish_analytics", name, window)
+            final = pipeline.finish()  # customers still in view leave: exit decisions, last windows
+            if final is not None:
+                self._handle_result(cam, pipeline, final)
             self._publish("publish_counts", name, pipeline.counts())
             cam.done = True  # the source itself reports 'ended' through on_status
 
@@ -182,6 +183,7 @@ class Daemon:
             box=alert.box,
             frame_index=alert.frame_index,
             source_time_s=alert.source_time_s,
+            decided=alert.decided,
         )
 
     def _snapshot(self, result: FrameResult, alert: Alert) -> bytes:

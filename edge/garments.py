@@ -2,9 +2,14 @@
 
 Two sources of garment boxes:
 
-* **garment detector** (the project's own YOLO with garment classes): each garment box is assigned
-  to the person box that contains the largest fraction of it, if that fraction is at least
-  ``GarmentsConfig.min_overlap``; the crop's ``slot`` is the detector's label.
+* **garment detector** (the project's own YOLO with garment classes): each garment box belongs to
+  the person box that contains the largest fraction of it, if that fraction is at least
+  ``GarmentsConfig.min_overlap`` and clearly larger (by ``AMBIGUITY_MARGIN``) than any other
+  person's: a box that two people's boxes contain alike is given to neither (Frigate's rule for
+  attributes), never silently to the first. When the garment detector ran on person crops, the
+  caller passes which crop each box came from (``origin``); a box is kept only when that crop's
+  person is also its owner (another person's shirt seen through a crop's margin is theirs, and
+  their own scan finds it). The crop's ``slot`` is the detector's label.
 * **body regions** (a person-only detector such as COCO YOLO): fixed bands of the person box,
   full width, as fractions of its height from the top (``BODY_REGIONS``):
   ``upper`` 15-55 % (torso: shirts, jackets; below the head), ``lower`` 45-95 % (hips to ankles:
@@ -16,12 +21,18 @@ garment classes or ``mode`` is ``body_regions``); a Detections object, even an e
 selects detector boxes. A crop is ``good`` when its short side is at least ``min_crop_px`` and
 it is not cut by the frame edge (no side within ``edge_margin_px`` of the border): a cut garment
 gives the classifier half a jacket, so the caller should skip it and wait for a better frame.
+Each garment is judged by its own box, not its person's: a top fully inside the frame is a good
+crop even when the person's feet are cut off by the bottom of the frame.
+
+``crop_weight`` says how much a vote from a crop is worth (0.1..1): its size (short side over
+``FULL_WEIGHT_PX``) times its sharpness (variance of the Laplacian, a standard focus measure).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .config import GarmentsConfig
@@ -33,6 +44,10 @@ BODY_REGIONS: dict[str, tuple[float, float]] = {
     "lower": (0.45, 0.95),
     "full": (0.10, 0.95),
 }
+
+AMBIGUITY_MARGIN = 0.25  # the owner must contain a garment box by this much more than anyone else
+FULL_WEIGHT_PX = 96  # a crop with this short side (or more) votes at full size weight
+SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a crop in focus (8-bit grey, at most 64 px)
 
 # Names (lower case) a detector label must have to count as a garment class; 'person' and
 # accessories such as COCO's tie/handbag/backpack are not garments. Used by
@@ -89,14 +104,33 @@ def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
 
 
 def assign_garments(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, min_overlap: float) -> np.ndarray:
-    """Person row for each garment box (highest containment wins), -1 if none reaches ``min_overlap``."""
+    """Person row for each garment box: the one containing the largest fraction of it, if that is
+    at least ``min_overlap`` and ``AMBIGUITY_MARGIN`` more than any other person's; else -1."""
     if len(garments_xyxy) == 0:
         return np.zeros(0, np.int64)
     if len(persons_xyxy) == 0:
         return np.full(len(garments_xyxy), -1, np.int64)
     inside = containment(garments_xyxy, persons_xyxy)
     best = inside.argmax(axis=1)
-    return np.where(inside[np.arange(len(best)), best] >= min_overlap, best, -1).astype(np.int64)
+    rows = np.arange(len(best))
+    best_share = inside[rows, best]
+    runner_up = np.sort(inside, axis=1)[:, -2] if inside.shape[1] > 1 else np.zeros(len(best))
+    clear = (best_share >= min_overlap) & (best_share - runner_up >= AMBIGUITY_MARGIN)
+    return np.where(clear, best, -1).astype(np.int64)
+
+
+def crop_weight(crop: np.ndarray) -> float:
+    """Worth of one vote from ``crop`` (BGR): size x sharpness, within 0.1..1."""
+    if not crop.size:
+        return 0.1
+    short_side = min(crop.shape[0], crop.shape[1])
+    size = min(1.0, short_side / FULL_WEIGHT_PX)
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    scale = 64.0 / max(grey.shape)
+    if scale < 1.0:  # the focus measure at a fixed resolution, and cheap
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    sharpness = min(1.0, float(cv2.Laplacian(grey, cv2.CV_32F).var()) / SHARP_LAPLACIAN_VAR)
+    return float(np.clip(size * (0.3 + 0.7 * sharpness), 0.1, 1.0))
 
 
 def _make_crop(frame: np.ndarray, box: np.ndarray, cfg: GarmentsConfig) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -118,8 +152,10 @@ def garment_crops(
     persons: Detections,
     garments: Detections | None,
     cfg: GarmentsConfig,
+    origin: np.ndarray | None = None,
 ) -> list[GarmentCrop]:
     """Garment crops of every person in ``persons`` (see the module docstring for the two modes).
+    ``origin``: for each garment box, the row in ``persons`` whose crop the detector ran on.
 
     Crops of zero area are dropped; small or edge-cut ones are returned with ``good=False`` so
     the caller can count them. Garment boxes that belong to no person are dropped.
@@ -139,6 +175,8 @@ def garment_crops(
         return out
 
     owners = assign_garments(persons.xyxy, garments.xyxy, cfg.min_overlap)
+    if origin is not None:  # seen in one person's crop but owned by another: not this crop's
+        owners = np.where(owners == np.asarray(origin, np.int64), owners, -1)
     names = garments.names()
     for g, owner in enumerate(owners):
         if owner < 0:

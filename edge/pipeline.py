@@ -1,4 +1,4 @@
-"""Per-camera processing: frame -> detections -> tracks -> garment votes -> alerts + analytics.
+"""Per-camera processing: frame -> detections -> tracks -> customers -> garment votes -> alerts + analytics.
 
 ``CameraPipeline.process(frame)`` is pure processing with no I/O besides the models and the
 analytics SQLite file; it returns what happened in that frame (``FrameResult``). The daemon
@@ -19,15 +19,17 @@ import numpy as np
 from .analytics import Analytics
 from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
-from .consensus import Consensus
+from .customer import Customer, Customers
 from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ConfigError, ModelError
-from .garments import foot_point, garment_crops
-from .rules import RuleEngine, RuleMatch
+from .garments import crop_weight, foot_point, garment_crops
+from .rules import RuleEngine
+from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
 from .stats import StageTimer
-from .tracking.bytetrack import ByteTracker
+from .tracking import appearance
+from .tracking.bytetrack import ByteTracker, TrackEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Alert:
     source_time_s: float | None
     timestamp: float
     crop_box: tuple[int, int, int, int]
+    decided: str = "consensus"  # how the garments were decided: consensus / early / exit
 
 
 @dataclass
@@ -54,6 +57,8 @@ class FrameResult:
     alerts: list[Alert] = field(default_factory=list)
     closed_windows: list[dict] = field(default_factory=list)
     classified: int = 0  # classifier calls in this frame
+    scanned: int = 0  # customers whose garments were looked at in this frame
+    scan_budget_ms: float | None = None  # this frame's scan budget (None: no limit)
 
 
 class Models:
@@ -105,7 +110,8 @@ class CameraPipeline:
         self.models = models or Models(config)
         self.timer = timer or StageTimer()
         self.tracker = ByteTracker(config.tracker)
-        self.consensus = Consensus(config.consensus)
+        self.customers = Customers(config.consensus)
+        self.scheduler = ScanScheduler(config.consensus, fps_cap=camera.fps_cap)
         self.rules = RuleEngine(config.rules, camera.name)
         state_dir = state_dir or config.state_dir()
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -126,9 +132,9 @@ class CameraPipeline:
             raise ConfigError("no garment detector: set garments.detector, or use mode auto or body_regions",
                               field="garments.mode")
         self.use_garment_boxes = has_garment_detector and mode != "body_regions"
-        self._last_scan: dict[int, int] = {}  # track id -> frame index of its last garment scan
         self.classifier_labels = set(self.models.classifier.labels)
         self.last_timestamp: float | None = None
+        self.last_frame: Frame | None = None
 
     # -- one frame -------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult:
@@ -138,138 +144,222 @@ class CameraPipeline:
         t1 = time.perf_counter()
         timer.add("detect", t1 - t0)
 
-        persons = detections.with_label(self.config.detector.person_label)
-        tracks = self.tracker.update(persons)
+        tracks = self._track(frame, detections.with_label(self.config.detector.person_label))
         t2 = time.perf_counter()
         timer.add("track", t2 - t1)
 
-        ts = frame.timestamp
-        self.last_timestamp = ts
-        for track_id in tracks.track_ids if tracks.track_ids is not None else []:
-            self.analytics.track_seen(int(track_id), ts)
-        for track_id in self.tracker.ended_ids():
-            self.analytics.track_ended(track_id, ts)
-            self.consensus.drop(track_id)
-            self.rules.forget(track_id)
-            self._last_scan.pop(track_id, None)
-
-        classified = self._classify(frame, tracks)
+        self.last_timestamp, self.last_frame = frame.timestamp, frame
+        alerts = self._follow_customers(self.tracker.events(), frame, tracks)  # + exit decisions
+        budget = self._scan_budget(frame, (t2 - t0) * 1000.0)
+        scanned, classified = self._scan(frame, tracks, budget)
         t3 = time.perf_counter()
-        if classified:
+        if scanned:
             timer.add("garments", t3 - t2)  # garment detection on person crops + classification
 
-        alerts = self._evaluate_rules(frame, tracks)
-        closed = self.analytics.poll(ts)
+        self._split_contradicted(frame, tracks)
+        alerts += self._evaluate_rules(frame, tracks)
+        closed = self.analytics.poll(frame.timestamp)
         t4 = time.perf_counter()
         timer.add("rules+analytics", t4 - t3)
         timer.add("total", t4 - t0)
-        return FrameResult(frame, tracks, alerts, closed, classified)
+        return FrameResult(frame, tracks, alerts, closed, classified, scanned, budget)
 
-    def _persons_to_scan(self, frame: Frame, tracks: Detections) -> Detections:
-        """Tracked people whose garments are still open, not cut by the frame edge, last scanned
-        at least every_k_frames ago: the garment detector's cost per customer is bounded."""
-        h, w = frame.image.shape[:2]
-        margin = self.config.garments.edge_margin_px
-        every_k = self.config.consensus.every_k_frames
-        keep = []
+    # -- tracking and customers ----------------------------------------------------------------
+    def _track(self, frame: Frame, persons: Detections) -> Detections:
+        """Track people; colour appearance only for the boxes that can form or match a track."""
+        cfg = self.config.tracker
+        looks = {}
+        if cfg.appearance:
+            rows = np.nonzero(persons.scores >= cfg.high_score)[0]
+            looks = appearance.describe_people(frame.image, persons.xyxy, rows, cfg.appearance_min_height_px,
+                                               cfg.appearance_max_overlap)
+        return self.tracker.update(persons, self._clock(frame), looks)
+
+    @staticmethod
+    def _clock(frame: Frame) -> float:
+        """Source time for the tracker: seconds into a file, capture time for a live camera."""
+        return frame.source_time_s if frame.source_time_s is not None else frame.timestamp
+
+    def _follow_customers(self, events: list[TrackEvent], frame: Frame, tracks: Detections) -> list[Alert]:
+        """Apply tracker events to the customer records; alerts decided at a customer's exit."""
+        alerts: list[Alert] = []
+        ts = frame.timestamp
+        for event in events:
+            if event.kind == "started":
+                self.customers.start(event.track_id, ts)
+            elif event.kind == "reacquired":
+                self.customers.reacquire(event.track_id)
+            else:
+                alerts += self._end_customer(event.track_id, frame)
+        for box, track_id in zip(tracks.xyxy, tracks.track_ids):
+            customer = self.customers.get(int(track_id))
+            if customer is not None:
+                customer.last_seen, customer.box = ts, box
+                self.analytics.track_seen(customer.id, ts)
+        return alerts
+
+    def _end_customer(self, track_id: int, frame: Frame) -> list[Alert]:
+        customer, decided_now = self.customers.end(track_id)
+        if customer is None:
+            return []
+        alerts = []
+        if decided_now and customer.box is not None:
+            # A customer who crossed quickly: decide with what was gathered, under the exit rule.
+            alerts = self._rules_for(customer, customer.box, frame)
+        self.analytics.track_ended(customer.id, frame.timestamp)
+        return alerts
+
+    def _split_contradicted(self, frame: Frame, tracks: Detections) -> None:
+        """A re-acquired customer whose garments no longer agree is somebody else: new customer."""
+        for row, track_id in enumerate(tracks.track_ids):
+            customer = self.customers.get(int(track_id))
+            if customer is None or not customer.garments.contradicted:
+                continue
+            new_id = self.tracker.split(customer.id)
+            if new_id is not None:
+                log.info("customer #%d re-acquired with other garments: now customer #%d", customer.id, new_id)
+                tracks.track_ids[row] = new_id
+                self._follow_customers(self.tracker.events(), frame, tracks[[row]])
+
+    # -- garments ------------------------------------------------------------------------------
+    def _scan_budget(self, frame: Frame, spent_ms: float) -> float | None:
+        live = frame.source_time_s is None
+        if live:
+            self.scheduler.observe(frame.timestamp)
+        return self.scheduler.budget_ms(live, spent_ms)
+
+    def _scan(self, frame: Frame, tracks: Detections, budget_ms: float | None) -> tuple[int, int]:
+        """Look at the garments of the customers who need it most, within the budget; returns
+        (customers scanned, classifier calls)."""
+        interval = self.config.consensus.min_vote_interval_s
+        ts = frame.timestamp
+        requests = []
         for row, (box, track_id) in enumerate(zip(tracks.xyxy, tracks.track_ids)):
-            track_id = int(track_id)
-            cut = box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin
-            due = frame.index - self._last_scan.get(track_id, -every_k) >= every_k
-            if due and not cut and not self.consensus.is_settled(track_id):
-                keep.append(row)
-                self._last_scan[track_id] = frame.index
-        return tracks[keep]
+            customer = self.customers.get(int(track_id))
+            if customer is None or not customer.wants_scan:
+                continue
+            if customer.last_scan is not None and ts - customer.last_scan < interval - 1e-9:
+                continue
+            requests.append(ScanRequest(customer, row, box))
+        chosen = self.scheduler.choose(requests, budget_ms, frame.image.shape)
+        if not chosen:
+            return 0, 0
+        t0 = time.perf_counter()
+        calls = self._vote_on_garments(frame, tracks, chosen)
+        self.scheduler.spent(len(chosen), (time.perf_counter() - t0) * 1000.0, limited=budget_ms is not None)
+        for request in chosen:
+            request.customer.last_scan = ts
+            request.customer.scans += 1
+        return len(chosen), calls
 
-    def _garments_on_persons(self, frame: Frame, persons: Detections) -> Detections:
-        """Run the garment detector on each person crop; boxes come back in frame pixels."""
+    def _garments_on_persons(self, frame: Frame, rows: list[int], tracks: Detections) -> tuple[Detections, np.ndarray]:
+        """Run the garment detector on each chosen person crop; boxes in frame pixels, and for each
+        box the row of the person whose crop it came from."""
         detector = self.models.garment_detector
-        found = []
-        for box in persons.xyxy:
-            x1, y1, x2, y2 = (int(v) for v in box)
-            garments = detector.detect(frame.image[y1:y2, x1:x2]).with_label(*detector.garment_labels)
-            garments.xyxy[:, [0, 2]] += x1
-            garments.xyxy[:, [1, 3]] += y1
+        found, origin = [], []
+        for row in rows:
+            x1, y1, x2, y2 = (int(v) for v in tracks.xyxy[row])
+            garments = detector.detect(frame.image[max(0, y1):y2, max(0, x1):x2]).with_label(*detector.garment_labels)
+            garments.xyxy[:, [0, 2]] += max(0, x1)
+            garments.xyxy[:, [1, 3]] += max(0, y1)
             found.append(garments)
+            origin.append(np.full(len(garments), row, np.int64))
         if not found:
-            return Detections.empty(detector.labels)
-        return Detections(np.concatenate([g.xyxy for g in found]), np.concatenate([g.scores for g in found]),
-                          np.concatenate([g.class_ids for g in found]), detector.labels)
+            return Detections.empty(detector.labels), np.zeros(0, np.int64)
+        return (Detections(np.concatenate([g.xyxy for g in found]), np.concatenate([g.scores for g in found]),
+                           np.concatenate([g.class_ids for g in found]), detector.labels),
+                np.concatenate(origin))
 
-    def _classify(self, frame: Frame, tracks: Detections) -> int:
-        if not len(tracks):
-            return 0
+    def _vote_on_garments(self, frame: Frame, tracks: Detections, chosen: list[ScanRequest]) -> int:
+        rows = [request.row for request in chosen]
+        by_row = {request.row: request.customer for request in chosen}
         if self.use_garment_boxes:
-            persons = self._persons_to_scan(frame, tracks)
-            if not len(persons):
-                return 0
             t0 = time.perf_counter()
-            garments = self._garments_on_persons(frame, persons)
+            garments, origin = self._garments_on_persons(frame, rows, tracks)
             self.timer.add("garment_detect", time.perf_counter() - t0)  # part of 'garments'
-            crops = garment_crops(frame.image, persons, garments, self.config.garments)
+            # Ownership is judged against every tracked person, not only the scanned ones.
+            crops = garment_crops(frame.image, tracks, garments, self.config.garments, origin=origin)
         else:
-            crops = garment_crops(frame.image, tracks, None, self.config.garments)
+            crops = garment_crops(frame.image, tracks[rows], None, self.config.garments)
+            crops = [c for c in crops if c.track_id is not None]
+            for crop in crops:
+                crop.person_index = rows[crop.person_index]
         calls = 0
+        ts = frame.timestamp
         for crop in crops:
-            if not crop.good or not self.consensus.wants(crop.track_id, crop.slot, frame.index):
+            customer = by_row.get(crop.person_index)
+            if customer is None or not crop.good or not customer.garments.wants(crop.slot, ts):
                 continue
-            if crop.detector_label is None:  # body region: the classifier alone names it
-                result = self.models.classifier.classify(crop.crop)
-                self.consensus.vote(crop.track_id, crop.slot, result.label, result.score, frame.index)
-                calls += 1
-                continue
-            # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
-            # but an answer that contradicts the detector's class is overruled by the detector.
-            finer = set(self.config.garments.refinements.get(crop.detector_label, [crop.detector_label]))
-            plain = next(iter(finer)) if len(finer) == 1 else crop.detector_label
-            label, score = plain, crop.detector_score
-            if finer & self.classifier_labels:
-                result = self.models.classifier.classify(crop.crop)
-                calls += 1
-                if result.label in finer:
-                    label, score = result.label, result.score
-            self.consensus.vote(crop.track_id, crop.slot, label, score, frame.index)
+            label, score, used_classifier = self._name_garment(crop)
+            calls += used_classifier
+            customer.classifier_calls += used_classifier
+            customer.garments.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
         return calls
 
+    def _name_garment(self, crop) -> tuple[str, float, bool]:
+        """(label, score, whether the classifier ran) for one garment crop."""
+        if crop.detector_label is None:  # body region: the classifier alone names it
+            result = self.models.classifier.classify(crop.crop)
+            return result.label, result.score, True
+        # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
+        # but an answer that contradicts the detector's class is overruled by the detector.
+        finer = set(self.config.garments.refinements.get(crop.detector_label, [crop.detector_label]))
+        plain = next(iter(finer)) if len(finer) == 1 else crop.detector_label
+        if not finer & self.classifier_labels:
+            return plain, crop.detector_score, False
+        result = self.models.classifier.classify(crop.crop)
+        if result.label in finer:
+            return result.label, result.score, True
+        return plain, crop.detector_score, True
+
+    # -- rules ---------------------------------------------------------------------------------
     def _evaluate_rules(self, frame: Frame, tracks: Detections) -> list[Alert]:
         alerts: list[Alert] = []
-        if tracks.track_ids is None:
-            return alerts
-        when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
-        h, w = frame.image.shape[:2]
         for box, track_id in zip(tracks.xyxy, tracks.track_ids):
-            track_id = int(track_id)
-            settled = self.consensus.settled(track_id)
-            if not settled:
-                continue
-            garments: dict[str, float] = {}
-            for garment in settled.values():
-                garments[garment.label] = max(garments.get(garment.label, 0.0), float(garment.score))
-            self.analytics.track_garments(track_id, garments)
-            matches: list[RuleMatch] = self.rules.evaluate(track_id, garments, foot_point(box), when,
-                                                           pending=self.consensus.pending(track_id))
-            for match in matches:
-                self.analytics.track_alert(track_id, match.rule_name)
-                x1, y1, x2, y2 = (int(round(v)) for v in box)
-                alerts.append(
-                    Alert(
-                        camera=self.camera.name,
-                        track_id=track_id,
-                        rule=match.rule_name,
-                        garments=[(label, round(float(score), 3)) for label, score in match.garments],
-                        box=[round(float(v), 1) for v in box],
-                        frame_index=frame.index,
-                        source_time_s=frame.source_time_s,
-                        timestamp=frame.timestamp,
-                        crop_box=(max(0, x1), max(0, y1), min(w, x2), min(h, y2)),
-                    )
+            customer = self.customers.get(int(track_id))
+            if customer is not None and customer.garments.settled():
+                alerts += self._rules_for(customer, box, frame)
+        return alerts
+
+    def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame) -> list[Alert]:
+        garments = customer.settled_scores()
+        self.analytics.track_garments(customer.id, garments)
+        when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
+        matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when,
+                                      pending=customer.garments.pending())
+        h, w = frame.image.shape[:2]
+        alerts = []
+        for match in matches:
+            self.analytics.track_alert(customer.id, match.rule_name)
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            alerts.append(
+                Alert(
+                    camera=self.camera.name,
+                    track_id=customer.id,
+                    rule=match.rule_name,
+                    garments=[(label, round(float(score), 3)) for label, score in match.garments],
+                    box=[round(float(v), 1) for v in box],
+                    frame_index=frame.index,
+                    source_time_s=frame.source_time_s,
+                    timestamp=frame.timestamp,
+                    crop_box=(max(0, x1), max(0, y1), min(w, x2), min(h, y2)),
+                    decided=customer.decided_by([label for label, _ in match.garments]),
                 )
+            )
         return alerts
 
     def counts(self) -> dict:
         return self.analytics.counts()
 
-    def finish(self) -> list[dict]:
-        """End of a file source or shutdown: close every open track and window."""
-        ts = self.last_timestamp if self.last_timestamp is not None else time.time()
-        return self.analytics.flush(ts)
+    def finish(self) -> FrameResult | None:
+        """End of a file source or shutdown: every customer leaves (exit decisions may alert),
+        then every open window closes. None if no frame was ever processed."""
+        if self.last_frame is None:
+            self.analytics.flush(time.time())
+            return None
+        frame = self.last_frame
+        nobody = Detections.empty(self.models.detector.labels)
+        nobody.track_ids = np.zeros(0, np.int64)
+        alerts = self._follow_customers(self.tracker.end_all(), frame, nobody)
+        windows = self.analytics.flush(self.last_timestamp)
+        return FrameResult(frame, nobody, alerts, windows)

@@ -17,7 +17,8 @@ A rule that matches the garments still has to pass, in this order:
 * ``schedule``: ``when`` (the caller's local time) falls on a listed day between start and end.
   ``end`` may be ``24:00``; ``start > end`` spans midnight and belongs to the day it *starts*
   on (fri 22:00-02:00 covers Saturday 01:00);
-* once per track: a track that got this rule's alert never gets it again while it lives;
+* once per customer: a customer whose record (``Customer.fired_rules``) holds this rule never
+  gets it again;
 * ``cooldown_s``: at least this long since the rule's previous alert on this camera (any track).
 
 A match blocked by zone, schedule or cooldown is not remembered: the same customer can still
@@ -84,7 +85,6 @@ class _Rule:
             if start == end:
                 raise ConfigError("start equals end (an empty schedule)", field=f"rules[{index}].schedule")
             self.schedule = (set(cfg.schedule.days), start, end)
-        self.alerted_tracks: set[int] = set()
         self.last_alert: datetime | None = None
 
     def garments_match(self, garments: dict[str, float]) -> list[tuple[str, float]] | None:
@@ -121,7 +121,8 @@ class _Rule:
 
 
 class RuleEngine:
-    """The rules of one camera. ``evaluate`` is called per track per frame once garments settle."""
+    """The rules of one camera. ``evaluate`` is called per customer per frame once garments settle;
+    which rules a customer already got is the customer's own state (``fired_rules``)."""
 
     def __init__(self, rules: list[RuleConfig], camera: str):
         self.camera = camera
@@ -129,15 +130,16 @@ class RuleEngine:
             _Rule(rule, index) for index, rule in enumerate(rules) if not rule.cameras or camera in rule.cameras
         ]
 
-    def evaluate(self, track_id: int, garments: dict[str, float], foot_point: tuple[float, float],
+    def evaluate(self, fired_rules: set[str], garments: dict[str, float], foot_point: tuple[float, float],
                  when: datetime, pending: set[str] | frozenset[str] = frozenset()) -> list[RuleMatch]:
-        """``garments``: the customer's settled garments (label -> score); ``pending``: garment
+        """``fired_rules``: rules this customer already got (updated in place with the new ones);
+        ``garments``: the customer's settled garments (label -> score); ``pending``: garment
         labels still being voted on (only ``unless`` looks at them)."""
         garments = {label.strip().lower(): float(score) for label, score in garments.items()}
         pending = {label.strip().lower() for label in pending}
         matches: list[RuleMatch] = []
         for rule in self.rules:
-            if track_id in rule.alerted_tracks:
+            if rule.name in fired_rules:
                 continue
             matched = rule.garments_match(garments)
             if matched is None or rule.vetoed_or_waiting(garments, pending):
@@ -146,15 +148,10 @@ class RuleEngine:
                 continue
             if not rule.cooled_down(when):
                 continue
-            rule.alerted_tracks.add(track_id)
+            fired_rules.add(rule.name)
             rule.last_alert = when
             matches.append(RuleMatch(rule.name, matched))
         return matches
-
-    def forget(self, track_id: int) -> None:
-        """The track ended; its id is never reused by the tracker, this only frees memory."""
-        for rule in self.rules:
-            rule.alerted_tracks.discard(track_id)
 
     @property
     def names(self) -> list[str]:

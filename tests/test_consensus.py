@@ -1,98 +1,178 @@
-"""Consensus: per-track, per-slot voting (Frigate-like 3 votes / 60 %)."""
+"""GarmentVotes: one customer's per-slot voting (Frigate-like 3 votes / 60 %), early and exit
+decisions, weights, ties, re-verification."""
 
 from __future__ import annotations
 
 import pytest
 
 from edge.config import ConsensusConfig
-from edge.consensus import Consensus, SettledGarment
+from edge.consensus import GarmentVotes, SettledGarment
 
 
 def cfg(**kw) -> ConsensusConfig:
-    base = dict(every_k_frames=5, min_votes=3, min_agreement=0.6, min_score=0.5, max_votes=20)
+    # early decisions off unless a test turns them on: these tests are about the vote count
+    base = dict(min_vote_interval_s=0.5, min_votes=3, min_agreement=0.6, min_score=0.5, max_votes=20,
+                early_votes=100)
     return ConsensusConfig(**{**base, **kw})
 
 
 def test_settles_on_three_agreeing_votes_with_mean_score():
-    c = Consensus(cfg())
-    assert c.vote(1, "upper", "blazer", 0.9, 0) is None
-    assert c.vote(1, "upper", "blazer", 0.7, 5) is None
-    assert c.settled(1) == {}
-    result = c.vote(1, "upper", "blazer", 0.8, 10)
-    assert result == SettledGarment("blazer", pytest.approx(0.8), 3, 1.0)
-    assert c.settled(1) == {"upper": result}
-    assert not c.wants(1, "upper", 100)  # settled: no more classifier calls
+    c = GarmentVotes(cfg())
+    assert c.vote("upper", "blazer", 0.9, 0.0) is None
+    assert c.vote("upper", "blazer", 0.7, 0.5) is None
+    assert c.settled() == {}
+    result = c.vote("upper", "blazer", 0.8, 1.0)
+    assert result == SettledGarment("blazer", pytest.approx(0.8), 3, 1.0, "consensus")
+    assert c.settled() == {"upper": result}
+    assert not c.wants("upper", 10.0)  # settled: no more classifier calls
 
 
 def test_agreement_below_threshold_waits_for_more_votes():
-    c = Consensus(cfg())
+    c = GarmentVotes(cfg())
     for i, label in enumerate(["dress", "skirt", "dress", "skirt", "dress"]):
-        c.vote(7, "lower", label, 0.9, i * 5)
+        c.vote("lower", label, 0.9, i * 0.5)
         if i < 4:
-            assert c.settled(7) == {}  # 2/4 = 50 % < 60 %
-    settled = c.settled(7)["lower"]
+            assert c.settled() == {}  # 2/4 = 50 % < 60 % (and 2:2 is a tie)
+    settled = c.settled()["lower"]
     assert (settled.label, settled.votes, settled.agreement) == ("dress", 3, pytest.approx(0.6))
     assert settled.score == pytest.approx(0.9)  # only the dress votes
 
 
 def test_low_score_votes_are_attempts_but_do_not_count():
-    c = Consensus(cfg(max_votes=5))
-    c.vote(1, "upper", "suit", 0.9, 0)
-    c.vote(1, "upper", "suit", 0.3, 5)
-    c.vote(1, "upper", "suit", 0.2, 10)
-    assert c.settled(1) == {}  # 1 counted vote
-    assert c.wants(1, "upper", 15)
-    c.vote(1, "upper", "suit", 0.1, 15)
-    c.vote(1, "upper", "suit", 0.4, 20)  # 5th attempt: given up
-    assert c.settled(1) == {} and c.given_up(1) == ["upper"]
-    assert not c.wants(1, "upper", 1000)
-    assert c.vote(1, "upper", "suit", 0.99, 1005) is None  # ignored once given up
-    assert c.is_settled(1)  # nothing left to classify
+    c = GarmentVotes(cfg(max_votes=5))
+    c.vote("upper", "suit", 0.9, 0.0)
+    c.vote("upper", "suit", 0.3, 0.5)
+    c.vote("upper", "suit", 0.2, 1.0)
+    assert c.settled() == {}  # 1 counted vote
+    assert c.wants("upper", 1.5)
+    c.vote("upper", "suit", 0.1, 1.5)
+    c.vote("upper", "suit", 0.4, 2.0)  # 5th attempt: given up
+    assert c.settled() == {} and c.given_up() == ["upper"]
+    assert not c.wants("upper", 100.0)
+    assert c.vote("upper", "suit", 0.99, 100.5) is None  # ignored once given up
+    assert c.is_settled()  # nothing left to classify
 
 
-def test_wants_every_k_frames_per_slot():
-    c = Consensus(cfg(every_k_frames=5))
-    assert c.wants(1, "upper", 0)
-    c.vote(1, "upper", "shirt", 0.9, 0)
-    assert not c.wants(1, "upper", 4)
-    assert c.wants(1, "upper", 5)
-    assert c.wants(1, "lower", 1)  # other slot, own clock
-    assert c.wants(2, "upper", 1)  # other track
+def test_vote_interval_is_in_seconds_per_slot():
+    c = GarmentVotes(cfg(min_vote_interval_s=0.5))
+    assert c.wants("upper", 0.0)
+    c.vote("upper", "shirt", 0.9, 0.0)
+    assert not c.wants("upper", 0.4)
+    assert c.wants("upper", 0.5)
+    assert c.wants("lower", 0.1)  # other slot, own clock
 
 
-def test_is_settled_over_wanted_slots_and_drop():
-    c = Consensus(cfg(min_votes=1, min_agreement=0.5))
-    assert not c.is_settled(3)
-    c.vote(3, "upper", "blazer", 0.9, 0)
-    assert c.is_settled(3)  # every slot voted on so far
-    assert not c.is_settled(3, ["upper", "lower"])  # lower not classified yet
-    c.vote(3, "lower", "pants", 0.9, 0)
-    assert c.is_settled(3, ["upper", "lower"])
-    assert {s: g.label for s, g in c.settled(3).items()} == {"upper": "blazer", "lower": "pants"}
-    c.drop(3)
-    assert c.settled(3) == {} and c.track_count == 0 and c.wants(3, "upper", 1)
+def test_is_settled_over_wanted_slots():
+    c = GarmentVotes(cfg(min_votes=1, min_agreement=0.5))
+    assert not c.is_settled()
+    c.vote("upper", "blazer", 0.9, 0.0)
+    assert c.is_settled()  # every slot voted on so far
+    assert not c.is_settled(["upper", "lower"])  # lower not classified yet
+    c.vote("lower", "pants", 0.9, 0.0)
+    assert c.is_settled(["upper", "lower"])
+    assert {s: g.label for s, g in c.settled().items()} == {"upper": "blazer", "lower": "pants"}
 
 
 def test_settled_requires_min_votes_even_with_full_agreement():
-    c = Consensus(cfg(min_votes=4, min_agreement=0.6))
+    c = GarmentVotes(cfg(min_votes=4, min_agreement=0.6))
     for i in range(3):
-        c.vote(1, "full", "dress", 0.95, i * 5)
-    assert c.settled(1) == {}
-    c.vote(1, "full", "dress", 0.95, 15)
-    assert c.settled(1)["full"].votes == 4
+        c.vote("full", "dress", 0.95, i * 0.5)
+    assert c.settled() == {}
+    c.vote("full", "dress", 0.95, 1.5)
+    assert c.settled()["full"].votes == 4
 
 
 def test_pending_labels_are_counted_votes_of_open_slots():
-    c = Consensus(cfg(max_votes=4))
-    c.vote(1, "pants", "pants", 0.3, 0)  # an attempt, not a counted vote
-    assert c.pending(1) == set()
-    c.vote(1, "pants", "pants", 0.8, 5)
-    c.vote(1, "dress", "dress", 0.9, 5)
-    assert c.pending(1) == {"pants", "dress"}
-    for frame in (10, 15):
-        c.vote(1, "dress", "dress", 0.9, frame)  # dress settles: no longer pending
-    assert c.pending(1) == {"pants"}
-    c.vote(1, "pants", "shorts", 0.6, 10)
-    c.vote(1, "pants", "pants", 0.2, 15)  # 4th attempt without settling: given up
-    assert c.given_up(1) == ["pants"] and c.pending(1) == set()
-    assert c.pending(99) == set()
+    c = GarmentVotes(cfg(max_votes=4))
+    c.vote("pants", "pants", 0.3, 0.0)  # an attempt, not a counted vote
+    assert c.pending() == set()
+    c.vote("pants", "pants", 0.8, 0.5)
+    c.vote("dress", "dress", 0.9, 0.5)
+    assert c.pending() == {"pants", "dress"}
+    for t in (1.0, 1.5):
+        c.vote("dress", "dress", 0.9, t)  # dress settles: no longer pending
+    assert c.pending() == {"pants"}
+    c.vote("pants", "shorts", 0.6, 1.0)
+    c.vote("pants", "pants", 0.2, 1.5)  # 4th attempt without settling: given up
+    assert c.given_up() == ["pants"] and c.pending() == set()
+
+
+# -- deciding in time ------------------------------------------------------------------------
+
+def test_two_strong_agreeing_votes_settle_early():
+    c = GarmentVotes(cfg(early_votes=2, early_score=0.85))
+    c.vote("dress", "dress", 0.9, 0.0)
+    result = c.vote("dress", "dress", 0.88, 0.1)
+    assert result is not None and (result.label, result.votes, result.decided) == ("dress", 2, "early")
+    # two votes, one of them weak: no early decision
+    c = GarmentVotes(cfg(early_votes=2, early_score=0.85))
+    c.vote("dress", "dress", 0.9, 0.0)
+    assert c.vote("dress", "dress", 0.7, 0.1) is None
+
+
+def test_strong_votes_that_disagree_do_not_settle_early():
+    c = GarmentVotes(cfg(early_votes=2, early_score=0.85))
+    c.vote("upper", "blazer", 0.95, 0.0)
+    assert c.vote("upper", "outwear", 0.95, 0.1) is None  # two strong votes, a tie
+    result = c.vote("upper", "blazer", 0.9, 0.2)  # two strong blazers at 2/3 >= 60 %
+    assert (result.label, result.votes, result.decided) == ("blazer", 2, "early")
+    assert result.agreement == pytest.approx(2 / 3)
+
+
+def test_a_tie_gives_no_result():
+    loose_exit = dict(exit_min_votes=1, exit_min_agreement=0.5, exit_min_score=0.5)
+    c = GarmentVotes(cfg(**loose_exit))
+    c.vote("upper", "shirt", 0.9, 0.0, weight=0.5)
+    c.vote("upper", "polo", 0.9, 0.5, weight=0.5)
+    assert c.decide_at_exit() == {}  # one vote each, equal weight: no winner, not the first one
+    c = GarmentVotes(cfg(**loose_exit))
+    c.vote("upper", "shirt", 0.9, 0.0, weight=0.6)
+    c.vote("upper", "polo", 0.9, 0.5, weight=0.5)
+    assert c.decide_at_exit()["upper"].label == "shirt"
+
+
+def test_weights_favour_the_better_crops():
+    c = GarmentVotes(cfg(min_votes=2, min_agreement=0.6))
+    c.vote("upper", "blazer", 0.9, 0.0, weight=1.0)  # sharp 120 px crops
+    c.vote("upper", "hoodie", 0.9, 0.1, weight=0.15)  # tiny blurred ones
+    c.vote("upper", "hoodie", 0.9, 0.2, weight=0.15)
+    assert c.settled() == {}  # hoodie has the votes, not the weight (0.3 of 1.3)
+    c.vote("upper", "blazer", 0.9, 0.3, weight=1.0)
+    assert c.settled()["upper"].label == "blazer" and c.settled()["upper"].agreement == pytest.approx(2 / 2.3)
+
+
+def test_exit_decision_is_stricter_than_nothing_and_says_so():
+    c = GarmentVotes(cfg(exit_min_votes=2, exit_min_agreement=0.75, exit_min_score=0.65))
+    c.vote("dress", "dress", 0.8, 0.0)
+    c.vote("dress", "dress", 0.7, 0.5)
+    c.vote("upper", "shirt", 0.9, 0.0)  # one vote only: not decided at exit
+    c.vote("lower", "pants", 0.55, 0.0)
+    c.vote("lower", "pants", 0.55, 0.5)  # two votes but weak: mean 0.55 < 0.65
+    decided = c.decide_at_exit()
+    assert set(decided) == {"dress"} and decided["dress"].decided == "exit"
+    assert c.settled()["dress"].label == "dress"
+    assert GarmentVotes(cfg(exit_decision=False)).decide_at_exit() == {}
+
+
+def test_reverification_contradicted_by_other_garments():
+    c = GarmentVotes(cfg(min_votes=2, reverify_votes=2))
+    c.vote("dress", "dress", 0.9, 0.0)
+    c.vote("dress", "dress", 0.9, 0.5)
+    assert c.is_settled()
+    c.reverify(2)
+    assert not c.is_settled() and c.verifying and c.wants("dress", 1.0)
+    c.vote("dress", "skirt", 0.9, 1.0)
+    assert not c.contradicted  # one of two: not yet a majority
+    c.vote("dress", "skirt", 0.9, 1.5)
+    assert c.contradicted and not c.verifying
+    assert c.settled()["dress"].label == "dress"  # the record keeps what it decided
+
+
+def test_reverification_confirmed():
+    c = GarmentVotes(cfg(min_votes=2))
+    c.vote("dress", "dress", 0.9, 0.0)
+    c.vote("dress", "dress", 0.9, 0.5)
+    c.reverify(2)
+    c.vote("dress", "dress", 0.8, 1.0)
+    c.vote("dress", "skirt", 0.8, 1.5)
+    assert not c.contradicted and c.is_settled()

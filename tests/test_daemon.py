@@ -42,7 +42,7 @@ def write_config(tmp_path: Path, shared: Path, **overrides) -> Path:
     base["mqtt"] = {"host": "127.0.0.1", "port": 1883, "stats_interval_s": 1.0}
     base["rules"] = any_garment_rule(base)
     # a quick consensus so the first customers of the clip settle within a few hundred frames
-    base["consensus"] = {"every_k_frames": 3, "min_votes": 3, "min_agreement": 0.6, "min_score": 0.3}
+    base["consensus"] = {"min_vote_interval_s": 0.3, "min_votes": 3, "min_agreement": 0.6, "min_score": 0.3}
     base.update(overrides)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(base))

@@ -36,7 +36,8 @@ def _settled_garments(pipeline: CameraPipeline, canvas: np.ndarray, frames: int 
         if tracks.track_ids is not None and len(tracks):
             # the photo also has a small passer-by behind her: follow the largest person
             areas = (tracks.xyxy[:, 2] - tracks.xyxy[:, 0]) * (tracks.xyxy[:, 3] - tracks.xyxy[:, 1])
-            settled = pipeline.consensus.settled(int(tracks.track_ids[int(np.argmax(areas))]))
+            customer = pipeline.customers.get(int(tracks.track_ids[int(np.argmax(areas))]))
+            settled = customer.garments.settled() if customer is not None else settled
     return settled
 
 

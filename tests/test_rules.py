@@ -16,15 +16,20 @@ SUIT = RuleConfig(name="suit", when=["suit", "blazer+pants", "jacket+pants"], mi
 DRESS = RuleConfig(name="dress", when=["dress"])
 
 
-def fired(engine: RuleEngine, track_id: int, garments: dict, when=MONDAY_NOON, foot=FOOT) -> list[str]:
-    return [m.rule_name for m in engine.evaluate(track_id, garments, foot, when)]
+_FIRED: dict[tuple[int, int], set[str]] = {}  # (engine, customer) -> the customer's fired rules
+
+
+def fired(engine: RuleEngine, customer: int, garments: dict, when=MONDAY_NOON, foot=FOOT) -> list[str]:
+    """Evaluate for customer number ``customer`` (its fired rules kept here, as Customer does)."""
+    fired_rules = _FIRED.setdefault((id(engine), customer), set())
+    return [m.rule_name for m in engine.evaluate(fired_rules, garments, foot, when)]
 
 
 def test_suit_as_a_combination_of_garments():
     engine = RuleEngine([SUIT, DRESS], "cam1")
     assert fired(engine, 1, {"blazer": 0.9}) == []  # half a suit
     assert fired(engine, 1, {"pants": 0.9, "t-shirt": 0.8}) == []
-    matches = engine.evaluate(1, {"Blazer": 0.9, "pants": 0.7}, FOOT, MONDAY_NOON)
+    matches = engine.evaluate(set(), {"Blazer": 0.9, "pants": 0.7}, FOOT, MONDAY_NOON)
     assert [(m.rule_name, m.garments) for m in matches] == [("suit", [("blazer", 0.9), ("pants", 0.7)])]
     assert fired(engine, 2, {"suit": 0.8}) == ["suit"]
     assert fired(engine, 3, {"jacket": 0.8, "pants": 0.9, "dress": 0.7}) == ["suit", "dress"]
@@ -38,17 +43,18 @@ def test_min_confidence_applies_to_every_garment_of_the_alternative():
 
 def test_first_satisfied_alternative_is_reported():
     engine = RuleEngine([SUIT], "cam1")
-    match = engine.evaluate(1, {"suit": 0.7, "blazer": 0.9, "pants": 0.9}, FOOT, MONDAY_NOON)[0]
+    match = engine.evaluate(set(), {"suit": 0.7, "blazer": 0.9, "pants": 0.9}, FOOT, MONDAY_NOON)[0]
     assert match.garments == [("suit", 0.7)]
 
 
-def test_one_alert_per_track_per_rule_until_forgotten():
+def test_one_alert_per_customer_per_rule():
     engine = RuleEngine([DRESS], "cam1")
     assert fired(engine, 5, {"dress": 0.9}) == ["dress"]
     assert fired(engine, 5, {"dress": 0.9}, MONDAY_NOON + timedelta(minutes=5)) == []
     assert fired(engine, 6, {"dress": 0.9}) == ["dress"]  # another customer, no cooldown
-    engine.forget(5)
-    assert fired(engine, 5, {"dress": 0.9}) == ["dress"]
+    fresh: set[str] = set()  # a new customer record
+    assert [m.rule_name for m in engine.evaluate(fresh, {"dress": 0.9}, FOOT, MONDAY_NOON)] == ["dress"]
+    assert fresh == {"dress"}
 
 
 def test_cooldown_suppresses_a_second_track_within_the_cooldown():
@@ -141,12 +147,12 @@ def test_unless_vetoes_a_settled_garment_and_waits_for_a_pending_one():
     assert fired(engine, 2, {"dress": 0.8, "shorts": 0.6}) == []  # labels compare case-insensitively
     assert fired(engine, 3, {"dress": 0.8, "pants": 0.4}) == ["dress"]  # a veto below min_confidence does not count
     # pants still being voted on: wait; pants settled: never; pants given up (no longer pending): fire
-    assert engine.evaluate(4, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"pants"}) == []
+    assert engine.evaluate(set(), {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"pants"}) == []
     assert fired(engine, 4, {"dress": 0.8, "pants": 0.7}) == []
-    assert engine.evaluate(5, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"PANTS"}) == []
-    assert [m.rule_name for m in engine.evaluate(5, {"dress": 0.8}, FOOT, MONDAY_NOON, pending=set())] == ["dress"]
+    assert engine.evaluate(set(), {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"PANTS"}) == []
+    assert [m.rule_name for m in engine.evaluate(set(), {"dress": 0.8}, FOOT, MONDAY_NOON, pending=set())] == ["dress"]
     # pending garments other than the vetoes do not hold a rule
-    assert [m.rule_name for m in engine.evaluate(6, {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"hat"})] == ["dress"]
+    assert [m.rule_name for m in engine.evaluate(set(), {"dress": 0.8}, FOOT, MONDAY_NOON, pending={"hat"})] == ["dress"]
 
 
 def test_empty_garment_in_unless_is_rejected():

@@ -13,6 +13,7 @@ from edge.config import TrackerConfig
 from edge.detections import Detections
 from edge.tracking import ByteTracker
 from edge.tracking.assignment import min_cost_assignment
+from edge.tracking.appearance import describe, describe_people, distance
 from edge.tracking.bytetrack import iou_matrix
 
 LABELS = ["person", "handbag"]
@@ -30,6 +31,40 @@ def dets(*boxes: tuple, labels=LABELS) -> Detections:
 
 def person(cx: float, cy: float = 200, w: float = 60, h: float = 160, score: float = 0.9) -> tuple:
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score)
+
+
+def look(*colours_bgr) -> np.ndarray:
+    """The colour appearance of a person wearing ``colours_bgr`` (upper, lower): a real
+    edge.tracking.appearance descriptor of a painted 160 px person."""
+    upper, lower = colours_bgr if len(colours_bgr) == 2 else (colours_bgr[0], colours_bgr[0])
+    image = np.zeros((160, 60, 3), np.uint8)
+    image[:80] = upper
+    image[80:] = lower
+    return describe(image, [0, 0, 60, 160])
+
+
+GREY_SUIT = look((90, 90, 90), (60, 60, 60))
+RED_DRESS = look((40, 40, 200))
+BLUE_JEANS = look((240, 240, 240), (140, 60, 20))
+
+
+class Stepper:
+    """Feeds a tracker frames of a 10 fps camera (source time 0.0, 0.1, ...). Unless told
+    otherwise every box has the same appearance (one outfit: matching falls back to IoU)."""
+
+    def __init__(self, tracker: ByteTracker, fps: float = 10.0):
+        self.tracker, self.fps, self.frame = tracker, fps, 0
+
+    def __call__(self, detections: Detections, appearances=None) -> Detections:
+        if appearances is None:
+            appearances = {row: GREY_SUIT for row in range(len(detections))}
+        result = self.tracker.update(detections, self.frame / self.fps, appearances)
+        self.frame += 1
+        return result
+
+
+def ended(tracker: ByteTracker) -> list[int]:
+    return [e.track_id for e in tracker.events() if e.kind == "ended"]
 
 
 def ids_by_box(result: Detections) -> dict[float, int]:
@@ -69,13 +104,14 @@ def test_iou_matrix():
 
 def test_two_people_crossing_keep_their_ids():
     tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
     seen_a, seen_b = set(), set()
     for f in range(60):
         # A walks right, B walks left and is a little nearer the camera (bigger, lower box);
         # they overlap heavily around frame 30.
         a = person(100 + 8 * f, cy=200, w=60, h=160)
         b = person(580 - 8 * f + 0.5, cy=215, w=70, h=185)
-        result = tracker.update(dets(a, b))
+        result = step(dets(a, b))
         by_box = ids_by_box(result)
         if f >= 2:
             assert len(result) == 2
@@ -86,39 +122,42 @@ def test_two_people_crossing_keep_their_ids():
 
 
 def test_occlusion_for_ten_frames_keeps_the_id():
-    tracker = ByteTracker(TrackerConfig(max_lost_frames=30))
+    tracker = ByteTracker(TrackerConfig(max_lost_s=3.0))
+    step = Stepper(tracker)
     ids = []
     for f in range(50):
         hidden = 20 <= f < 30  # behind a rack: no box at all
-        result = tracker.update(dets() if hidden else dets(person(100 + 6 * f)))
+        result = step(dets() if hidden else dets(person(100 + 6 * f)))
         if hidden:
             assert len(result) == 0  # only currently matched tracks are returned
             assert tracker.active_ids == [1]  # ... but the track is alive
         elif f >= 2:
             ids.append(int(result.track_ids[0]))
     assert set(ids) == {1}
-    assert tracker.ended_ids() == []
+    assert ended(tracker) == []
 
 
 def test_reappearing_where_last_seen_after_stopping_keeps_the_id():
     # Walks, then stops behind a pillar; the Kalman velocity carries the prediction on, the
     # re-identification also compares the box where the person was last seen.
-    tracker = ByteTracker(TrackerConfig(max_lost_frames=30))
+    tracker = ByteTracker(TrackerConfig(max_lost_s=3.0))
+    step = Stepper(tracker)
     for f in range(20):
-        tracker.update(dets(person(100 + 10 * f)))
+        step(dets(person(100 + 10 * f)))
     for _ in range(15):
-        tracker.update(dets())
-    result = tracker.update(dets(person(100 + 10 * 19 + 2)))
+        step(dets())
+    result = step(dets(person(100 + 10 * 19 + 2)))
     assert list(result.track_ids) == [1]
 
 
 def test_low_score_boxes_keep_the_track_through_partial_occlusion():
     def run(low_score: float) -> list[list[int]]:
         tracker = ByteTracker(TrackerConfig(low_score=low_score, high_score=0.5))
+        step = Stepper(tracker)
         out = []
         for f in range(40):
             score = 0.3 if 15 <= f < 25 else 0.9  # half hidden: the detector is unsure
-            out.append([int(t) for t in tracker.update(dets(person(100 + 5 * f, score=score))).track_ids])
+            out.append([int(t) for t in step(dets(person(100 + 5 * f, score=score))).track_ids])
         return out
 
     with_second = run(low_score=0.1)
@@ -131,53 +170,59 @@ def test_low_score_boxes_keep_the_track_through_partial_occlusion():
 
 def test_low_score_boxes_never_start_a_track():
     tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
     for f in range(10):
-        assert len(tracker.update(dets(person(100 + f, score=0.3)))) == 0
+        assert len(step(dets(person(100 + f, score=0.3)))) == 0
     assert tracker.active_ids == []
 
 
 def test_single_frame_false_positive_is_never_confirmed():
     tracker = ByteTracker(TrackerConfig(min_hits=3))
+    step = Stepper(tracker)
     for f in range(30):
         boxes = [person(100 + 4 * f)]
         if f == 10:
             boxes.append(person(500, score=0.95))  # a mannequin flickers for one frame
         if f in (20, 21):
             boxes.append(person(600, score=0.95))  # two frames: still below min_hits
-        result = tracker.update(dets(*boxes))
+        result = step(dets(*boxes))
         assert set(result.track_ids.tolist()) <= {1}
     assert tracker.active_ids == [1]
 
 
 def test_min_hits_confirms_on_the_third_frame():
     tracker = ByteTracker(TrackerConfig(min_hits=3))
-    counts = [len(tracker.update(dets(person(100 + 3 * f)))) for f in range(4)]
+    step = Stepper(tracker)
+    counts = [len(step(dets(person(100 + 3 * f)))) for f in range(4)]
     assert counts == [0, 0, 1, 1]
 
 
-def test_ended_ids_after_max_lost_frames_and_ids_are_never_reused():
-    tracker = ByteTracker(TrackerConfig(max_lost_frames=5))
+def test_ended_after_max_lost_s_and_ids_are_never_reused():
+    tracker = ByteTracker(TrackerConfig(max_lost_s=0.55))
+    step = Stepper(tracker)
     for f in range(5):
-        tracker.update(dets(person(100 + 3 * f)))
-    ended = []
+        step(dets(person(100 + 3 * f)))
+    ended_per_frame = []
     for f in range(7):
-        tracker.update(dets())
-        ended.append(tracker.ended_ids())
-    assert ended[:5] == [[]] * 5 and ended[5] == [1] and ended[6] == []  # lost 6 > 5 on the 6th miss
+        step(dets())
+        ended_per_frame.append(ended(tracker))
+    # last seen at 0.4 s; 0.6 s after that (the 6th miss, t = 1.0 s) is past 0.55 s
+    assert ended_per_frame[:5] == [[]] * 5 and ended_per_frame[5] == [1] and ended_per_frame[6] == []
     assert tracker.active_ids == []
     # The same place again: a new person, a new id.
     for f in range(3):
-        result = tracker.update(dets(person(115)))
+        result = step(dets(person(115)))
     assert list(result.track_ids) == [2]
 
 
 def test_returned_boxes_are_the_detection_boxes_and_class_aware():
     tracker = ByteTracker(TrackerConfig(min_hits=1))
+    step = Stepper(tracker)
     box = person(200)
     bag = (*person(200)[:4], 0.9, 1)  # same pixels, other class: a separate track
-    result = tracker.update(dets(box, bag))
+    result = step(dets(box, bag))
     assert sorted(result.track_ids.tolist()) == [1, 2]
-    result = tracker.update(dets((box[0] + 3, box[1], box[2] + 3, box[3], 0.8)))
+    result = step(dets((box[0] + 3, box[1], box[2] + 3, box[3], 0.8)))
     assert result.xyxy[0].tolist() == pytest.approx([box[0] + 3, box[1], box[2] + 3, box[3]])
     assert result.scores.tolist() == pytest.approx([0.8]) and result.labels == LABELS
     assert result.track_ids.tolist() == [1]  # the person, not the bag
@@ -185,15 +230,112 @@ def test_returned_boxes_are_the_detection_boxes_and_class_aware():
 
 def test_update_is_fast_with_a_crowd():
     tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
     rng = np.random.default_rng(0)
     start = rng.uniform(0, 1200, size=(15, 2))
     t0 = time.perf_counter()
     for f in range(200):
         boxes = [person(x + 2 * f, cy=y) + () for x, y in start]
         boxes += [person(rng.uniform(0, 1200), score=0.3) for _ in range(5)]
-        tracker.update(dets(*boxes))
+        step(dets(*boxes))
     per_frame_ms = (time.perf_counter() - t0) / 200 * 1000
     assert per_frame_ms < 10, per_frame_ms
+
+
+# -- identity between customers -------------------------------------------------------------
+
+def test_a_different_person_at_the_same_spot_after_a_short_gap_is_a_new_customer():
+    # The queue at the till: a woman in a red dress for 15 frames, 4 empty frames, then a man
+    # in a grey suit 20 px away. IoU alone would hand him her id (and her garments and alerts).
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for _ in range(15):
+        first = step(dets(person(300)), {0: RED_DRESS})
+    for _ in range(4):
+        step(dets())
+    second = [step(dets(person(320)), {0: GREY_SUIT}) for _ in range(5)]
+    assert list(first.track_ids) == [1]
+    assert [list(r.track_ids) for r in second] == [[], [], [2], [2], [2]]  # confirmed as new after min_hits
+    assert [e.kind for e in tracker.events()] == ["started", "started"]
+
+
+def test_a_replacement_with_no_gap_at_all_is_refused_by_appearance():
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for _ in range(10):
+        step(dets(person(300)), {0: RED_DRESS})
+    results = [step(dets(person(305)), {0: BLUE_JEANS}) for _ in range(4)]
+    assert [list(r.track_ids) for r in results] == [[], [], [2], [2]]
+
+
+def test_the_same_person_back_after_an_occlusion_keeps_the_id_and_is_reacquired():
+    tracker = ByteTracker(TrackerConfig(max_lost_s=3.0))
+    step = Stepper(tracker)
+    for f in range(10):
+        step(dets(person(300 + f)), {0: RED_DRESS})
+    tracker.events()
+    for _ in range(12):  # 1.2 s behind a rail
+        step(dets())
+    slightly_different = 0.9 * RED_DRESS + 0.1 * GREY_SUIT  # other light, other pose
+    assert distance(RED_DRESS, slightly_different) < TrackerConfig().reacquire_distance
+    result = step(dets(person(312)), {0: slightly_different})
+    assert list(result.track_ids) == [1]
+    assert [(e.kind, e.track_id) for e in tracker.events()] == [("reacquired", 1)]
+
+
+def test_a_long_lost_track_without_an_appearance_does_not_come_back():
+    # An unreliable crop (too small, covered) gives no appearance: doubt resolves to a split.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for _ in range(10):
+        step(dets(person(300)), {0: RED_DRESS})
+    for _ in range(5):
+        step(dets())
+    results = [step(dets(person(300)), {}) for _ in range(3)]
+    assert [list(r.track_ids) for r in results] == [[], [], [2]]
+
+
+def test_a_short_miss_is_bridged_on_iou_even_without_an_appearance():
+    tracker = ByteTracker(TrackerConfig(iou_only_lost_s=0.25))
+    step = Stepper(tracker)
+    for _ in range(10):
+        step(dets(person(300)), {0: RED_DRESS})
+    step(dets())  # one missed frame (0.1 s)
+    assert list(step(dets(person(302)), {}).track_ids) == [1]
+
+
+def test_lost_window_is_in_seconds_not_frames():
+    def lost_frames_until_end(fps: float) -> int:
+        tracker = ByteTracker(TrackerConfig(max_lost_s=1.0))
+        step = Stepper(tracker, fps=fps)
+        for _ in range(5):
+            step(dets(person(300)))
+        for n in range(1, 200):
+            step(dets())
+            if ended(tracker):
+                return n
+        return -1
+
+    assert lost_frames_until_end(10) == 11 and lost_frames_until_end(30) == 31
+
+
+def test_split_gives_the_track_a_new_id():
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for _ in range(5):
+        step(dets(person(300)))
+    tracker.events()
+    assert tracker.split(1) == 2 and tracker.split(99) is None
+    assert [(e.kind, e.track_id) for e in tracker.events()] == [("ended", 1), ("started", 2)]
+    assert list(step(dets(person(301))).track_ids) == [2]
+
+
+def test_appearance_off_is_plain_iou():
+    tracker = ByteTracker(TrackerConfig(appearance=False))
+    step = Stepper(tracker)
+    for _ in range(10):
+        step(dets(person(300)), {0: RED_DRESS})
+    assert list(step(dets(person(305)), {0: BLUE_JEANS}).track_ids) == [1]  # the swap IoU makes
 
 
 # -- real clip -------------------------------------------------------------------------------
@@ -202,7 +344,7 @@ def test_update_is_fast_with_a_crowd():
 def test_real_clip_counts_six_people(shared_dir, repo_dir):
     """``one-by-one-person-detection.mp4``: six people walk through one at a time (checked by
     eye on a contact sheet: grey cardigan, black jacket, blonde in black, black T-shirt, grey top,
-    grey shirt). Every 2nd frame through YOLO11n-416 int8, default tracker settings."""
+    grey shirt). Every 2nd frame through YOLO11n-416 int8, default tracker settings with real colour appearances."""
     cv2 = pytest.importorskip("cv2")
     from edge.detect.yolo import YoloDetector
 
@@ -225,7 +367,11 @@ def test_real_clip_counts_six_people(shared_dir, repo_dir):
                 ok, frame = capture.read()
                 if not ok:
                     break
-                tracks = tracker.update(detector.detect(frame).with_label("person"))
+                people = detector.detect(frame).with_label("person")
+                rows = np.nonzero(people.scores >= cfg.high_score)[0]
+                looks = describe_people(frame, people.xyxy, rows, cfg.appearance_min_height_px,
+                                        cfg.appearance_max_overlap)
+                tracks = tracker.update(people, frame_index / 10.0, looks)  # the clip is 10 fps
                 for track_id in tracks.track_ids.tolist():
                     spans.setdefault(track_id, [frame_index, frame_index])[1] = frame_index
             frame_index += 1

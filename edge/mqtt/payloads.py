@@ -54,10 +54,12 @@ def make_alert(
     source_time_s: float | None,
     time: datetime | str | None = None,
     snapshot_jpeg: bytes | None = None,
+    decided: str = "consensus",
 ) -> dict:
     """One alert payload. ``garments``: ``[{"label", "score"}]`` or ``[(label, score)]``;
     ``box``: person box x1, y1, x2, y2 in pixels (numpy values are fine);
-    ``snapshot_jpeg``: only pass it when ``snapshots.enabled`` (privacy)."""
+    ``snapshot_jpeg``: only pass it when ``snapshots.enabled`` (privacy); ``decided``: consensus,
+    early or exit (``edge.consensus``)."""
     payload = {
         "id": str(uuid.uuid4()),
         "time": time if isinstance(time, str) else utc_now_iso(time),
@@ -69,6 +71,7 @@ def make_alert(
         "box": [round(float(v), 1) for v in box],
         "frame_index": int(frame_index),
         "source_time_s": None if source_time_s is None else round(float(source_time_s), 3),
+        "decided": decided,
     }
     if snapshot_jpeg is not None:
         payload["snapshot"] = base64.b64encode(snapshot_jpeg).decode("ascii")
@@ -84,6 +87,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+DECISIONS = ("consensus", "early", "exit")
+
+
 def validate_alert(payload: Any) -> None:
     """Raise ``ValueError`` naming the first field that breaks alert.schema.json."""
     if not isinstance(payload, dict):
@@ -91,7 +97,7 @@ def validate_alert(payload: Any) -> None:
     for key in _ALERT_KEYS:
         if key not in payload:
             raise ValueError(f"alert.{key}: missing")
-    extra = set(payload) - set(_ALERT_KEYS) - {"snapshot"}
+    extra = set(payload) - set(_ALERT_KEYS) - {"snapshot", "decided"}
     if extra:
         raise ValueError(f"alert.{sorted(extra)[0]}: unknown field")
     checks = {
@@ -106,6 +112,7 @@ def validate_alert(payload: Any) -> None:
         "frame_index": _is_int(payload["frame_index"]) and payload["frame_index"] >= 0,
         "source_time_s": payload["source_time_s"] is None or _is_number(payload["source_time_s"]),
         "snapshot": isinstance(payload.get("snapshot", ""), str),
+        "decided": payload.get("decided", "consensus") in DECISIONS,
     }
     for key, ok in checks.items():
         if not ok:

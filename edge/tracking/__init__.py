@@ -1,5 +1,5 @@
 """Multi-object tracking: ``ByteTracker`` (ByteTrack-class, numpy only)."""
 
-from .bytetrack import ByteTracker
+from .bytetrack import ByteTracker, TrackEvent
 
-__all__ = ["ByteTracker"]
+__all__ = ["ByteTracker", "TrackEvent"]

@@ -1,16 +1,36 @@
-"""ByteTrack-class multi-object tracker (numpy only).
+"""ByteTrack-class multi-object tracker (numpy only) with an appearance check against swaps.
 
 Per frame: predict every track with a constant-velocity Kalman filter; (1) match high-score
-boxes to confirmed and lost tracks by IoU (Hungarian, own solver in ``assignment.py``); (2) match
-the low-score boxes - people half hidden behind a rail or another shopper - to the confirmed
-tracks still unmatched, which is what keeps a track alive through partial occlusion; (3) match
-the remaining high boxes to tentative tracks; (4) start tentative tracks from what is left.
-A tentative track is confirmed after ``min_hits`` consecutive matches and only then gets an id
-(ids are 1, 2, 3, ... per tracker, never reused), so a one-frame false positive costs no id.
-A confirmed track missed for more than ``max_lost_frames`` updates ends (``ended_ids``); until
-then a high box can re-identify it, matched against both its predicted box and the box where it
-was last seen (a person who stopped behind a pillar is not where the velocity says).
-Matching is class-aware: a box only matches a track of its own class id.
+boxes to confirmed and lost tracks; (2) match the low-score boxes - people half hidden behind a
+rail or another shopper - to the confirmed tracks still unmatched that were in view last frame,
+which is what keeps a track alive through partial occlusion; (3) match the remaining high boxes
+to tentative tracks; (4) start tentative tracks from what is left. A tentative track is
+confirmed after ``min_hits`` consecutive matches and only then gets an id (ids are 1, 2, 3, ...
+per tracker, never reused), so a one-frame false positive costs no id.
+
+Identity between customers (DeepSORT's rule, with the colour appearance of
+``edge.tracking.appearance``): the matching cost is one hook (``MatchCost``). ``IouCost`` is plain
+IoU. ``IouAppearanceCost`` (the default, ``tracker.appearance``) adds two rules:
+
+* a track missed for at most ``iou_only_lost_s`` matches on IoU, unless both the box and the
+  track have an appearance and they differ by more than ``appearance_gate``: one customer
+  replacing another at the same spot (a queue at the door) starts a new track instead of
+  inheriting the first one's id, garments and alerts;
+* a track lost for longer comes back only when its appearance is within ``reacquire_distance``
+  of the box's (matched against its predicted box and the box where it was last seen: a person
+  who stopped behind a pillar is not where the velocity says); without an appearance on either
+  side it does not come back, and the box starts a new customer. A split costs at most a
+  duplicate alert (cooldown limits it); a swap costs a missed alert, wrong garments and wrong
+  footfall, so doubt resolves to a split.
+
+Time is in seconds of source time (``now_s``), not frames: ``max_lost_s`` and
+``iou_only_lost_s`` mean the same on a 10 and a 30 fps camera. A confirmed track lost for more
+than ``max_lost_s`` ends. Matching is class-aware: a box only matches a track of its own class.
+
+Events (``events()``): ``started`` (a track was confirmed and got its id), ``reacquired`` (a
+track lost longer than ``iou_only_lost_s`` was matched again on appearance: its settled garments
+should be re-checked), ``ended``. ``split(track_id)`` ends an id and gives its track a new one
+(the caller found it is somebody else).
 
 ``update`` returns the detection boxes (not the Kalman-smoothed ones) of the confirmed tracks
 matched in this frame: crops and foot points should follow the pixels, not a filter's guess.
@@ -25,12 +45,14 @@ install has no scipy/torch, so this is a compact own implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 
 from ..config import TrackerConfig
 from ..detections import Detections
 from .assignment import match
+from . import appearance as colour
 from .kalman import BoxKalman
 
 
@@ -48,11 +70,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
+INFEASIBLE = 1e6  # cost of a pair that must not match
+
+
 @dataclass
 class _Track:
     kalman: BoxKalman
     class_id: int
     last_box: np.ndarray  # last matched detection box
+    last_seen_s: float  # source time of the last match
+    appearance: np.ndarray | None = None  # smoothed colour appearance (None until a reliable crop)
     hits: int = 1  # consecutive matches while tentative
     lost: int = 0  # updates since the last match
     track_id: int | None = None  # set on confirmation
@@ -63,35 +90,113 @@ class _Track:
         return self.track_id is not None
 
 
-class ByteTracker:
-    """``update(detections) -> Detections`` of confirmed tracks with ``track_ids`` set."""
+@dataclass(frozen=True)
+class TrackEvent:
+    kind: Literal["started", "reacquired", "ended"]
+    track_id: int
+
+
+class MatchCost(Protocol):
+    """Cost of giving detection ``candidates[j]`` to ``tracks[i]``; ``INFEASIBLE`` forbids it.
+    ``boxes``/``classes``: every detection of the frame; ``appearances``: detection row -> colour
+    appearance, for the rows that have a reliable one."""
+
+    def __call__(self, tracks: list[_Track], candidates: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
+                 appearances: dict[int, np.ndarray], now_s: float) -> np.ndarray: ...
+
+
+class IouCost:
+    """1 - IoU with the predicted box (and, for a lost track, with the box where it was last seen),
+    infeasible below ``match_iou`` or across classes."""
 
     def __init__(self, cfg: TrackerConfig):
         self.cfg = cfg
+
+    def __call__(self, tracks, candidates, boxes, classes, appearances, now_s) -> np.ndarray:
+        predicted = np.array([t.kalman.box for t in tracks])
+        iou = iou_matrix(predicted, boxes[candidates])
+        lost = np.array([t.lost > 0 for t in tracks])
+        if lost.any():
+            last_seen = np.array([t.last_box for t in tracks])
+            iou[lost] = np.maximum(iou[lost], iou_matrix(last_seen[lost], boxes[candidates]))
+        same_class = np.array([t.class_id for t in tracks])[:, None] == classes[candidates][None, :]
+        feasible = same_class & (iou >= self.cfg.match_iou)
+        return np.where(feasible, 1.0 - iou, INFEASIBLE)
+
+
+class IouAppearanceCost(IouCost):
+    """IoU cost with DeepSORT's appearance rules (module docstring); among feasible pairs the
+    appearance distance is added (half weight) so two people crossing keep their own ids."""
+
+    APPEARANCE_WEIGHT = 0.5
+
+    def __call__(self, tracks, candidates, boxes, classes, appearances, now_s) -> np.ndarray:
+        cost = super().__call__(tracks, candidates, boxes, classes, appearances, now_s)
+        cfg = self.cfg
+        for i, track in enumerate(tracks):
+            long_lost = track.lost > 0 and now_s - track.last_seen_s > cfg.iou_only_lost_s
+            for j, row in enumerate(candidates):
+                if cost[i, j] >= INFEASIBLE:
+                    continue
+                seen = appearances.get(int(row))
+                if seen is None or track.appearance is None:
+                    if long_lost:  # no evidence that this is the same person: start a new one
+                        cost[i, j] = INFEASIBLE
+                    continue
+                d = colour.distance(track.appearance, seen)
+                if d > (cfg.reacquire_distance if long_lost else cfg.appearance_gate):
+                    cost[i, j] = INFEASIBLE
+                else:
+                    cost[i, j] += self.APPEARANCE_WEIGHT * d
+        return cost
+
+
+class ByteTracker:
+    """``update(detections, now_s, appearances) -> Detections`` of confirmed tracks with
+    ``track_ids`` set; ``events()`` says which tracks started, came back or ended."""
+
+    def __init__(self, cfg: TrackerConfig, cost: MatchCost | None = None):
+        self.cfg = cfg
+        self.cost = cost or (IouAppearanceCost(cfg) if cfg.appearance else IouCost(cfg))
         self._tracks: list[_Track] = []
         self._next_id = 1
-        self._ended: list[int] = []
+        self._events: list[TrackEvent] = []
         self.frame_count = 0
 
     # -- public ------------------------------------------------------------------------------
     @property
     def active_ids(self) -> list[int]:
-        """Confirmed tracks still alive (matched now or lost for at most max_lost_frames)."""
+        """Confirmed tracks still alive (matched now or lost for at most max_lost_s)."""
         return [t.track_id for t in self._tracks if t.confirmed]
 
-    def ended_ids(self) -> list[int]:
-        """Ids of confirmed tracks that ended since the previous call (each reported once)."""
-        ended, self._ended = self._ended, []
-        return ended
+    def events(self) -> list[TrackEvent]:
+        """What happened to confirmed tracks since the previous call (each event reported once)."""
+        events, self._events = self._events, []
+        return events
 
-    def end_all(self) -> list[int]:
-        """End every track (source finished); returns the confirmed ids not yet reported."""
-        self._ended.extend(t.track_id for t in self._tracks if t.confirmed)
+    def end_all(self) -> list[TrackEvent]:
+        """End every track (source finished); returns the events not yet reported."""
+        self._events.extend(TrackEvent("ended", t.track_id) for t in self._tracks if t.confirmed)
         self._tracks = []
-        return self.ended_ids()
+        return self.events()
 
-    def update(self, detections: Detections) -> Detections:
+    def split(self, track_id: int) -> int | None:
+        """End ``track_id`` and give its track a new id (it turned out to be someone else); the
+        new id, or None if the track is not alive."""
+        for track in self._tracks:
+            if track.track_id == track_id:
+                self._events.append(TrackEvent("ended", track_id))
+                track.track_id = self._new_id()
+                self._events.append(TrackEvent("started", track.track_id))
+                return track.track_id
+        return None
+
+    def update(self, detections: Detections, now_s: float,
+               appearances: dict[int, np.ndarray] | None = None) -> Detections:
+        """``now_s``: source time of the frame (seconds); ``appearances``: detection row -> colour
+        appearance for the rows that have a reliable one (``appearance.describe_people``)."""
         cfg = self.cfg
+        appearances = appearances or {}
         self.frame_count += 1
         boxes = np.asarray(detections.xyxy, np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, np.float64)
@@ -106,38 +211,45 @@ class ByteTracker:
         tentative = [t for t in self._tracks if not t.confirmed]
 
         # (1) high boxes <-> confirmed tracks, lost ones included.
-        unmatched_high = self._associate(confirmed, high, boxes, classes)
+        unmatched_high = self._associate(confirmed, high, boxes, classes, appearances, now_s)
         # (2) low boxes <-> confirmed tracks that were in view last frame and are still unmatched.
         in_view = [t for t in confirmed if t.matched_index is None and t.lost == 0]
-        self._associate(in_view, low, boxes, classes)
+        self._associate(in_view, low, boxes, classes, appearances, now_s)
         # (3) remaining high boxes <-> tentative tracks.
-        unmatched_high = self._associate(tentative, unmatched_high, boxes, classes)
+        unmatched_high = self._associate(tentative, unmatched_high, boxes, classes, appearances, now_s)
 
         survivors: list[_Track] = []
         for track in self._tracks:
             if track.matched_index is not None:
                 box = boxes[track.matched_index]
+                if track.confirmed and track.lost and now_s - track.last_seen_s > cfg.iou_only_lost_s:
+                    self._events.append(TrackEvent("reacquired", track.track_id))
                 track.kalman.update(box)
                 track.last_box = box
+                track.last_seen_s = now_s
                 track.lost = 0
+                seen = appearances.get(track.matched_index)
+                if seen is not None:
+                    track.appearance = colour.blend(track.appearance, seen, cfg.appearance_momentum)
                 if not track.confirmed:
                     track.hits += 1
                     if track.hits >= cfg.min_hits:
-                        track.track_id = self._new_id()
+                        self._confirm(track)
                 survivors.append(track)
             elif track.confirmed:
                 track.lost += 1
-                if track.lost > cfg.max_lost_frames:
-                    self._ended.append(track.track_id)
+                if now_s - track.last_seen_s > cfg.max_lost_s:
+                    self._events.append(TrackEvent("ended", track.track_id))
                 else:
                     survivors.append(track)
             # an unmatched tentative track is dropped: it never was a person
         # (4) new tentative tracks; min_hits == 1 confirms at once.
         for index in unmatched_high:
-            track = _Track(BoxKalman(boxes[index]), int(classes[index]), boxes[index])
+            track = _Track(BoxKalman(boxes[index]), int(classes[index]), boxes[index], now_s,
+                           appearance=appearances.get(int(index)))
             track.matched_index = index
             if cfg.min_hits <= 1:
-                track.track_id = self._new_id()
+                self._confirm(track)
             survivors.append(track)
         self._tracks = survivors
 
@@ -154,22 +266,19 @@ class ByteTracker:
         self._next_id += 1
         return track_id
 
-    def _associate(self, tracks: list[_Track], candidates: np.ndarray, boxes: np.ndarray,
-                   classes: np.ndarray) -> np.ndarray:
+    def _confirm(self, track: _Track) -> None:
+        track.track_id = self._new_id()
+        self._events.append(TrackEvent("started", track.track_id))
+
+    def _associate(self, tracks: list[_Track], candidates: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
+                   appearances: dict[int, np.ndarray], now_s: float) -> np.ndarray:
         """Match ``candidates`` (detection indices) to ``tracks``; sets ``matched_index`` on the
         matched tracks and returns the unmatched candidates."""
         candidates = np.asarray(candidates, dtype=np.int64)
         if not tracks or not len(candidates):
             return candidates
-        predicted = np.array([t.kalman.box for t in tracks])
-        iou = iou_matrix(predicted, boxes[candidates])
-        lost = np.array([t.lost > 0 for t in tracks])
-        if lost.any():
-            last_seen = np.array([t.last_box for t in tracks])
-            iou[lost] = np.maximum(iou[lost], iou_matrix(last_seen[lost], boxes[candidates]))
-        same_class = np.array([t.class_id for t in tracks])[:, None] == classes[candidates][None, :]
-        iou = np.where(same_class, iou, 0.0)
-        pairs, _, free = match(1.0 - iou, max_cost=1.0 - self.cfg.match_iou)
+        cost = self.cost(tracks, candidates, boxes, classes, appearances, now_s)
+        pairs, _, free = match(cost, max_cost=INFEASIBLE / 2)
         for row, col in pairs:
             tracks[row].matched_index = int(candidates[col])
         return candidates[free]
