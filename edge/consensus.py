@@ -20,7 +20,9 @@ Rules (Frigate's sub-label voting, in seconds of source time):
   cannot tell): no more calls.
 * ``decide_at_exit()``: when the customer leaves, each open slot with votes is decided under a
   stricter rule (``decided='exit'``): at least ``exit_min_votes`` counted votes of the leading
-  label, ``exit_min_agreement`` of the weight and a mean score of at least ``exit_min_score``.
+  label, ``exit_min_agreement`` of the weight and a mean score of at least ``exit_min_score``;
+  the slots that fail it are given up, so nothing is pending any more (an ``unless`` garment that
+  never settled no longer holds a rule back).
 * ``reverify(n)``: after a lost customer was re-acquired, each settled slot takes ``n`` more
   counted votes; when more than half of them name another label, ``contradicted`` is true and the
   caller splits the customer (the tracker gave somebody else this customer's id).
@@ -36,6 +38,7 @@ from typing import Literal
 from .config import ConsensusConfig
 
 Decision = Literal["consensus", "early", "exit"]
+TIME_EPS = 1e-3  # epoch timestamps carry ~1e-7 s of float error: "0.1 s later" must not read 0.0999999
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class GarmentVotes:
             return True
         if not state.open and state.verify_left <= 0:
             return False
-        return state.last_vote_s is None or now_s - state.last_vote_s >= self.cfg.min_vote_interval_s - 1e-9
+        return state.last_vote_s is None or now_s - state.last_vote_s >= self.cfg.min_vote_interval_s - TIME_EPS
 
     def vote(self, slot: str, label: str, score: float, now_s: float, weight: float = 1.0) -> SettledGarment | None:
         """Record one look at ``slot``; returns the slot's result if this vote settled it."""
@@ -142,10 +145,8 @@ class GarmentVotes:
         Returns the slots decided now (they also appear in ``settled()``)."""
         cfg = self.cfg
         decided: dict[str, SettledGarment] = {}
-        if not cfg.exit_decision:
-            return decided
         for slot, state in self._slots.items():
-            if not state.open:
+            if not state.open or not cfg.exit_decision:
                 continue
             leader = self._leader(state)
             if leader is None:
@@ -156,6 +157,9 @@ class GarmentVotes:
                     and mean_score >= cfg.exit_min_score:
                 state.settled = self._result(label, agreement, votes, "exit")
                 decided[slot] = state.settled
+        for state in self._slots.values():
+            if state.open:
+                state.given_up = True
         return decided
 
     # -- re-verification -------------------------------------------------------------------

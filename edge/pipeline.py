@@ -19,6 +19,7 @@ import numpy as np
 from .analytics import Analytics
 from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
+from .consensus import TIME_EPS
 from .customer import Customer, Customers
 from .detect.yolo import YoloDetector
 from .detections import Detections
@@ -199,12 +200,13 @@ class CameraPipeline:
         return alerts
 
     def _end_customer(self, track_id: int, frame: Frame) -> list[Alert]:
-        customer, decided_now = self.customers.end(track_id)
+        customer, _ = self.customers.end(track_id)
         if customer is None:
             return []
         alerts = []
-        if decided_now and customer.box is not None:
-            # A customer who crossed quickly: decide with what was gathered, under the exit rule.
+        if customer.garments.settled() and customer.box is not None:
+            # A customer who crossed quickly is decided with what was gathered (the exit rule);
+            # one whose rule waited on an 'unless' garment that never settled is released.
             alerts = self._rules_for(customer, customer.box, frame)
         self.analytics.track_ended(customer.id, frame.timestamp)
         return alerts
@@ -238,7 +240,7 @@ class CameraPipeline:
             customer = self.customers.get(int(track_id))
             if customer is None or not customer.wants_scan:
                 continue
-            if customer.last_scan is not None and ts - customer.last_scan < interval - 1e-9:
+            if customer.last_scan is not None and ts - customer.last_scan < interval - TIME_EPS:
                 continue
             requests.append(ScanRequest(customer, row, box))
         chosen = self.scheduler.choose(requests, budget_ms, frame.image.shape)

@@ -151,7 +151,11 @@ def test_exit_decision_is_stricter_than_nothing_and_says_so():
     decided = c.decide_at_exit()
     assert set(decided) == {"dress"} and decided["dress"].decided == "exit"
     assert c.settled()["dress"].label == "dress"
-    assert GarmentVotes(cfg(exit_decision=False)).decide_at_exit() == {}
+    assert c.pending() == set() and sorted(c.given_up()) == ["lower", "upper"]  # the rest is closed
+    off = GarmentVotes(cfg(exit_decision=False))
+    off.vote("dress", "dress", 0.9, 0.0)
+    off.vote("dress", "dress", 0.9, 0.5)
+    assert off.decide_at_exit() == {} and off.pending() == set()
 
 
 def test_reverification_contradicted_by_other_garments():

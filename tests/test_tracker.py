@@ -295,6 +295,28 @@ def test_a_long_lost_track_without_an_appearance_does_not_come_back():
     assert [list(r.track_ids) for r in results] == [[], [], [2]]
 
 
+def test_a_lost_customer_reappearing_beside_where_iou_can_follow_is_merged_back():
+    # The far one of two crossing people walks on behind the other and comes out 100 px further,
+    # half covered at first (no appearance): a new tentative track, merged into the lost one on
+    # appearance once it has one.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for f in range(10):
+        step(dets(person(200 + 5 * f)), {0: RED_DRESS})
+    tracker.events()
+    for _ in range(8):
+        step(dets())
+    step(dets(person(345)), {})
+    results = [step(dets(person(350 + 5 * f)), {0: RED_DRESS}) for f in range(3)]
+    assert [list(r.track_ids) for r in results] == [[], [1], [1]]
+    assert [(e.kind, e.track_id) for e in tracker.events()] == [("reacquired", 1)]
+    # Somebody else there is a new customer.
+    for _ in range(8):
+        step(dets())
+    results = [step(dets(person(420)), {0: BLUE_JEANS}) for _ in range(3)]
+    assert list(results[-1].track_ids) == [2]
+
+
 def test_a_short_miss_is_bridged_on_iou_even_without_an_appearance():
     tracker = ByteTracker(TrackerConfig(iou_only_lost_s=0.25))
     step = Stepper(tracker)

@@ -8,7 +8,11 @@ brightness bins. Each part is normalised to sum 1. The person crop is resized to
 so the cost does not grow with the person's size (about 0.1 ms per person on this machine).
 
 The distance between two appearances is the Hellinger distance (0 = the same colours, 1 = no
-colour in common), averaged over the two parts: a dress and a suit differ in both.
+colour in common) of the part that differs most: two customers in the same coral jacket, one
+over a pink dress and one over black shorts, are told apart by the lower body (the mean of the
+two parts would let the jackets hide the difference). Measured by
+``scripts/appearance_distances.py``, the max accepts 5 % of other people at 0.6 where the mean
+accepts 10 %, for the same 0.5 % of the same person refused.
 
 Unreliable crops give no appearance (``None``): a box shorter than ``min_height_px`` (too few
 pixels), or one covered by another person's box for more than ``max_overlap`` of its area (the
@@ -100,9 +104,9 @@ def describe_people(frame_bgr: np.ndarray, boxes: np.ndarray, rows, min_height_p
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Hellinger distance averaged over the parts: 0 identical colours .. 1 nothing in common."""
+    """Hellinger distance of the most different part: 0 identical colours .. 1 nothing in common."""
     bc = np.sqrt(np.clip(a, 0, None) * np.clip(b, 0, None)).sum(axis=-1)  # Bhattacharyya coefficient
-    return float(np.sqrt(np.clip(1.0 - bc, 0.0, 1.0)).mean())
+    return float(np.sqrt(np.clip(1.0 - bc, 0.0, 1.0)).max())
 
 
 def blend(old: np.ndarray | None, new: np.ndarray, momentum: float) -> np.ndarray:

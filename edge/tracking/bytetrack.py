@@ -12,16 +12,25 @@ Identity between customers (DeepSORT's rule, with the colour appearance of
 ``edge.tracking.appearance``): the matching cost is one hook (``MatchCost``). ``IouCost`` is plain
 IoU. ``IouAppearanceCost`` (the default, ``tracker.appearance``) adds two rules:
 
-* a track missed for at most ``iou_only_lost_s`` matches on IoU, unless both the box and the
-  track have an appearance and they differ by more than ``appearance_gate``: one customer
-  replacing another at the same spot (a queue at the door) starts a new track instead of
-  inheriting the first one's id, garments and alerts;
+* a track in view in the previous frame matches on IoU unless both the box and the track have an
+  appearance and they differ by more than the track's gate: ``appearance_jump`` times its own
+  usual frame-to-frame distance (a running mean), within 0.3 .. ``appearance_gate`` (a steady
+  customer is told from a stranger in a similar jacket; one turning under changing light is not
+  split): one customer replacing another at
+  the same spot (a queue at the door) starts a new track instead of inheriting the first one's
+  id, garments and alerts. A track missed for one frame or more needs the stricter
+  ``reacquire_distance`` when both appearances exist (it may be missed precisely because a
+  stranger was refused at its place), and IoU alone only for up to ``iou_only_lost_s``;
 * a track lost for longer comes back only when its appearance is within ``reacquire_distance``
   of the box's (matched against its predicted box and the box where it was last seen: a person
   who stopped behind a pillar is not where the velocity says); without an appearance on either
   side it does not come back, and the box starts a new customer. A split costs at most a
   duplicate alert (cooldown limits it); a swap costs a missed alert, wrong garments and wrong
-  footfall, so doubt resolves to a split.
+  footfall, so doubt resolves to a split;
+* a new track that earns its id while a confirmed track of the same class is lost nearby (within
+  one person height of its predicted box) with an appearance within ``reacquire_distance`` takes
+  that track's id (norfair's re-identification merge): the far one of two people crossing, who
+  re-emerges still half covered (no appearance, so no match) and is recognised a few frames later.
 
 Time is in seconds of source time (``now_s``), not frames: ``max_lost_s`` and
 ``iou_only_lost_s`` mean the same on a 10 and a 30 fps camera. A confirmed track lost for more
@@ -71,6 +80,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 INFEASIBLE = 1e6  # cost of a pair that must not match
+MIN_ADAPTIVE_GATE = 0.3  # the per-track gate never goes below this (same-person p75 in the measurement)
 
 
 @dataclass
@@ -80,6 +90,7 @@ class _Track:
     last_box: np.ndarray  # last matched detection box
     last_seen_s: float  # source time of the last match
     appearance: np.ndarray | None = None  # smoothed colour appearance (None until a reliable crop)
+    usual_distance: float = 0.15  # running mean of its own frame-to-frame appearance distance
     hits: int = 1  # consecutive matches while tentative
     lost: int = 0  # updates since the last match
     track_id: int | None = None  # set on confirmation
@@ -144,7 +155,14 @@ class IouAppearanceCost(IouCost):
                         cost[i, j] = INFEASIBLE
                     continue
                 d = colour.distance(track.appearance, seen)
-                if d > (cfg.reacquire_distance if long_lost else cfg.appearance_gate):
+                # In view last frame: refuse a stranger, i.e. a jump well beyond this track's own
+                # frame-to-frame change, at most appearance_gate. Missed since (maybe because a
+                # stranger was refused at its place): it must look like itself.
+                if track.lost == 0:
+                    limit = min(cfg.appearance_gate, max(MIN_ADAPTIVE_GATE, cfg.appearance_jump * track.usual_distance))
+                else:
+                    limit = cfg.reacquire_distance
+                if d > limit:
                     cost[i, j] = INFEASIBLE
                 else:
                     cost[i, j] += self.APPEARANCE_WEIGHT * d
@@ -219,6 +237,7 @@ class ByteTracker:
         unmatched_high = self._associate(tentative, unmatched_high, boxes, classes, appearances, now_s)
 
         survivors: list[_Track] = []
+        to_confirm: list[_Track] = []
         for track in self._tracks:
             if track.matched_index is not None:
                 box = boxes[track.matched_index]
@@ -230,11 +249,14 @@ class ByteTracker:
                 track.lost = 0
                 seen = appearances.get(track.matched_index)
                 if seen is not None:
+                    if track.appearance is not None:
+                        d = colour.distance(track.appearance, seen)
+                        track.usual_distance = 0.8 * track.usual_distance + 0.2 * d
                     track.appearance = colour.blend(track.appearance, seen, cfg.appearance_momentum)
                 if not track.confirmed:
                     track.hits += 1
                     if track.hits >= cfg.min_hits:
-                        self._confirm(track)
+                        to_confirm.append(track)
                 survivors.append(track)
             elif track.confirmed:
                 track.lost += 1
@@ -243,6 +265,17 @@ class ByteTracker:
                 else:
                     survivors.append(track)
             # an unmatched tentative track is dropped: it never was a person
+        # A track that just earned its id may be a lost customer coming back where IoU could not
+        # follow (behind another shopper, then out the other side): merge on appearance.
+        for track in to_confirm:
+            lost = self._merge_target(track, survivors, now_s)
+            if lost is None:
+                self._confirm(track)
+            else:
+                track.track_id = lost.track_id
+                track.appearance = colour.blend(lost.appearance, track.appearance, cfg.appearance_momentum)
+                survivors.remove(lost)
+                self._events.append(TrackEvent("reacquired", track.track_id))
         # (4) new tentative tracks; min_hits == 1 confirms at once.
         for index in unmatched_high:
             track = _Track(BoxKalman(boxes[index]), int(classes[index]), boxes[index], now_s,
@@ -265,6 +298,28 @@ class ByteTracker:
         track_id = self._next_id
         self._next_id += 1
         return track_id
+
+    def _merge_target(self, track: _Track, alive: list[_Track], now_s: float) -> _Track | None:
+        """The lost confirmed track this new one continues (norfair's re-identification stage):
+        same class, lost longer than ``iou_only_lost_s``, appearance within
+        ``reacquire_distance``, and within one person height of where it was predicted."""
+        cfg = self.cfg
+        if not cfg.appearance or track.appearance is None:
+            return None
+        box = track.last_box
+        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        best, best_distance = None, cfg.reacquire_distance
+        for lost in alive:
+            if not lost.confirmed or lost.matched_index is not None or lost.appearance is None \
+                    or lost.class_id != track.class_id or now_s - lost.last_seen_s <= cfg.iou_only_lost_s:
+                continue
+            p = lost.kalman.box
+            if np.hypot((p[0] + p[2]) / 2 - centre[0], (p[1] + p[3]) / 2 - centre[1]) > box[3] - box[1]:
+                continue
+            d = colour.distance(lost.appearance, track.appearance)
+            if d <= best_distance:
+                best, best_distance = lost, d
+        return best
 
     def _confirm(self, track: _Track) -> None:
         track.track_id = self._new_id()
