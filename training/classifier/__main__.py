@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="no training: evaluate, export and ship a float model saved by an earlier run "
              "(<cache_dir>/last_run/float_model.keras)",
     )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run saved in output.run_dir (stage 1 and finished epochs are not repeated)",
+    )
     return parser.parse_args(argv)
 
 
@@ -62,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in record["aggregate"].items():
                 print(f"{key}: {value['mean']:.4f} ± {value['std']:.4f}")
             return 0
-        run_training(config, args.config, from_keras=args.from_keras)
+        if args.resume and config.output.run_dir is None:
+            print(f"error: {args.config}: output.run_dir: --resume needs a run folder", file=sys.stderr)
+            return 2
+        run_training(config, args.config, from_keras=args.from_keras, resume=args.resume)
         return 0
     except FashionEdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -48,6 +48,13 @@ class SourceConfig(Strict):
     val_labels: Path | None = None
     # deepfashion
     use_bbox: bool = True
+    # partial labels (train side only)
+    partial_labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="dataset label -> the product labels it may be (e.g. colorful-fashion jacket: [blazer, "
+                    "outwear]); such images train with a set loss (-log of the probability summed over the set) "
+                    "instead of being dropped; capped like max_per_class",
+    )
 
     @model_validator(mode="after")
     def _paths_for_format(self):
@@ -62,9 +69,11 @@ class SourceConfig(Strict):
 
 
 class ModelConfig(Strict):
-    backbone: Literal["mobilenet_v1", "small_cnn"] = "mobilenet_v1"
+    backbone: Literal["mobilenet_v1", "mobilenet_v2", "small_cnn"] = "mobilenet_v1"
     alpha: float = Field(0.25, description="MobileNet width multiplier")
-    weights: Path | None = Field(None, description="local ImageNet .h5 (no download); null = from scratch")
+    weights: Path | None = Field(
+        None, description="local ImageNet .h5 (no download), or for mobilenet_v2 1.0 the quantised ImageNet "
+                          ".tflite its float weights are recovered from; null = from scratch")
     image_size: int = Field(160, ge=16, le=512)
     normalisation: str = Field("unit", description="one of edge.preprocess.NORMALISATIONS")
     dropout: float = Field(0.2, ge=0, lt=1)
@@ -116,12 +125,39 @@ class TrainConfig(Strict):
     threads: int = Field(2, ge=1, description="TensorFlow intra-op threads")
 
 
+class ReferenceModel(Strict):
+    """A model the candidate must beat (ship rule), run through the daemon's GarmentClassifier."""
+
+    name: str
+    model: Path
+    manifest: Path | None = Field(None, description="as classifier.manifest (default: beside the model / models/manifests)")
+    label_map: dict[str, str] | None = Field(None, description="as classifier.label_map (model label -> garment label)")
+    to_product: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="garment label -> product label for scoring (e.g. suit: blazer); labels that are neither "
+                    "product labels nor mapped score nothing",
+    )
+
+
+ShipMetric = Literal["ten_class_accuracy", "top1", "macro_f1"]
+
+
+class ShipRuleConfig(Strict):
+    """Ship when the int8 candidate beats every reference on every metric (validation split, daemon
+    code path) and passes the parity gate."""
+
+    metrics: list[ShipMetric] = Field(default_factory=lambda: ["ten_class_accuracy"], min_length=1)
+    references: list[ReferenceModel] = Field(default_factory=list)
+    compare_shipped: bool = Field(True, description="the model at output.model, if there is one, is a reference too")
+
+
 class ExportConfig(Strict):
     calibration_images: int = Field(300, ge=1, description="representative training images for int8 calibration")
     max_accuracy_drop: float = Field(0.01, ge=0, description="parity: fail if int8 loses more than this (fraction)")
     min_ten_class_accuracy: float = Field(
-        0.0, ge=0, le=1, description="do not ship (replace output.model) if the int8 ten-class accuracy is lower"
+        0.0, ge=0, le=1, description="optional absolute floor besides the ship rule (0: none)"
     )
+    ship_rule: ShipRuleConfig = Field(default_factory=ShipRuleConfig)
     threads: int = Field(2, ge=1)
     flip_average: bool = Field(
         False, description="shipped model averages the crop and its mirror image (test-time flip, 2x latency)"
@@ -131,6 +167,9 @@ class ExportConfig(Strict):
 class OutputConfig(Strict):
     model: Path
     report_dir: Path
+    run_dir: Path | None = Field(
+        None, description="stage-1 feature cache and per-epoch checkpoints (runs/..., ignored by git); "
+                          "needed for --resume")
 
 
 class ClassifierConfig(Strict):

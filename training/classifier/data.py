@@ -28,6 +28,7 @@ class Arrays:
     labels: np.ndarray  # (N,) int64 index into LabelMap.labels
     sources: np.ndarray  # (N,) str: which source each image came from
     keys: list[str] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # the records behind the images (daemon-path evaluation)
 
 
 @dataclass
@@ -36,6 +37,10 @@ class TrainingData:
     validation: Arrays
     provenance: list[dict]  # per source: name, format, root, counts (for the manifest)
     split: dict | None  # the clothing split record, if any
+    # train-only images whose label is a set of product labels (source.partial_labels):
+    # ``partial.labels`` is -1, ``partial_targets`` (N, n_labels) is 1 for each label of the set
+    partial: Arrays | None = None
+    partial_targets: np.ndarray | None = None
 
 
 def _limit(samples: list[Sample], per_class: int | None, seed: int) -> list[Sample]:
@@ -95,7 +100,7 @@ def _arrays(samples: list[Sample], label_map: LabelMap, size: int, cache_dir: Pa
     images = load_images(samples, size, cache_dir, name)
     labels = np.array([label_map.index(s.label) for s in samples], dtype=np.int64)
     sources = np.array([s.source for s in samples])
-    return Arrays(images, labels, sources, [s.key for s in samples])
+    return Arrays(images, labels, sources, [s.key for s in samples], list(samples))
 
 
 def _concat(parts: list[Arrays], size: int) -> Arrays:
@@ -106,15 +111,33 @@ def _concat(parts: list[Arrays], size: int) -> Arrays:
         np.concatenate([p.labels for p in parts]),
         np.concatenate([p.sources for p in parts]),
         [k for p in parts for k in p.keys],
+        [s for p in parts for s in p.samples],
     )
 
 
 def build_training_data(config: ClassifierConfig, label_map: LabelMap) -> TrainingData:
     size = config.model.image_size
     train_parts, val_parts, provenance, split = [], [], [], None
+    partial_parts, partial_targets = [], []
     for i, source in enumerate(config.data):
         train, val, source_split = load_source(source, config.seed)
         split = split or source_split
+        if source.partial_labels:
+            partial = [s for s in train if s.label in source.partial_labels]
+            train = [s for s in train if s.label not in source.partial_labels]
+            partial = _limit(partial, source.max_per_class or source.limit_per_class, config.seed)
+            if partial:
+                targets = np.zeros((len(partial), len(label_map.labels)), np.float32)
+                for row, sample in enumerate(partial):
+                    for product in source.partial_labels[sample.label]:
+                        if product not in label_map.labels:
+                            raise DatasetError(f"partial label {product!r} is not a product label",
+                                               path=label_map.path, field=f"data[{i}].partial_labels.{sample.label}")
+                        targets[row, label_map.labels.index(product)] = 1.0
+                images = load_images(partial, size, config.cache_dir, f"{source.name}-{i}-partial")
+                partial_parts.append(Arrays(images, np.full(len(partial), -1, np.int64), np.array([s.source for s in partial]),
+                                            [s.key for s in partial], list(partial)))
+                partial_targets.append(targets)
         # max_per_class caps the *product* classes (after the map), seeded
         train = _limit(label_map.apply(train, source.name), source.max_per_class or source.limit_per_class, config.seed)
         val = _limit(label_map.apply(val, source.name), source.limit_validation_per_class, config.seed)
@@ -132,9 +155,14 @@ def build_training_data(config: ClassifierConfig, label_map: LabelMap) -> Traini
                 "root": str(source.root or source.train_images),
                 "train": dict(sorted(Counter(s.label for s in train).items())),
                 "validation": dict(sorted(Counter(s.label for s in val).items())),
+                **({"partial": {label: {"images": sum(1 for p in partial if p.label == label), "labels": products}
+                                for label, products in source.partial_labels.items()}} if source.partial_labels else {}),
             }
         )
     data = TrainingData(_concat(train_parts, size), _concat(val_parts, size), provenance, split)
+    if partial_parts:
+        data.partial = _concat(partial_parts, size)
+        data.partial_targets = np.concatenate(partial_targets)
     if len(data.validation.labels) == 0:
         raise DatasetError("no validation images: set validate_on for at least one source with a validation side", field="data")
     missing = [label_map.labels[i] for i in range(len(label_map.labels)) if i not in set(data.train.labels.tolist())]

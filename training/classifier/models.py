@@ -4,6 +4,10 @@
   (never ``weights='imagenet'``: no network here), global average pooling, dropout, softmax.
   MobileNet expects [-1, 1]; a fixed affine layer inside the graph maps the configured
   normalisation onto that, so the int8 model can take raw uint8 pixels.
+* ``mobilenet_v2``: Keras MobileNetV2 (width ``alpha``, 1.0 for the recovered weights); its
+  ImageNet weights are recovered from the quantised TFLite classifier named by ``weights``
+  (``training/recover_imagenet.py``: dequantised, batch-norm folded, identity batch-norm), or
+  read from a Keras ``.h5``. Same head and [-1, 1] input mapping as ``mobilenet_v1``.
 * ``small_cnn``: the seeds' baseline, Conv32-Pool-Conv64-Pool-Dense128-softmax.
 """
 
@@ -45,11 +49,23 @@ def build_model(config: ModelConfig, n_classes: int, seed: int) -> keras.Model:
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
         return keras.Model(inputs, outputs, name="small_cnn")
 
-    backbone = keras.applications.MobileNet(
-        input_shape=(size, size, 3), alpha=config.alpha, include_top=False, weights=None, pooling="avg"
-    )
+    if config.backbone == "mobilenet_v2":
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), alpha=config.alpha, include_top=False, weights=None, pooling="avg"
+        )
+    else:
+        backbone = keras.applications.MobileNet(
+            input_shape=(size, size, 3), alpha=config.alpha, include_top=False, weights=None, pooling="avg"
+        )
     backbone.name = BACKBONE_NAME
-    if config.weights is not None:
+    if config.weights is not None and Path(config.weights).suffix == ".tflite":
+        if config.backbone != "mobilenet_v2" or config.alpha != 1.0:
+            raise ModelError("weights from a .tflite file are recovered for mobilenet_v2 alpha 1.0 only",
+                             field="model.weights")
+        from training.recover_imagenet import load_into
+
+        load_into(backbone, Path(config.weights))  # raises ModelError naming the file
+    elif config.weights is not None:
         if not Path(config.weights).is_file():
             raise ModelError("ImageNet weights not found", path=config.weights)
         try:
@@ -63,7 +79,7 @@ def build_model(config: ModelConfig, n_classes: int, seed: int) -> keras.Model:
     x = backbone(x) if config.bn_trainable else backbone(x, training=False)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"mobilenet_v1_{config.alpha:g}")
+    return keras.Model(inputs, outputs, name=f"{config.backbone}_{config.alpha:g}")
 
 
 def backbone_of(model: keras.Model) -> keras.Model | None:

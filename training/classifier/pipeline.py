@@ -39,7 +39,8 @@ def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     return images[np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))]
 
 
-def run_training(config: ClassifierConfig, config_path: Path, log=print, from_keras: Path | None = None) -> dict:
+def run_training(config: ClassifierConfig, config_path: Path, log=print, from_keras: Path | None = None,
+                 resume: bool = False) -> dict:
     """Train, evaluate, export and (if every check passes) ship. Returns the metrics record.
 
     ``from_keras``: skip training and re-export a float model saved by an earlier run
@@ -62,7 +63,8 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
         soft_targets, teacher_record = None, None
         if config.train.distill is not None:
             soft_targets, teacher_record = _teacher_targets(config, label_map, data, log)
-        model, history = train_classifier(config, data, len(label_map.labels), log=log, soft_targets=soft_targets)
+        model, history = train_classifier(config, data, len(label_map.labels), log=log, soft_targets=soft_targets,
+                                          run_dir=config.output.run_dir, resume=resume)
         train_s = time.monotonic() - started
         # keep the float model (ignored cache) so export settings can be revisited without retraining
         saved = Path(config.cache_dir or report_dir) / "last_run" / "float_model.keras"
@@ -109,9 +111,18 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
     plot_confusion(int8_metrics, report_dir / "confusion_int8.png", f"{title} int8: validation confusion")
 
     ten = int8_metrics.get("ten_class_accuracy", 0.0)
+    # The ship rule runs the candidate through the daemon's GarmentClassifier, which reads the
+    # manifest beside the model: write a provisional one (rewritten below with the outcome).
+    write_manifest(candidate, label_map.labels, config.model.image_size, norm,
+                   {"ten_classes": label_map.ten_classes, "shipped": False})
+    from .ship import apply_ship_rule
+
+    ship_rule = apply_ship_rule(config, candidate, data.validation.samples, data.validation.labels,
+                                label_map.labels, label_map.ten_classes, log)
     ship_checks = {
         "parity": parity["passed"],
         "min_ten_class_accuracy": ten >= config.export.min_ten_class_accuracy,
+        "ship_rule": ship_rule["beats_all"],
     }
     training_record = {
         "config": rel(config_path),
@@ -134,6 +145,7 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
         "training": training_record,
         "metrics": {"float": summary(float_metrics), "int8": summary(int8_metrics)},
         "parity": parity,
+        "ship_rule": {k: v for k, v in ship_rule.items() if k != "candidate_full"},
         "ship_checks": ship_checks,
         "shipped": False,
         "float": float_metrics,
@@ -146,11 +158,13 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(candidate, out)
         candidate.unlink()
+        candidate.with_suffix(".json").unlink(missing_ok=True)  # the provisional manifest
     # a candidate that fails a check still gets its manifest, so it can be tried with the edge code
     manifest = write_manifest(
         out, label_map.labels, config.model.image_size, norm,
         {"ten_classes": label_map.ten_classes, "shipped": shipped, "ship_checks": ship_checks,
-         "training": training_record, "metrics": record["metrics"], "parity": parity},
+         "training": training_record, "metrics": record["metrics"], "parity": parity,
+         "ship_rule": record["ship_rule"]},
     )
     record["shipped"] = shipped
     record["model"] = {"path": rel(out), "manifest": rel(manifest), "size_bytes": out.stat().st_size,
@@ -165,8 +179,14 @@ def run_training(config: ClassifierConfig, config_path: Path, log=print, from_ke
     if not shipped:
         failed = ", ".join(k for k, ok in ship_checks.items() if not ok)
         check_parity(parity, candidate)  # raises ParityError with the figures if parity failed
+        beaten = [name for name, per in ship_rule["checks"].items() if not all(c["beaten"] for c in per.values())]
+        why = []
+        if not ship_checks["ship_rule"]:
+            why.append(f"does not beat {', '.join(beaten)} on {'/'.join(ship_rule['metrics'])}")
+        if not ship_checks["min_ten_class_accuracy"]:
+            why.append(f"int8 ten-class accuracy {ten:.4f} < {config.export.min_ten_class_accuracy}")
         raise ModelError(
-            f"not shipped ({failed}): int8 ten-class accuracy {ten:.4f} < {config.export.min_ten_class_accuracy}; "
+            f"not shipped ({failed}): {'; '.join(why)}; "
             f"candidate kept with its manifest, see {rel(report_dir / 'metrics.json')}",
             path=candidate,
         )

@@ -34,6 +34,11 @@ def cache_file(samples: list[Sample], size: int, cache_dir: Path, name: str) -> 
 
 def decode_sample(sample: Sample, size: int) -> np.ndarray:
     """One sample -> letterboxed RGB uint8 square; a clear DatasetError for a bad file or box."""
+    return classifier_input(crop_bgr(sample), size)
+
+
+def crop_bgr(sample: Sample) -> np.ndarray:
+    """One sample as the BGR crop the daemon would hand the classifier (before its letterbox)."""
     if sample.pixels is not None:
         image = np.asarray(sample.pixels)
     else:
@@ -49,7 +54,7 @@ def decode_sample(sample: Sample, size: int) -> np.ndarray:
         if x2 - x1 < 2 or y2 - y1 < 2:
             raise DatasetError(f"crop box {sample.box} is empty inside a {w}x{h} image", path=sample.path)
         image = image[y1:y2, x1:x2]
-    return classifier_input(image, size)
+    return image
 
 
 def load_images(
