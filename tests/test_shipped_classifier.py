@@ -1,15 +1,17 @@
 """The shipped garment classifier (models/garment-classifier.tflite + manifest), checked through
 the daemon's own code path on real validation-split photos it never trained on.
 
-When the last training run did not pass the ship gate (int8 ten-class accuracy floor, parity),
-there is no default model; its committed candidate (models/reports/classifier/candidate.tflite +
-candidate.json, manifest ``shipped: false``) is checked instead, without the floor.
+When the last training run did not pass the ship gate (ship rule, parity), there is no default
+model; its committed candidate (models/reports/classifier/candidate.tflite + candidate.json,
+manifest ``shipped: false``) is checked instead, without the floor.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections import Counter
 
 import cv2
@@ -37,7 +39,7 @@ def shipped(repo_dir):
 def test_manifest_describes_the_model(shipped, repo_dir):
     path, manifest = shipped
     assert manifest["sha256"] == sha256_file(path)
-    assert path.stat().st_size <= 1.5 * 1024 * 1024
+    assert path.stat().st_size <= 4 * 1024 * 1024  # issue 9's size target for the wider backbone
     assert TEN | {"blazer"} <= set(manifest["labels"])
     model = TFLiteModel(path)
     assert model.input.shape == (1, manifest["input_size"], manifest["input_size"], 3)
@@ -52,6 +54,15 @@ def test_manifest_describes_the_model(shipped, repo_dir):
     if manifest["shipped"]:
         assert int8["ten_class_accuracy"] >= 0.87  # never shipped below this (issue's floor)
         assert manifest["parity"]["passed"]
+        # the ship rule: it beat, through the daemon's classifier, the ImageNet baseline the configs
+        # used before and the previous candidate, on every configured metric
+        rule = manifest["ship_rule"]
+        assert manifest["ship_checks"]["ship_rule"] and rule["beats_all"]
+        names = " ".join(r["name"] for r in rule["references"])
+        assert "imagenet-mobilenet-v2" in names and "mobilenet-v1-0.25 candidate" in names
+        for checks in rule["checks"].values():
+            assert set(checks) >= {"ten_class_accuracy", "top1"}
+            assert all(c["candidate"] > c["reference"] for c in checks.values())
     else:
         assert not all(manifest["ship_checks"].values())  # a candidate says why it was not shipped
 
@@ -84,3 +95,28 @@ def test_classifies_real_validation_photos_mostly_right(shipped, repo_dir, share
     assert len({r.label for r, _ in results}) >= 5  # not a constant answer
     for r, _ in results:
         assert sum(r.scores.values()) == pytest.approx(1.0, abs=0.02) and r.score == max(r.scores.values())
+
+
+def test_shipped_configs_use_the_shipped_model(shipped, repo_dir):
+    path, manifest = shipped
+    if not manifest["shipped"]:
+        pytest.skip("no shipped model: the configs keep the ImageNet baseline")
+    for name in ("demo.yaml", "store.yaml", "jetson.yaml"):
+        classifier = yaml.safe_load((repo_dir / "configs" / name).read_text())["classifier"]
+        assert classifier["model"].endswith("garment-classifier.tflite") and "manifest" not in classifier, name
+
+
+def test_fashion_edge_classify_names_real_photos(shipped, repo_dir, shared_dir):
+    """The command a user runs, on a handful of validation photos with known labels."""
+    path, _ = shipped
+    photos = _validation_photos(repo_dir, shared_dir, per_label=2)
+    result = subprocess.run([sys.executable, "-m", "edge", "classify", "--model", str(path), "--json",
+                             *[str(p) for p, _ in photos]], cwd=repo_dir, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["image"] for line in lines] == [str(p) for p, _ in photos]
+    answers = [(line["label"], label) for (_, label), line in zip(photos, lines)]
+    assert len(answers) == 14 and sum(a == b for a, b in answers) >= 0.6 * len(answers), answers  # as above
+    for line in lines:
+        assert set(line["scores"]) == set(json.loads(path.with_suffix(".json").read_text())["labels"])
+        assert line["score"] == max(line["scores"].values())
