@@ -146,6 +146,11 @@ class ConsensusConfig(Strict):
     min_agreement: float = Field(0.6, gt=0, le=1, description="weighted share of the leading label")
     min_score: float = Field(0.5, ge=0, le=1, description="a vote counts only at this classifier score")
     max_votes: int = Field(20, ge=1, le=1000, description="give up on a garment after this many attempts")
+    min_presence: float = Field(
+        0.5, ge=0, le=1,
+        description="a garment decides only while it was found in at least this share of the customer's "
+                    "scans since it was first found (0: off)",
+    )
     early_votes: int = Field(
         2, ge=1, le=100, description="strong evidence: this many agreeing votes at early_score settle at once"
     )

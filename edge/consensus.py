@@ -16,13 +16,18 @@ Rules (Frigate's sub-label voting, in seconds of source time):
   ``early_score`` with the same agreement: two confident looks that agree are enough, so a
   customer crossing the camera in a second is decided while still in view. A tie between the
   two leading labels gives no result.
+* Presence: every scan of the customer is a *look* (``look()``), and each slot found in it is
+  *seen* (``seen(slot)``). A slot decides only while it was seen in at least ``min_presence`` of
+  the looks since it was first seen: a long cardigan that the garment detector calls a dress in
+  2 of 17 looks is no dress, however confident those two were (absence is evidence too).
 * After ``max_votes`` attempts without settling the slot is **given up** (a garment the model
   cannot tell): no more calls.
 * ``decide_at_exit()``: when the customer leaves, each open slot with votes is decided under a
   stricter rule (``decided='exit'``): at least ``exit_min_votes`` counted votes of the leading
   label, ``exit_min_agreement`` of the weight and a mean score of at least ``exit_min_score``;
-  the slots that fail it are given up, so nothing is pending any more (an ``unless`` garment that
-  never settled no longer holds a rule back).
+  the slots that fail it are given up. Of those, the labels with at least ``exit_min_votes``
+  counted votes stay ``pending`` (an ``unless`` garment with that much evidence still holds its
+  rule back: trousers seen twice under a long cardigan); weaker ones no longer hold anything.
 * ``reverify(n)``: after a lost customer was re-acquired, each settled slot takes ``n`` more
   counted votes; when more than half of them name another label, ``contradicted`` is true and the
   caller splits the customer (the tracker gave somebody else this customer's id).
@@ -67,6 +72,8 @@ class _Slot:
     verify_left: int = 0  # counted votes still owed by a re-verification
     verify_against: int = 0  # of the re-verification votes, how many named another label
     verify_done: int = 0
+    first_look: int | None = None  # the customer's look in which the slot was first seen
+    seen: int = 0  # looks in which it was seen
 
     @property
     def open(self) -> bool:
@@ -77,8 +84,29 @@ class GarmentVotes:
     def __init__(self, cfg: ConsensusConfig):
         self.cfg = cfg
         self._slots: dict[str, _Slot] = {}
+        self.looks = 0  # scans of this customer
+        self._held_at_exit: set[str] = set()  # labels still pending after the exit decision
 
     # -- taking votes ----------------------------------------------------------------------
+    def look(self) -> None:
+        """The customer was scanned (call before ``seen`` for the slots found in that scan)."""
+        self.looks += 1
+
+    def seen(self, slot: str) -> None:
+        """``slot`` was found in the current look (whether or not its crop is good enough to vote)."""
+        state = self._slots.setdefault(slot, _Slot())
+        if state.first_look is None:
+            state.first_look = self.looks
+        state.seen += 1
+
+    def presence(self, slot: str) -> float:
+        """Share of the looks since ``slot`` was first seen in which it was seen (1.0 if the
+        caller never reports looks)."""
+        state = self._slots.get(slot)
+        if state is None or state.first_look is None:
+            return 1.0
+        return min(1.0, state.seen / max(self.looks - state.first_look + 1, 1))
+
     def wants(self, slot: str, now_s: float) -> bool:
         state = self._slots.get(slot)
         if state is None:
@@ -104,7 +132,7 @@ class GarmentVotes:
         state.last_vote_s = now_s
         if counted:
             state.votes.append(_Vote(label, float(score), max(float(weight), 1e-3)))
-            state.settled = self._decide(state)
+            state.settled = self._decide(state, self.presence(slot))
         if state.settled is None and state.attempts >= self.cfg.max_votes:
             state.given_up = True
         return state.settled
@@ -126,9 +154,9 @@ class GarmentVotes:
     def _result(label: str, agreement: float, votes: list[_Vote], decided: Decision) -> SettledGarment:
         return SettledGarment(label, sum(v.score for v in votes) / len(votes), len(votes), agreement, decided)
 
-    def _decide(self, state: _Slot) -> SettledGarment | None:
+    def _decide(self, state: _Slot, presence: float) -> SettledGarment | None:
         leader = self._leader(state)
-        if leader is None:
+        if leader is None or presence < self.cfg.min_presence:
             return None
         label, agreement, votes = leader
         cfg = self.cfg
@@ -154,12 +182,16 @@ class GarmentVotes:
             label, agreement, votes = leader
             mean_score = sum(v.score for v in votes) / len(votes)
             if len(votes) >= cfg.exit_min_votes and agreement >= cfg.exit_min_agreement \
-                    and mean_score >= cfg.exit_min_score:
+                    and mean_score >= cfg.exit_min_score and self.presence(slot) >= cfg.min_presence:
                 state.settled = self._result(label, agreement, votes, "exit")
                 decided[slot] = state.settled
         for state in self._slots.values():
             if state.open:
                 state.given_up = True
+                counts: dict[str, int] = defaultdict(int)
+                for v in state.votes:
+                    counts[v.label] += 1
+                self._held_at_exit |= {label for label, n in counts.items() if n >= cfg.exit_min_votes}
         return decided
 
     # -- re-verification -------------------------------------------------------------------
@@ -185,8 +217,9 @@ class GarmentVotes:
         return {slot: s.settled for slot, s in self._slots.items() if s.settled is not None}
 
     def pending(self) -> set[str]:
-        """Labels with counted votes in slots that are still open (neither settled nor given up)."""
-        return {v.label for s in self._slots.values() if s.open for v in s.votes}
+        """Labels with counted votes in slots that are still open (neither settled nor given up),
+        and after the exit decision those held back by enough votes (see ``decide_at_exit``)."""
+        return {v.label for s in self._slots.values() if s.open for v in s.votes} | self._held_at_exit
 
     def given_up(self) -> list[str]:
         return [slot for slot, s in self._slots.items() if s.given_up]

@@ -288,6 +288,11 @@ class CameraPipeline:
                 crop.person_index = rows[crop.person_index]
         calls = 0
         ts = frame.timestamp
+        for customer in by_row.values():
+            customer.garments.look()
+        for crop in crops:
+            if crop.person_index in by_row:
+                by_row[crop.person_index].garments.seen(crop.slot)
         for crop in crops:
             customer = by_row.get(crop.person_index)
             if customer is None or not crop.good or not customer.garments.wants(crop.slot, ts):
