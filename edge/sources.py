@@ -25,7 +25,14 @@ and the grabber re-opens it with exponential back-off (``reconnect.initial_s`` d
 live too: its end is treated like a dropped stream and it is re-opened.
 
 Corrupt frames (unreadable image, empty or wrongly shaped frame) are skipped with a warning and
-counted in ``corrupt_frames``; they never end the iteration.
+counted in ``corrupt_frames``; they never end the iteration. On a live source a failed read (a
+garbage JPEG part of an MJPEG stream) is a corrupt frame too: the stream is re-opened only after
+``MAX_FAILED_READS_LIVE`` failed reads in a row or ``STREAM_READ_TIMEOUT_S`` without a frame.
+
+A video file is read to the end its container declares (``stats['frames_expected']``): a failed read
+before it is a damaged stretch, read past and counted in ``corrupt_frames``; when nothing decodes any
+more before the declared end, the file ended early: ``stats['ended_early']`` is True and a warning
+names the frame (the daemon turns it into exit code 4).
 """
 
 from __future__ import annotations
@@ -54,8 +61,17 @@ DEFAULT_VIDEO_FPS = 25.0
 # Network streams: give up on a connect or a stalled read after this long (then reconnect).
 STREAM_OPEN_TIMEOUT_S = 10.0
 STREAM_READ_TIMEOUT_S = 10.0
+# close(): wait at most this long for the grabber thread (it may be inside a read of a dead stream).
+CLOSE_WAIT_S = 3.0
 # Live: this many corrupt frames in a row are treated like a dropped stream.
 MAX_CORRUPT_IN_A_ROW = 50
+# Live: this many failed reads in a row (no frame decoded in between) are a dropped stream; fewer
+# are corrupt frames (a garbage JPEG part of an MJPEG stream fails one read) and are skipped.
+MAX_FAILED_READS_LIVE = 25
+# Files: a damaged stretch fails a few dozen reads before decoding resumes (3 x 100 KB overwritten
+# in the 3.3 MB demo clip: runs of 40-54); this many in a row before the declared end: the file
+# ended early (truncated). Failed reads are fast (about 1 ms), so this bounds the look-ahead.
+MAX_FAILED_READS_IN_A_ROW = 300
 
 StatusCallback = Callable[[dict], None]
 
@@ -147,7 +163,15 @@ class FrameSource:
 
 
 class _VideoReader:
-    """Sequential frames of a video/GIF file through OpenCV; ``read()`` -> image, None (corrupt) or EOF."""
+    """Sequential frames of a video/GIF file through OpenCV; ``read()`` -> image, None (corrupt) or EOF.
+
+    A failed read is not end-of-file: a damaged stretch (overwritten bytes) makes OpenCV fail a
+    few dozen reads and then decode again. After a failed read before the container's declared end
+    the reader reads on, up to ``MAX_FAILED_READS_IN_A_ROW`` times; the failed reads of a stretch
+    that is followed by a good frame are reported in ``skipped`` (the caller counts them as corrupt
+    frames). When no frame comes back, the file ended before its end: ``ended_early`` is True and
+    ``read()`` returns EOF.
+    """
 
     EOF = object()
 
@@ -156,6 +180,15 @@ class _VideoReader:
         self.capture = self._open()
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else DEFAULT_VIDEO_FPS
+        count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frames_expected = int(count) if count and np.isfinite(count) and count > 0 else None
+        self._reset_pass()
+
+    def _reset_pass(self) -> None:
+        self.good = 0  # frames decoded in this pass
+        self.skipped = 0  # failed reads before the frame just returned (a damaged stretch)
+        self.ended_early = False
+        self._last_msec = 0.0
 
     def _open(self) -> cv2.VideoCapture:
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
@@ -165,15 +198,39 @@ class _VideoReader:
             raise SourceError("cannot open video (not a video OpenCV can read)", path=self.path)
         return capture
 
+    def _at_declared_end(self) -> bool:
+        """Every declared frame was decoded, or the last decoded frame's time is at the end."""
+        expected = self.frames_expected
+        if expected is None:
+            return True  # nothing to compare with: a failed read is the end
+        if self.good >= expected:
+            return True
+        last_index = self._last_msec * self.fps / 1000.0
+        return last_index >= expected - 2
+
     def read(self):
-        ok, image = self.capture.read()
-        if not ok:
-            return self.EOF
-        return image if _valid_image(image) else None
+        self.skipped = 0
+        failed = 0
+        while True:
+            ok, image = self.capture.read()
+            if ok:
+                self.good += 1
+                msec = self.capture.get(cv2.CAP_PROP_POS_MSEC)
+                if msec and np.isfinite(msec):
+                    self._last_msec = max(self._last_msec, float(msec))
+                self.skipped = failed
+                return image if _valid_image(image) else None
+            if failed == 0 and self._at_declared_end():
+                return self.EOF
+            failed += 1
+            if failed >= MAX_FAILED_READS_IN_A_ROW:
+                self.ended_early = not self._at_declared_end()
+                return self.EOF
 
     def rewind(self) -> None:
         self.capture.release()
         self.capture = self._open()
+        self._reset_pass()
 
     def close(self) -> None:
         self.capture.release()
@@ -232,8 +289,14 @@ class FileSource(FrameSource):
                 self._reader.close()
                 raise SourceError("no frames (the video holds no readable frame)", path=path)
             self._pending = first
+            self._pending_skipped = self._reader.skipped
+            with self._lock:
+                self._stats["frames_expected"] = self._reader.frames_expected  # the container's count
         else:
             self._pending = _VideoReader.EOF  # nothing read ahead
+            self._pending_skipped = 0
+        with self._lock:
+            self._stats["ended_early"] = False  # a video ended before its declared end (damaged)
         self.fps_cap = fps_cap
         self.loop = loop
         self._start_wall = time.time()
@@ -246,10 +309,27 @@ class FileSource(FrameSource):
         self._read_lock = threading.Lock()
 
     def _next_raw(self):
+        """(image | None | EOF, failed reads skipped just before it)."""
         if self._pending is not _VideoReader.EOF:
             image, self._pending = self._pending, _VideoReader.EOF
-            return image
-        return self._reader.read()
+            return image, self._pending_skipped
+        image = self._reader.read()
+        return image, getattr(self._reader, "skipped", 0)
+
+    def _note_damage(self, skipped: int) -> None:
+        """A damaged stretch was read past: its failed reads are corrupt frames (and positions)."""
+        self._count("corrupt_frames", skipped)
+        self._position += skipped
+        log.warning("%s: %d unreadable frame(s) skipped before frame %d (damaged video)",
+                    self.uri, skipped, self._position)
+
+    def _note_early_end(self) -> None:
+        expected = getattr(self._reader, "frames_expected", None)
+        with self._lock:
+            self._stats["ended_early"] = True
+            corrupt = self._stats["corrupt_frames"]
+        log.warning("%s: video ended at frame %d of %s declared by the container (damaged or truncated "
+                    "file; %d unreadable frame(s) skipped before)", self.uri, self._position, expected, corrupt)
 
     def __next__(self) -> Frame:
         with self._read_lock:
@@ -257,8 +337,10 @@ class FileSource(FrameSource):
 
     def _next_frame(self) -> Frame:
         while not self._closed:
-            image = self._next_raw()
+            image, skipped = self._next_raw()
             if image is _VideoReader.EOF:
+                if getattr(self._reader, "ended_early", False):
+                    self._note_early_end()
                 if self.loop and self._frames_this_pass > 0:
                     self._loop_offset_s += self._position / self.fps
                     self._position = 0
@@ -267,6 +349,8 @@ class FileSource(FrameSource):
                     continue
                 self._close_reader()
                 break
+            if skipped:
+                self._note_damage(skipped)
             index = self._position
             self._position += 1
             if image is None:
@@ -348,6 +432,8 @@ class LiveSource(FrameSource):
     def _grab_loop(self, capture: cv2.VideoCapture | None) -> None:
         backoff_s = self.reconnect.initial_s
         corrupt_in_a_row = 0
+        failed_in_a_row = 0
+        first_failure = 0.0
         try:
             while not self._closed.is_set():
                 if capture is None:
@@ -359,13 +445,26 @@ class LiveSource(FrameSource):
                         continue
                     self._count("reconnects")
                     corrupt_in_a_row = 0
+                    failed_in_a_row = 0
                 ok, image = capture.read()
                 if not ok:
-                    log.warning("source %s: read failed, reconnecting", self.uri)
+                    # One failed read is a corrupt frame (a garbage JPEG part): read on. Only a run of
+                    # failures with no frame in between is a dropped stream.
+                    if failed_in_a_row == 0:
+                        first_failure = time.monotonic()
+                    failed_in_a_row += 1
+                    stalled = time.monotonic() - first_failure >= STREAM_READ_TIMEOUT_S  # a read that timed out
+                    if failed_in_a_row < MAX_FAILED_READS_LIVE and not stalled:
+                        continue
+                    log.warning("source %s: %d reads failed in a row, reconnecting", self.uri, failed_in_a_row)
+                    failed_in_a_row = 0
                     capture.release()
                     capture = None
                     self._set_state("reconnecting")
                     continue
+                if failed_in_a_row:  # the stream goes on: those reads were corrupt frames
+                    self._count("corrupt_frames", failed_in_a_row)
+                    failed_in_a_row = 0
                 if not _valid_image(image):
                     self._count("corrupt_frames")
                     corrupt_in_a_row += 1
@@ -415,9 +514,10 @@ class LiveSource(FrameSource):
         self._closed.set()
         with self._newest:
             self._newest.notify_all()
-        # The grabber may be blocked in a read for up to the read timeout; it releases the capture itself.
+        # The grabber may be blocked in a read for up to the read timeout; it releases the capture
+        # itself, so waiting for it is bounded (a wedged camera must not hold up a service stop).
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=STREAM_READ_TIMEOUT_S + 1)
+            self._thread.join(timeout=CLOSE_WAIT_S)
         super().close()
 
 
