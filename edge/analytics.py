@@ -27,11 +27,21 @@ SQLite (WAL; one connection per camera, cameras may share the file): table ``win
 row per (site, camera, window_start). If a row exists - the daemon restarted within a window -
 the new counts are **merged** into it (customers and garment counts added, dwell samples joined),
 so reopening appends and never loses or duplicates a window.
+
+A write that fails (database locked by another process, read-only file, disk full, a table
+changed under the daemon) never stops the camera: the window's summary is still returned (and
+published), the row is kept in memory, in order, and written again with back-off
+(``STORE_RETRY_MIN_S`` doubling to ``STORE_RETRY_MAX_S``, on the next ``poll``/``flush``), the
+connection re-opened first. ``unstored`` says how many windows wait in memory (at most
+``MAX_UNSTORED_WINDOWS``; beyond that the oldest is dropped and counted in ``windows_lost``),
+``store_errors`` how many writes failed and ``last_store_error`` the last reason. A database whose
+``windows`` table has other columns is refused at open (one-line ``FashionEdgeError``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -44,7 +54,15 @@ import numpy as np
 
 from .errors import FashionEdgeError
 
+log = logging.getLogger(__name__)
+
 MAX_EMPTY_WINDOWS = 96
+# The camera thread waits at most this long for a lock held by another process, then keeps the
+# window in memory and retries later (a long wait would stall the camera).
+BUSY_TIMEOUT_S = 2.0
+STORE_RETRY_MIN_S = 1.0
+STORE_RETRY_MAX_S = 60.0
+MAX_UNSTORED_WINDOWS = 1000  # 10 days of 15-minute windows
 SHARE_LABELS = ("dress", "suit")
 
 _SCHEMA = """
@@ -86,15 +104,29 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_COLUMNS = ("site", "camera", "window_start", "window_end", "tracks", "customers", "garments", "rules",
+            "dress_customers", "suit_customers", "dwell_s", "open_tracks", "partial", "updated_at")
+
+
 def _connect(db_path: Path) -> sqlite3.Connection:
+    conn = None
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(db_path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
-    except sqlite3.DatabaseError as exc:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(windows)").fetchall()]
+    except (sqlite3.Error, OSError) as exc:
+        if conn is not None:
+            conn.close()
         raise FashionEdgeError(f"cannot open the analytics database ({exc})", path=db_path) from None
+    missing = [c for c in _COLUMNS if c not in columns]
+    if missing:
+        conn.close()
+        raise FashionEdgeError(
+            f"not a fashion-edge analytics database: table 'windows' lacks {', '.join(missing)} "
+            "(move the file away or set service.state_dir)", path=db_path)
     return conn
 
 
@@ -145,8 +177,8 @@ def read_windows(db_path: str | Path, camera: str | None = None) -> list[dict]:
 class Analytics:
     def __init__(self, db_path: str | Path, site: str, camera: str, window_s: float = 900.0,
                  min_dwell_s: float = 1.0):
-        if window_s <= 0:
-            raise FashionEdgeError("window_s must be > 0", field="analytics.window_s")
+        if not math.isfinite(window_s) or window_s <= 0:
+            raise FashionEdgeError("window_s must be finite and > 0", field="analytics.window_s")
         self.db_path = Path(db_path)
         self.site, self.camera = site, camera
         self.window_s, self.min_dwell_s = float(window_s), float(min_dwell_s)
@@ -157,6 +189,12 @@ class Analytics:
         self._window_tracks: dict[float, list[int]] = {}
         self._next_window: float | None = None  # earliest window not yet summarised
         self._last_ts: float | None = None
+        self._unstored: list[dict] = []  # rows whose write failed, oldest first (written on retry)
+        self._retry_at = 0.0  # monotonic time of the next write attempt while rows wait
+        self._retry_s = STORE_RETRY_MIN_S
+        self.store_errors = 0  # writes that failed
+        self.windows_lost = 0  # rows dropped from memory (more than MAX_UNSTORED_WINDOWS waited)
+        self.last_store_error: str | None = None
 
     # -- events from the pipeline ------------------------------------------------------------
     def window_start(self, ts: float) -> float:
@@ -205,7 +243,10 @@ class Analytics:
         """Summaries of the windows that closed (also stored in SQLite), oldest first."""
         with self._lock:
             self._note(now_ts)
-            return self._close_ready(now_ts, final=False)
+            closed = self._close_ready(now_ts, final=False)
+            if self._unstored and time.monotonic() >= self._retry_at:
+                self._write_unstored()
+            return closed
 
     def flush(self, now_ts: float) -> list[dict]:
         """End every track at its last sighting and close every window up to ``now_ts``."""
@@ -288,7 +329,80 @@ class Analytics:
         self._window_tracks.pop(start, None)
         return summary
 
+    # -- storage (failures never reach the camera) -------------------------------------------
+    @property
+    def unstored(self) -> int:
+        """Closed windows kept in memory because their write failed (written on a later retry)."""
+        return len(self._unstored)
+
     def _store(self, row: dict) -> dict:
+        """Store the window (or keep it for a retry); returns its summary either way."""
+        if not self._unstored or time.monotonic() >= self._retry_at:
+            if self._write_unstored():
+                try:
+                    return self._write(dict(row))
+                except (sqlite3.Error, FashionEdgeError) as exc:
+                    self._failed(exc)
+        self._keep(row)
+        return self._summary_unstored(row)
+
+    def _keep(self, row: dict) -> None:
+        self._unstored.append(row)
+        if len(self._unstored) > MAX_UNSTORED_WINDOWS:
+            self._unstored.pop(0)
+            self.windows_lost += 1
+
+    def _write_unstored(self) -> bool:
+        """Write the rows kept from failed writes, oldest first; True when none is left."""
+        if not self._unstored:
+            return True
+        try:
+            self._reopen()
+            while self._unstored:
+                self._write(dict(self._unstored[0]))
+                self._unstored.pop(0)
+        except (sqlite3.Error, FashionEdgeError) as exc:
+            self._failed(exc)
+            return False
+        log.info("analytics %s: stored the windows kept in memory", self.db_path)
+        self._retry_s = STORE_RETRY_MIN_S
+        return True
+
+    def retry_unstored(self, timeout_s: float = 0.0) -> int:
+        """Try to write the kept rows until none is left or ``timeout_s`` passed; returns what is left."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self._unstored:
+                if self._write_unstored() or time.monotonic() + 0.5 > deadline:
+                    break
+                time.sleep(0.5)
+            return len(self._unstored)
+
+    def _reopen(self) -> None:
+        """A fresh connection before a retry (the file may have been fixed or replaced)."""
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass
+        self._conn = _connect(self.db_path)
+        self._conn.row_factory = sqlite3.Row
+
+    def _failed(self, exc: Exception) -> None:
+        self.store_errors += 1
+        reason = str(exc)
+        if reason != self.last_store_error:
+            log.error("analytics %s: cannot store a window (%s); kept in memory, retrying in %.0f s",
+                      self.db_path, reason, self._retry_s)
+        self.last_store_error = reason
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, STORE_RETRY_MAX_S)
+
+    def _summary_unstored(self, row: dict) -> dict:
+        """The summary of a window not (yet) stored: its own counts, without a previous run's row."""
+        return summary_from_row({**row, "garments": json.dumps(row["garments"]), "rules": json.dumps(row["rules"]),
+                                 "dwell_s": json.dumps(row["dwell_s"])})
+
+    def _write(self, row: dict) -> dict:
         """Insert the window, or merge it into the row a previous run left; returns the summary."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -320,7 +434,12 @@ class Analytics:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # The rollback can fail the same way (disk full, connection gone): the first error counts.
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
             raise
         return summary_from_row(stored)
 
@@ -346,4 +465,7 @@ class Analytics:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
