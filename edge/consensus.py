@@ -29,8 +29,10 @@ Rules (Frigate's sub-label voting, in seconds of source time):
   counted votes stay ``pending`` (an ``unless`` garment with that much evidence still holds its
   rule back: trousers seen twice under a long cardigan); weaker ones no longer hold anything.
 * ``reverify(n)``: after a lost customer was re-acquired, each settled slot takes ``n`` more
-  counted votes; when more than half of them name another label, ``contradicted`` is true and the
-  caller splits the customer (the tracker gave somebody else this customer's id).
+  counted votes; when more than half of them name another label, or when ``3 n`` looks pass
+  without any settled garment seen again and agreeing (a skirt-wearer "re-acquired" in shorts),
+  ``contradicted`` is true and the caller splits the customer (the tracker gave somebody else
+  this customer's id).
 * The settled ``score`` is the mean score of the winning label's counted votes.
 """
 
@@ -43,6 +45,7 @@ from typing import Literal
 from .config import ConsensusConfig
 
 Decision = Literal["consensus", "early", "exit"]
+VERIFY_LOOKS_PER_VOTE = 3  # a re-verification owed n votes gives up waiting after 3 n looks
 TIME_EPS = 1e-3  # epoch timestamps carry ~1e-7 s of float error: "0.1 s later" must not read 0.0999999
 
 
@@ -86,11 +89,14 @@ class GarmentVotes:
         self._slots: dict[str, _Slot] = {}
         self.looks = 0  # scans of this customer
         self._held_at_exit: set[str] = set()  # labels still pending after the exit decision
+        self._verify_looks_left = 0  # looks left for a re-verification to see a settled garment
+        self._unconfirmed = False  # re-verifying and no settled garment agreed yet
 
     # -- taking votes ----------------------------------------------------------------------
     def look(self) -> None:
         """The customer was scanned (call before ``seen`` for the slots found in that scan)."""
         self.looks += 1
+        self._note_verification_look()
 
     def seen(self, slot: str) -> None:
         """``slot`` was found in the current look (whether or not its crop is good enough to vote)."""
@@ -196,20 +202,39 @@ class GarmentVotes:
 
     # -- re-verification -------------------------------------------------------------------
     def reverify(self, votes: int) -> None:
-        """Ask each settled slot for ``votes`` more counted votes (after a re-acquisition)."""
-        for state in self._slots.values():
-            if state.settled is not None:
-                state.verify_left, state.verify_against, state.verify_done = votes, 0, 0
+        """Ask each settled slot for ``votes`` more counted votes (after a re-acquisition); if
+        within ``VERIFY_LOOKS_PER_VOTE * votes`` looks no settled garment is seen again and
+        agrees, the customer counts as contradicted too (somebody else in other clothes)."""
+        settled = [state for state in self._slots.values() if state.settled is not None]
+        for state in settled:
+            state.verify_left, state.verify_against, state.verify_done = votes, 0, 0
+        self._verify_looks_left = VERIFY_LOOKS_PER_VOTE * votes if settled and votes else 0
+        self._unconfirmed = bool(settled and votes)
+
+    def _note_verification_look(self) -> None:
+        if self._verify_looks_left > 0:
+            self._verify_looks_left -= 1
+        if self._agreed():
+            self._unconfirmed = False  # one settled garment seen again and agreeing: the same person
 
     @property
     def verifying(self) -> bool:
-        return any(s.settled is not None and s.verify_left > 0 for s in self._slots.values())
+        """Re-verification votes are still owed and its looks are not used up."""
+        return self._verify_looks_left > 0 and any(
+            s.settled is not None and s.verify_left > 0 for s in self._slots.values())
 
     @property
     def contradicted(self) -> bool:
-        """A re-verification found somebody else: more than half of a slot's check votes disagree."""
+        """A re-verification found somebody else: more than half of a slot's check votes
+        disagree, or the looks allowed for it passed without any settled garment agreeing."""
+        if self._unconfirmed and self._verify_looks_left == 0 and not self._agreed():
+            # the looks allowed passed and no settled garment came back
+            return True
         return any(s.verify_done and s.verify_against * 2 > s.verify_done + s.verify_left
                    for s in self._slots.values() if s.settled is not None)
+
+    def _agreed(self) -> bool:
+        return any(s.verify_done > s.verify_against for s in self._slots.values() if s.settled is not None)
 
     # -- reading ---------------------------------------------------------------------------
     def settled(self) -> dict[str, SettledGarment]:

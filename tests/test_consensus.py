@@ -211,3 +211,32 @@ def test_after_exit_only_well_supported_garments_stay_pending():
     assert c.pending() == {"pants"}
     c.decide_at_exit()
     assert c.pending() == set()  # released: one vote is not enough to veto at exit
+
+
+def test_reverification_contradicted_when_no_settled_garment_comes_back():
+    # Settled a skirt; "re-acquired", the person now only ever shows shorts: after 3 n looks
+    # without the skirt agreeing, it is somebody else.
+    c = GarmentVotes(cfg(min_votes=2, min_vote_interval_s=0.0))
+    for t in (0.0, 0.1):
+        c.look()
+        c.seen("skirt")
+        c.vote("skirt", "skirt", 0.9, t)
+    c.reverify(2)
+    for i in range(5):
+        c.look()
+        c.seen("shorts")
+        c.vote("shorts", "shorts", 0.9, 1.0 + i / 10)
+        assert not c.contradicted
+    c.look()  # the 6th look without the skirt
+    assert c.contradicted
+    # the same person, the skirt seen again once: confirmed
+    c = GarmentVotes(cfg(min_votes=2, min_vote_interval_s=0.0))
+    for t in (0.0, 0.1):
+        c.look()
+        c.vote("skirt", "skirt", 0.9, t)
+    c.reverify(2)
+    c.look()
+    c.vote("skirt", "skirt", 0.8, 1.0)
+    for _ in range(8):
+        c.look()
+    assert not c.contradicted
