@@ -223,6 +223,15 @@ class OutboxConfig(Strict):
     drop: Literal["oldest", "newest"] = Field("oldest", description="which alert to drop when full (counted)")
 
 
+
+class DiscoveryConfig(Strict):
+    """Home Assistant MQTT discovery (docs/mqtt.md): config topics published retained at every connect."""
+
+    enabled: bool = Field(False, description="publish Home Assistant discovery configs; false removes earlier ones")
+    prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                        description="Home Assistant's discovery prefix")
+
+
 class MQTTConfig(Strict):
     host: str | None = Field(None, description="None: start the embedded broker on 127.0.0.1")
     port: int = Field(1883, ge=1, le=65535)
@@ -235,6 +244,7 @@ class MQTTConfig(Strict):
     keepalive_s: int = Field(30, ge=5)
     stats_interval_s: float = Field(10.0, gt=0)
     outbox: OutboxConfig = OutboxConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
     @model_validator(mode="after")
     def _one_password_source(self):
@@ -248,10 +258,76 @@ class SnapshotsConfig(Strict):
     jpeg_quality: int = Field(80, ge=10, le=100)
 
 
+
+def _split_listen(value: str) -> tuple[str, int]:
+    """'127.0.0.1:9464', '[::1]:9464', 'localhost:9464' -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9464)")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen_address(value: str) -> str:
+    _split_listen(value)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+
+
+class MetricsConfig(Strict):
+    """Prometheus /metrics endpoint (edge/metrics.py); off by default, loopback by default."""
+
+    enabled: bool = Field(False, description="serve /metrics in the Prometheus text format")
+    listen: ListenAddress = Field("127.0.0.1:9464", description="HOST:PORT (0.0.0.0:9464 for a remote Prometheus)")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return _split_listen(self.listen)
+
+
+class WebConfig(Strict):
+    """The local web page (edge/web/): live view, zones, the day's figures. Frames go only to it."""
+
+    enabled: bool = Field(False, description="serve the local web page")
+    listen: ListenAddress = Field("127.0.0.1:8080", description="HOST:PORT; a non-loopback host needs a password")
+    username: str = Field("admin", min_length=1, description="HTTP basic-auth user when a password is set")
+    password_env: str | None = Field(None, description="environment variable holding the page's password")
+    password_file: Path | None = Field(None, description="file holding the page's password (first line)")
+    frame_interval_s: float = Field(0.3, ge=0.05, le=10, description="how often the page fetches the live frame")
+    jpeg_quality: int = Field(70, ge=10, le=100)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return _split_listen(self.listen)
+
+    @model_validator(mode="after")
+    def _password_off_loopback(self):
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        host, _ = self.address
+        if self.enabled and not is_loopback(host) and not (self.password_env or self.password_file):
+            raise ValueError(f"listen {self.listen} is not a loopback address: set password_file or password_env")
+        return self
+
+
 class ServiceConfig(Strict):
     state_dir: Path | None = Field(None, description="SQLite files; default $STATE_DIRECTORY or ./state")
     stuck_inference_s: float = Field(10.0, gt=0, description="report an inference that runs longer")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
 
 
 class Config(Strict):

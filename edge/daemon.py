@@ -27,6 +27,7 @@ from .mqtt.broker import EmbeddedBroker
 from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
 from .pipeline import Alert, CameraPipeline, FrameResult, Models
+from .integrations import Integrations
 from .service import ServiceNotifier, StageWatchdog, install_signal_handlers
 from .sources import open_source
 from .stats import RateMeter, StageTimer
@@ -88,6 +89,7 @@ class Daemon:
                 cam.config = cam.config.model_copy(update={"loop": True})
         self.state_dir = config.state_dir()
         self._publish_lock = threading.Lock()  # one SQLite outbox + paho client shared by cameras
+        self.integrations = Integrations(self)  # HA discovery, Prometheus metrics, web page (all optional)
 
     # -- start-up ------------------------------------------------------------------------
     def _broker_address(self) -> tuple[str, int]:
@@ -143,6 +145,7 @@ class Daemon:
                     cam.source_stats = dict(source.stats)
                     self.rate.tick()
                     self._handle_result(cam, pipeline, result)
+                    self.integrations.on_frame(cam, pipeline, result)
                     counts = pipeline.counts()
                     if counts != last_counts:
                         self._publish("publish_counts", name, counts)
@@ -236,6 +239,7 @@ class Daemon:
         sources = [self._open_source(cam) for cam in self.cameras]
         self._start_publisher()
         try:
+            self.integrations.start(pipelines)
             for cam, pipeline, source in zip(self.cameras, pipelines, sources):
                 self._publish("publish_counts", cam.config.name, pipeline.counts())
                 cam.thread = threading.Thread(target=self._camera_loop, args=(cam, pipeline, source),
@@ -265,6 +269,7 @@ class Daemon:
             if self.broker is not None:
                 self.broker.stop()
             self.watchdog.close()
+            self.integrations.stop()
         errors = [c.error for c in self.cameras if c.error]
         if errors and len(errors) == len(self.cameras):
             return 1

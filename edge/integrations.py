@@ -1,0 +1,151 @@
+"""The daemon's optional integrations: Home Assistant discovery, Prometheus metrics, the local web page.
+
+``Daemon`` calls three hooks: ``start(pipelines)`` once the MQTT publisher runs (before the
+camera threads), ``on_frame(cam, pipeline, result)`` after each processed frame (camera thread),
+``stop()`` at the very end. Each integration is off by default and costs nothing when off
+(prometheus-client is imported only when metrics are on). A failing hook never stops a camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from .config import is_loopback
+from .errors import ConfigError
+
+log = logging.getLogger("fashion-edge")
+
+
+def web_password(web) -> str | None:
+    """The page's password from ``service.web.password_env`` / ``password_file`` (None when neither)."""
+    if web.password_env:
+        value = os.environ.get(web.password_env)
+        if not value:
+            raise ConfigError(f"environment variable {web.password_env} is not set", field="service.web.password_env")
+        return value
+    if web.password_file:
+        try:
+            text = web.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {web.password_file} ({exc.strerror or exc})",
+                              field="service.web.password_file") from None
+        if not text:
+            raise ConfigError(f"{web.password_file} is empty", field="service.web.password_file")
+        return text.splitlines()[0].strip()
+    return None
+
+
+class Integrations:
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.config = daemon.config
+        self.pipelines: dict = {}
+        self.metrics = None
+        self.web = None
+        self.web_state = None
+        self.discovery = None
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self, pipelines) -> None:
+        self.pipelines = {p.camera.name: p for p in pipelines}
+        service = self.config.service
+        publisher = self.daemon.publisher
+        from .mqtt.discovery import Discovery
+
+        self.discovery = Discovery(self.config, self.daemon.state_dir)
+        if publisher is not None:
+            self.discovery.start(publisher)
+        if service.metrics.enabled:
+            self._start_metrics()
+        if service.web.enabled:
+            self._start_web()
+
+    def _start_metrics(self) -> None:
+        from .metrics import Metrics, snapshot_from_daemon
+
+        self.metrics = Metrics(lambda: snapshot_from_daemon(self.daemon, self.pipelines))
+        self.metrics.wrap_timer(self.daemon.timer)
+        for name, pipeline in self.pipelines.items():
+            self.metrics.declare_rules(name, [r.name for r in self.config.rules if not r.cameras or name in r.cameras])
+        host, port = self.config.service.metrics.address
+        try:
+            self.metrics.start(host, port)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                              field="service.metrics.listen") from None
+
+    def _start_web(self) -> None:
+        from .web.server import WebServer, WebState
+
+        web = self.config.service.web
+        password = web_password(web)
+        host, port = web.address
+        if not is_loopback(host) and password is None:  # the config refuses this too
+            raise ConfigError(f"{web.listen} is not loopback: set a password", field="service.web.listen")
+        zones = {}
+        for cam in self.config.cameras:
+            zones[cam.name] = [
+                {"rule": r.name, "polygon": [list(p) for p in poly]}
+                for r in self.config.rules if not r.cameras or cam.name in r.cameras for poly in r.zones]
+        self.web_state = WebState(
+            site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
+            analytics_db=self.daemon.state_dir / "analytics.sqlite", status=self._web_status,
+            live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s)
+        try:
+            self.web = WebServer(self.web_state, host, port, web.username, password).start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                              field="service.web.listen") from None
+        if not is_loopback(host):
+            log.warning("web page on %s is reachable from the network (password required)", web.listen)
+
+    def _web_status(self) -> dict:
+        d = self.daemon
+        cams = {}
+        for cam in d.cameras:
+            cams[cam.config.name] = {"status": dict(cam.status or {}), "frames": cam.frames, "alerts_sent": cam.alerts,
+                                     "error": cam.error}
+        pub = d.publisher
+        host, port = getattr(d, "broker_address", (None, None))
+        mqtt = {"connected": bool(pub and pub.connected), "host": host, "port": port,
+                "outbox_depth": pub.outbox_depth if pub else 0, "outbox_dropped": pub.outbox_dropped if pub else 0,
+                "last_error": pub.last_error if pub else None}
+        return {"cameras": cams, "mqtt": mqtt}
+
+    def _live_counts(self, camera: str) -> dict | None:
+        pipeline = self.pipelines.get(camera)
+        return pipeline.counts() if pipeline is not None else None
+
+    # -- per frame (camera threads) ------------------------------------------------------------------
+    def on_frame(self, cam, pipeline, result) -> None:
+        if self.metrics is None and self.web_state is None:
+            return
+        name = cam.config.name
+        try:
+            if self.metrics is not None:
+                self.metrics.on_frame(name, result, pipeline)
+            if self.web_state is not None:
+                from .web.server import customers_of
+
+                for alert in result.alerts:
+                    self.web_state.add_alert({"camera": alert.camera, "rule": alert.rule, "track_id": alert.track_id,
+                                              "garments": [list(g) for g in alert.garments],
+                                              "timestamp": alert.timestamp or time.time(),
+                                              "frame_index": alert.frame_index, "decided": alert.decided})
+                frame = result.frame
+                self.web_state.update_frame(name, frame.image, frame.index, frame.timestamp, customers_of(pipeline))
+        except Exception:
+            log.exception("integrations: frame hook failed (camera %s)", name)
+
+    # -- stop -------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        for part in (self.web, self.metrics):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:
+                    log.exception("integrations: stop failed")
+        if self.discovery is not None and self.daemon.publisher is not None:
+            self.discovery.stop(self.daemon.publisher)

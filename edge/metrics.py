@@ -1,0 +1,174 @@
+"""Prometheus metrics of the daemon (``service.metrics``), served by the standard prometheus-client.
+
+Counters that the daemon already keeps (frames, dropped frames, outbox, MQTT link) are read at
+scrape time by a collector, so nothing is counted twice; what only exists per frame (stage
+latencies, classifier and garment-detector calls, alerts per rule, new customers) is counted here.
+Each ``Metrics`` has its own registry (no process-global state: two daemons in one test process
+do not collide).
+
+Metric names (all prefixed ``fashion_edge_``) are listed in docs/mqtt.md's metrics section and in
+``METRIC_NAMES`` below.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import start_http_server
+
+log = logging.getLogger(__name__)
+
+# Latency buckets in seconds: 1 ms .. 5 s (a Pi's detector runs 40-200 ms a frame).
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+CAMERA_STATES = ("streaming", "reconnecting", "ended", "stuck")
+
+METRIC_NAMES = (
+    "fashion_edge_frames_processed_total", "fashion_edge_frames_dropped_total", "fashion_edge_corrupt_frames_total",
+    "fashion_edge_camera_state", "fashion_edge_people_in_view", "fashion_edge_stage_seconds",
+    "fashion_edge_classifier_calls_total", "fashion_edge_garment_detector_calls_total",
+    "fashion_edge_alerts_total", "fashion_edge_customers_total", "fashion_edge_outbox_depth",
+    "fashion_edge_outbox_dropped_total", "fashion_edge_mqtt_connected",
+)
+
+
+class _DaemonCollector:
+    """Reads a snapshot dict at scrape time (``snapshot()``: see ``Metrics.snapshot_from_daemon``)."""
+
+    def __init__(self, snapshot: Callable[[], dict]):
+        self.snapshot = snapshot
+
+    def describe(self):
+        return []  # dynamic: do not let the registry call collect() at registration
+
+    def collect(self):
+        try:
+            snap = self.snapshot()
+        except Exception:  # a scrape must never take the daemon down
+            log.exception("metrics snapshot failed")
+            return
+        frames = CounterMetricFamily("fashion_edge_frames_processed", "Frames processed by the pipeline",
+                                     labels=["camera"])
+        dropped = CounterMetricFamily("fashion_edge_frames_dropped", "Frames the source dropped (newest frame wins)",
+                                      labels=["camera"])
+        corrupt = CounterMetricFamily("fashion_edge_corrupt_frames", "Frames that could not be decoded",
+                                      labels=["camera"])
+        state = GaugeMetricFamily("fashion_edge_camera_state", "1 for the camera's current state",
+                                  labels=["camera", "state"])
+        people = GaugeMetricFamily("fashion_edge_people_in_view", "Customers tracked in view now", labels=["camera"])
+        for cam in snap.get("cameras", []):
+            name = cam["name"]
+            frames.add_metric([name], cam.get("frames", 0))
+            dropped.add_metric([name], cam.get("frames_dropped", 0))
+            corrupt.add_metric([name], cam.get("corrupt_frames", 0))
+            current = cam.get("state")
+            for s in CAMERA_STATES:
+                state.add_metric([name, s], 1.0 if s == current else 0.0)
+            people.add_metric([name], cam.get("people_now", 0))
+        yield from (frames, dropped, corrupt, state, people)
+        yield GaugeMetricFamily("fashion_edge_outbox_depth", "Alerts in the durable outbox not yet acknowledged",
+                                value=snap.get("outbox_depth", 0))
+        yield CounterMetricFamily("fashion_edge_outbox_dropped", "Alerts dropped because the outbox was full",
+                                  value=snap.get("outbox_dropped", 0))
+        yield GaugeMetricFamily("fashion_edge_mqtt_connected", "1 while connected to the MQTT broker",
+                                value=1.0 if snap.get("connected") else 0.0)
+
+
+class Metrics:
+    def __init__(self, snapshot: Callable[[], dict] | None = None):
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.stage_seconds = Histogram("fashion_edge_stage_seconds", "Pipeline stage latency", ["stage"],
+                                       buckets=STAGE_BUCKETS, registry=self.registry)
+        self.classifier_calls = Counter("fashion_edge_classifier_calls", "Garment classifier calls", ["camera"],
+                                        registry=self.registry)
+        self.garment_detector_calls = Counter("fashion_edge_garment_detector_calls",
+                                              "Garment detector runs (one per scanned person crop)", ["camera"],
+                                              registry=self.registry)
+        self.alerts = Counter("fashion_edge_alerts", "Alerts raised", ["camera", "rule"], registry=self.registry)
+        self.customers = Counter("fashion_edge_customers", "Customers seen (confirmed tracks)", ["camera"],
+                                 registry=self.registry)
+        self._max_customer_id: dict[str, int] = {}
+        self._lock = threading.Lock()
+        if snapshot is not None:
+            self.registry.register(_DaemonCollector(snapshot))
+        self._server = None
+        self._thread = None
+        self.port: int | None = None
+
+    # -- feeding -------------------------------------------------------------------------------
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage).observe(max(0.0, float(seconds)))
+
+    def wrap_timer(self, timer) -> None:
+        """Every ``timer.add(stage, seconds)`` (edge.stats.StageTimer) also feeds the histogram."""
+        original = timer.add
+
+        def add(stage: str, seconds: float) -> None:
+            original(stage, seconds)
+            self.observe_stage(stage, seconds)
+
+        timer.add = add
+
+    def on_frame(self, camera: str, result, pipeline=None) -> None:
+        """Per-frame counters from a FrameResult (and the pipeline's customers)."""
+        if result.classified:
+            self.classifier_calls.labels(camera).inc(result.classified)
+        else:
+            self.classifier_calls.labels(camera)  # the series exists from the first frame
+        uses_detector = bool(getattr(pipeline, "use_garment_boxes", False))
+        self.garment_detector_calls.labels(camera).inc(result.scanned if uses_detector else 0)
+        for alert in result.alerts:
+            self.alerts.labels(camera, alert.rule).inc()
+        if pipeline is not None:
+            with self._lock:
+                top = self._max_customer_id.get(camera, 0)
+                new = [c.id for c in pipeline.customers if c.id > top]
+                counter = self.customers.labels(camera)
+                if new:
+                    counter.inc(len(new))
+                    self._max_customer_id[camera] = max(new)
+
+    def declare_rules(self, camera: str, rules: list[str]) -> None:
+        """Zero series for every rule, so a dashboard shows 0 rather than nothing."""
+        for rule in rules:
+            self.alerts.labels(camera, rule)
+
+    # -- serving -------------------------------------------------------------------------------
+    def start(self, host: str, port: int) -> int:
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.port = self._server.server_port
+        log.info("Prometheus metrics on http://%s:%d/metrics", host, self.port)
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def snapshot_from_daemon(daemon, pipelines: dict | None = None) -> dict:
+    """What the collector reads from an ``edge.daemon.Daemon`` at scrape time."""
+    cameras = []
+    pipelines = pipelines or {}
+    for cam in daemon.cameras:
+        stats = cam.source_stats or {}
+        pipeline = pipelines.get(cam.config.name)
+        cameras.append({
+            "name": cam.config.name,
+            "frames": cam.frames,
+            "frames_dropped": int(stats.get("frames_dropped", 0) or 0),
+            "corrupt_frames": int(stats.get("corrupt_frames", 0) or 0),
+            "state": (cam.status or {}).get("state"),
+            "people_now": len(pipeline.customers) if pipeline is not None else 0,
+        })
+    publisher = daemon.publisher
+    return {
+        "cameras": cameras,
+        "outbox_depth": publisher.outbox_depth if publisher is not None else 0,
+        "outbox_dropped": publisher.outbox_dropped if publisher is not None else 0,
+        "connected": bool(publisher is not None and publisher.connected),
+    }

@@ -1,0 +1,159 @@
+"""Home Assistant MQTT discovery: config payloads for the daemon's entities (docs/mqtt.md).
+
+Home Assistant reads ``<discovery prefix>/<component>/<node_id>/<object_id>/config`` (retained
+JSON). One device per daemon (``fashion-edge <site>``), and per camera:
+
+* ``sensor``  customers in the current window  (state: ``{prefix}/cameras/<camera>/counts``)
+* ``sensor``  people in view now                (same topic)
+* ``sensor``  dress share, suit share of the last closed window, in % (``.../analytics``)
+* ``sensor``  camera status (enum: streaming, reconnecting, ended, stuck; ``.../status``)
+* ``event``   one per rule that applies to the camera, fed by ``{prefix}/alerts/<camera>/<rule>``
+
+Every entity's availability is the daemon's ``{prefix}/availability`` topic (``online``, and
+``offline`` as the Last Will). Unique ids are built from the site, camera and rule names only,
+so they are stable across restarts. The configs go through the publisher's retained-state
+path: remembered and published again after every CONNACK.
+
+The topics published are recorded in ``state_dir/ha-discovery.json``: a later start with
+discovery turned off (or without a camera or rule that is gone) publishes an empty retained
+payload on each of them, which is how Home Assistant removes an entity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .. import __version__
+from ..config import Config
+from .topics import Topics
+
+log = logging.getLogger(__name__)
+
+RECORD_NAME = "ha-discovery.json"
+STATUS_STATES = ["streaming", "reconnecting", "ended", "stuck"]
+PROJECT_URL = "https://github.com/fashion-edge"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in text.lower())
+
+
+def node_id(config: Config) -> str:
+    return f"fashion_edge_{_slug(config.site)}"
+
+
+def device(config: Config) -> dict:
+    return {
+        "identifiers": [node_id(config)],
+        "name": f"fashion-edge {config.site}",
+        "manufacturer": "fashion-edge",
+        "model": "in-store camera daemon",
+        "sw_version": __version__,
+    }
+
+
+def _rules_of(config: Config, camera: str) -> list[str]:
+    return [r.name for r in config.rules if not r.cameras or camera in r.cameras]
+
+
+def discovery_configs(config: Config) -> dict[str, dict]:
+    """Discovery topic -> config payload for every entity of this daemon."""
+    topics = Topics(config.topic_prefix)
+    prefix = config.mqtt.discovery.prefix.rstrip("/")
+    node = node_id(config)
+    common = {
+        "availability": [{"topic": topics.availability, "payload_available": "online",
+                          "payload_not_available": "offline"}],
+        "device": device(config),
+        "origin": {"name": "fashion-edge", "sw_version": __version__, "support_url": PROJECT_URL},
+    }
+    out: dict[str, dict] = {}
+
+    def add(component: str, object_id: str, payload: dict) -> None:
+        unique = f"{node}_{object_id}"
+        out[f"{prefix}/{component}/{node}/{object_id}/config"] = {
+            **payload, "unique_id": unique, **common}
+
+    for cam in config.cameras:
+        c = cam.name
+        cid = _slug(c)
+        add("sensor", f"{cid}_customers", {
+            "name": f"{c} customers (window)", "state_topic": topics.counts(c),
+            "value_template": "{{ value_json.customers_window }}", "state_class": "measurement",
+            "unit_of_measurement": "customers", "icon": "mdi:account-group"})
+        add("sensor", f"{cid}_people_now", {
+            "name": f"{c} people now", "state_topic": topics.counts(c),
+            "value_template": "{{ value_json.people_now }}", "state_class": "measurement",
+            "unit_of_measurement": "people", "icon": "mdi:account-multiple"})
+        for label in ("dress", "suit"):
+            add("sensor", f"{cid}_{label}_share", {
+                "name": f"{c} {label} share", "state_topic": topics.analytics(c),
+                "value_template": "{{ (value_json.%s_share * 100) | round(1) }}" % label,
+                "state_class": "measurement", "unit_of_measurement": "%", "icon": "mdi:hanger"})
+        add("sensor", f"{cid}_status", {
+            "name": f"{c} camera status", "state_topic": topics.status(c),
+            "value_template": "{{ value_json.state }}", "device_class": "enum", "options": STATUS_STATES,
+            "json_attributes_topic": topics.status(c), "icon": "mdi:cctv"})
+        for rule in _rules_of(config, c):
+            add("event", f"{cid}_{_slug(rule)}_alert", {
+                "name": f"{c} {rule} alert", "state_topic": topics.alert(c, rule),
+                "event_types": [rule],
+                # the alert payload has no event_type: give it one, keep the rest as attributes
+                "value_template": '{"event_type": "{{ value_json.rule }}", "customer": {{ value_json.track_id }}, '
+                                  '"garments": {{ value_json.garments | tojson }}, "id": "{{ value_json.id }}"}',
+                "icon": "mdi:bell-ring"})
+    return out
+
+
+class Discovery:
+    """Publishes (or removes) the discovery configs through an ``MqttPublisher``."""
+
+    def __init__(self, config: Config, state_dir: Path):
+        self.config = config
+        self.record = Path(state_dir) / RECORD_NAME
+        self.published: list[str] = []
+        self.removed: list[str] = []
+
+    def _previous(self) -> list[str]:
+        try:
+            data = json.loads(self.record.read_text())
+            return [t for t in data.get("topics", []) if isinstance(t, str)]
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def start(self, publisher) -> None:
+        """Called once the publisher runs; its retained state goes out now and after each reconnect."""
+        previous = self._previous()
+        configs = discovery_configs(self.config) if self.config.mqtt.discovery.enabled else {}
+        self.removed = [t for t in previous if t not in configs]
+        for topic in self.removed:  # an empty retained payload deletes the entity in Home Assistant
+            publisher._publish_retained(topic, b"")
+        for topic, payload in configs.items():
+            publisher._publish_retained(topic, json.dumps(payload, sort_keys=True).encode())
+        self.published = list(configs)
+        if configs or previous:
+            try:
+                self.record.parent.mkdir(parents=True, exist_ok=True)
+                # removed topics stay in the record until a broker has acknowledged a connect
+                self.record.write_text(json.dumps({"topics": sorted(set(configs) | set(self.removed))}))
+            except OSError as exc:
+                log.warning("cannot write %s (%s)", self.record, exc)
+        if configs:
+            log.info("Home Assistant discovery: %d entities under %s/", len(configs),
+                     self.config.mqtt.discovery.prefix)
+        if self.removed:
+            log.info("Home Assistant discovery: removing %d entities", len(self.removed))
+
+    def stop(self, publisher) -> None:
+        """Forget removed topics once they reached a broker (their empty payloads went out at CONNACK)."""
+        if not self.removed or not getattr(publisher, "ever_connected", False):
+            return
+        try:
+            if self.published:
+                self.record.write_text(json.dumps({"topics": sorted(self.published)}))
+            else:
+                self.record.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot update %s (%s)", self.record, exc)

@@ -1,0 +1,327 @@
+"""HTTP server of the local page (standard library ``ThreadingHTTPServer``).
+
+Routes (all GET):
+
+* ``/``                      the page (``page.html``: inline script and style, no external asset)
+* ``/api/state``             JSON: site, cameras (status, frames, frame size, zones, customers in
+                             view with ids, boxes and settled garments), MQTT link, last alerts
+* ``/frame/<camera>.jpg``    the latest processed frame with boxes, ids, settled garments and
+                             zones drawn on it (``X-Frame-Index`` header); 404 before the first frame
+* ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows (local time) from
+                             ``analytics.sqlite``, plus the open window's live counts
+
+With a password set, every route needs HTTP basic auth (``service.web.username`` / password).
+The response headers forbid framing and any script, style, image or connection outside the page's
+own origin (Content-Security-Policy), so the page cannot pull anything from the network either.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qs, urlparse
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+MAX_ALERTS = 50
+ZONE_COLOURS = [(0, 200, 255), (255, 160, 0), (200, 0, 255), (0, 255, 120)]
+
+
+@dataclass
+class _Live:
+    image: np.ndarray
+    index: int
+    timestamp: float
+    customers: list[dict]
+    jpeg: bytes | None = None
+
+
+@dataclass
+class WebState:
+    """What the page shows; the daemon feeds it (``update_frame``, ``add_alert``) from camera threads.
+
+    ``status()`` returns ``{"cameras": {name: {...}}, "mqtt": {...}}`` when asked (daemon state).
+    """
+
+    site: str
+    cameras: list[str]
+    zones: dict[str, list[dict]] = field(default_factory=dict)  # camera -> [{"rule", "polygon"}]
+    analytics_db: Path | None = None
+    status: Callable[[], dict] | None = None
+    live_counts: Callable[[str], dict | None] | None = None
+    jpeg_quality: int = 70
+    frame_interval_s: float = 0.3
+    _live: dict[str, _Live] = field(default_factory=dict)
+    _alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- fed by the daemon ---------------------------------------------------------------------
+    def update_frame(self, camera: str, image: np.ndarray, index: int, timestamp: float,
+                     customers: list[dict]) -> None:
+        with self._lock:
+            self._live[camera] = _Live(image, int(index), float(timestamp), customers)
+
+    def add_alert(self, alert: dict) -> None:
+        with self._lock:
+            self._alerts.appendleft(alert)
+
+    # -- read by the server --------------------------------------------------------------------
+    def alerts(self) -> list[dict]:
+        with self._lock:
+            return list(self._alerts)
+
+    def frame_jpeg(self, camera: str) -> tuple[bytes, int] | None:
+        with self._lock:
+            live = self._live.get(camera)
+        if live is None:
+            return None
+        if live.jpeg is None:  # encoded once per frame, on demand (no cost while nobody looks)
+            annotated = annotate(live.image, live.customers, self.zones.get(camera, []))
+            ok, buf = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            live.jpeg = buf.tobytes() if ok else b""
+        return live.jpeg, live.index
+
+    def state(self) -> dict:
+        extra = self.status() if self.status else {}
+        cams = []
+        with self._lock:
+            lives = dict(self._live)
+        for name in self.cameras:
+            live = lives.get(name)
+            entry = {"name": name, "zones": self.zones.get(name, []),
+                     "frame_index": live.index if live else None,
+                     "size": [int(live.image.shape[1]), int(live.image.shape[0])] if live else None,
+                     "customers": live.customers if live else []}
+            entry.update(extra.get("cameras", {}).get(name, {}))
+            cams.append(entry)
+        return {"site": self.site, "time": time.time(), "frame_interval_s": self.frame_interval_s,
+                "cameras": cams, "mqtt": extra.get("mqtt", {}), "alerts": self.alerts()}
+
+
+def annotate(image: np.ndarray, customers: list[dict], zones: list[dict]) -> np.ndarray:
+    """A copy of the frame with zones, customer boxes, ids and settled garments drawn on it."""
+    out = image.copy()
+    for i, zone in enumerate(zones):
+        pts = np.array(zone["polygon"], np.int32).reshape(-1, 1, 2)
+        colour = ZONE_COLOURS[i % len(ZONE_COLOURS)]
+        cv2.polylines(out, [pts], True, colour, 2, cv2.LINE_AA)
+        x, y = pts[0, 0]
+        cv2.putText(out, f"zone {zone['rule']}", (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    colour, 1, cv2.LINE_AA)
+    for c in customers:
+        x1, y1, x2, y2 = (int(round(v)) for v in c["box"])
+        settled = c.get("garments", [])
+        colour = (0, 200, 0) if settled else (255, 255, 255)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+        lines = [f"#{c['id']}"] + [f"{g['label']} {g['score']:.2f}" for g in settled]
+        for j, text in enumerate(lines):
+            y = max(14, y1 - 4) if j == 0 else y1 + 4 + 14 * j
+            (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+            cv2.rectangle(out, (x1, y - h - 3), (x1 + w + 4, y + 3), (0, 0, 0), -1)
+            cv2.putText(out, text, (x1 + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def customers_of(pipeline) -> list[dict]:
+    """The customers in view of a ``CameraPipeline`` (id, box, settled garments, fired rules)."""
+    out = []
+    for customer in pipeline.customers:
+        if customer.box is None or customer.last_seen != pipeline.last_timestamp:
+            continue  # lost this frame: not drawn
+        garments = sorted(({"label": g.label, "score": round(float(g.score), 3)}
+                           for g in customer.garments.settled().values()), key=lambda g: -g["score"])
+        out.append({"id": int(customer.id), "box": [round(float(v), 1) for v in customer.box],
+                    "garments": garments, "rules": sorted(customer.fired_rules)})
+    return out
+
+
+def read_day_windows(db_path: Path | None, camera: str | None, day: date) -> list[dict]:
+    """Stored analytics windows that start within the local ``day`` (oldest first); [] without a file."""
+    from ..analytics import summary_from_row
+
+    if db_path is None or not Path(db_path).is_file():
+        return []
+    start = datetime.combine(day, datetime.min.time()).timestamp()
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time()).timestamp()
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
+        try:
+            conn.row_factory = sqlite3.Row
+            query = "SELECT * FROM windows WHERE window_start >= ? AND window_start < ?"
+            args: list = [start, end]
+            if camera:
+                query += " AND camera = ?"
+                args.append(camera)
+            rows = conn.execute(query + " ORDER BY window_start, camera", args).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.warning("web: cannot read %s (%s)", db_path, exc)
+        return []
+    return [summary_from_row(r) for r in rows]
+
+
+def _page() -> bytes:
+    return resources.files(__package__).joinpath("page.html").read_bytes()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # keep the daemon's log for the daemon
+        log.debug("web %s - %s", self.address_string(), fmt % args)
+
+    def _send(self, code: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, data, code: int = 200) -> None:
+        self._send(code, json.dumps(data, default=_jsonable).encode(), "application/json")
+
+    def _authorised(self) -> bool:
+        password = self.server.password
+        if password is None:
+            return True
+        header = self.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                user, _, given = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, given = "", ""
+            ok_user = hmac.compare_digest(user.encode(), self.server.username.encode())
+            ok_pass = hmac.compare_digest(given.encode(), password.encode())
+            if ok_user and ok_pass:
+                return True
+        self._send(401, b"authentication required\n", "text/plain",
+                   {"WWW-Authenticate": 'Basic realm="fashion-edge", charset="UTF-8"'})
+        return False
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        if not self._authorised():
+            return
+        url = urlparse(self.path)
+        state: WebState = self.server.state
+        try:
+            if url.path in ("/", "/index.html"):
+                self._send(200, _page(), "text/html; charset=utf-8")
+            elif url.path == "/api/state":
+                self._json(state.state())
+            elif url.path.startswith("/frame/") and url.path.endswith(".jpg"):
+                camera = url.path[len("/frame/"):-len(".jpg")]
+                if camera not in state.cameras:
+                    self._send(404, b"no such camera\n", "text/plain")
+                    return
+                got = state.frame_jpeg(camera)
+                if got is None:
+                    self._send(404, b"no frame yet\n", "text/plain")
+                    return
+                jpeg, index = got
+                self._send(200, jpeg, "image/jpeg", {"X-Frame-Index": str(index)})
+            elif url.path == "/api/analytics":
+                query = parse_qs(url.query)
+                camera = query.get("camera", [None])[0]
+                try:
+                    day = date.fromisoformat(query["day"][0]) if "day" in query else date.today()
+                except ValueError:
+                    self._json({"error": "day must be YYYY-MM-DD"}, 400)
+                    return
+                windows = read_day_windows(state.analytics_db, camera, day)
+                live = state.live_counts(camera) if (state.live_counts and camera) else None
+                self._json({"day": day.isoformat(), "camera": camera, "windows": windows, "live": live})
+            elif url.path == "/favicon.ico":
+                self._send(204, b"", "image/x-icon")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception:
+            log.exception("web: %s failed", url.path)
+            try:
+                self._send(500, b"internal error\n", "text/plain")
+            except OSError:
+                pass
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state: WebState, username: str, password: str | None):
+        import socket
+
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        self.state = state
+        self.username = username
+        self.password = password
+
+
+class WebServer:
+    def __init__(self, state: WebState, host: str = "127.0.0.1", port: int = 8080, username: str = "admin",
+                 password: str | None = None):
+        self.state = state
+        self.host = host
+        self._server = _Server((host, port), state, username, password)
+        self.port = self._server.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> "WebServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="web", daemon=True)
+        self._thread.start()
+        log.info("web page on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)

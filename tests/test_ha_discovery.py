@@ -1,0 +1,170 @@
+"""Home Assistant MQTT discovery against a real mosquitto: retained configs, expected keys, removal."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.config import parse_config
+from edge.mqtt.discovery import Discovery, discovery_configs
+from edge.mqtt.publisher import MqttPublisher
+
+# Keys Home Assistant's MQTT discovery accepts for these platforms (home-assistant.io/integrations/
+# sensor.mqtt, event.mqtt, mqtt#discovery-messages); anything else is a typo HA would reject.
+COMMON = {"name", "unique_id", "availability", "device", "origin", "state_topic", "value_template", "icon"}
+SENSOR = COMMON | {"state_class", "unit_of_measurement", "device_class", "options", "json_attributes_topic"}
+EVENT = COMMON | {"event_types", "device_class", "json_attributes_topic"}
+DEVICE = {"identifiers", "name", "manufacturer", "model", "sw_version"}
+ORIGIN = {"name", "sw_version", "support_url"}
+
+
+def config(discovery: bool, rules=("dress", "suit"), cameras=("entrance", "till")):
+    return parse_config({
+        "site": "store-042",
+        "cameras": [{"name": c, "source": "0"} for c in cameras],
+        "detector": {"model": "x.tflite"}, "classifier": {"model": "y.tflite"},
+        "rules": [{"name": r, "when": [r]} for r in rules],
+        "mqtt": {"discovery": {"enabled": discovery}},
+    })
+
+
+class Retained:
+    """A fresh subscriber: collects what the broker holds retained under homeassistant/#."""
+
+    def __init__(self, port: int, topic: str = "homeassistant/#"):
+        self.got: dict[str, bytes] = {}
+        self.live: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
+        c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topic, qos=1)
+        c.on_message = self._msg
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        self.client = c
+
+    def _msg(self, client, userdata, m):
+        with self.lock:
+            if m.retain:
+                self.got[m.topic] = m.payload
+            self.live.append((m.topic, m.payload))
+
+    def stop(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def retained_now(port: int, wait_s: float = 1.0) -> dict[str, bytes]:
+    r = Retained(port)
+    time.sleep(wait_s)
+    r.stop()
+    return {t: p for t, p in r.got.items() if p}
+
+
+def publisher(cfg, tmp_path, port, name="pub"):
+    return MqttPublisher(cfg.mqtt, prefix=cfg.topic_prefix, client_id=f"fe-{name}-{uuid.uuid4().hex[:6]}",
+                         outbox_path=tmp_path / f"{name}.sqlite", host="127.0.0.1", port=port)
+
+
+def wait_connected(pub, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not pub.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pub.connected
+
+
+def test_configs_follow_home_assistant_format():
+    cfg = config(True)
+    configs = discovery_configs(cfg)
+    # 2 cameras x (customers, people now, dress share, suit share, status) + 2 x 2 rule events
+    assert len(configs) == 2 * 5 + 4
+    uniques = [c["unique_id"] for c in configs.values()]
+    assert len(set(uniques)) == len(uniques)
+    assert discovery_configs(config(True)) == configs, "unique ids and payloads must be stable across restarts"
+    for topic, c in configs.items():
+        parts = topic.split("/")
+        assert parts[0] == "homeassistant" and parts[-1] == "config" and len(parts) == 5
+        component = parts[1]
+        assert component in ("sensor", "event")
+        assert parts[2] == "fashion_edge_store-042".replace("-", "_")
+        assert set(c) <= (SENSOR if component == "sensor" else EVENT), set(c) - SENSOR
+        assert {"name", "unique_id", "state_topic", "availability", "device"} <= set(c)
+        assert set(c["device"]) <= DEVICE and c["device"]["identifiers"] == ["fashion_edge_store_042"]
+        assert c["device"]["name"] == "fashion-edge store-042"
+        assert set(c["origin"]) <= ORIGIN
+        assert c["availability"] == [{"topic": "fashion-edge/store-042/availability", "payload_available": "online",
+                                      "payload_not_available": "offline"}]
+        assert c["state_topic"].startswith("fashion-edge/store-042/")
+        if component == "event":
+            assert c["event_types"] and "/alerts/" in c["state_topic"]
+        if c.get("device_class") == "enum":
+            assert c["options"] == ["streaming", "reconnecting", "ended", "stuck"]
+
+
+def test_event_template_renders_the_alert_payload():
+    jinja2 = pytest.importorskip("jinja2")
+    cfg = config(True)
+    event = next(c for t, c in discovery_configs(cfg).items() if t.startswith("homeassistant/event/"))
+    alert = {"rule": event["event_types"][0], "track_id": 17, "id": "abc", "garments": [{"label": "dress", "score": 0.9}]}
+    rendered = jinja2.Environment().from_string(event["value_template"]).render(value_json=alert)
+    assert json.loads(rendered) == {"event_type": alert["rule"], "customer": 17, "garments": alert["garments"], "id": "abc"}
+
+
+def test_discovery_retained_republished_on_reconnect_and_removed_when_off(tmp_path, mosquitto):
+    cfg = config(True)
+    expected = discovery_configs(cfg)
+    state = tmp_path / "state"
+    pub = publisher(cfg, tmp_path, mosquitto.port)
+    Discovery(cfg, state).start(pub)  # before connect: goes out at CONNACK
+    pub.start()
+    wait_connected(pub)
+    held = retained_now(mosquitto.port)
+    assert set(held) == set(expected)
+    for topic, payload in held.items():
+        assert json.loads(payload) == expected[topic]
+
+    # broker restart (no persistence: retained messages are lost): republished after reconnect
+    mosquitto.stop()
+    mosquitto.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (not pub.connected or len(retained_now(mosquitto.port, 0.3)) < len(expected)):
+        time.sleep(0.2)
+    assert set(retained_now(mosquitto.port)) == set(expected)
+    discovery = Discovery(cfg, state)
+    pub.stop(flush_timeout_s=1)
+
+    # a restart with one rule fewer removes only that rule's events
+    fewer = config(True, rules=("dress",))
+    pub2 = publisher(fewer, tmp_path, mosquitto.port, "pub2")
+    d2 = Discovery(fewer, state)
+    d2.start(pub2)
+    pub2.start()
+    wait_connected(pub2)
+    time.sleep(0.3)
+    d2.stop(pub2)
+    pub2.stop(flush_timeout_s=1)
+    held = retained_now(mosquitto.port)
+    assert set(held) == set(discovery_configs(fewer))
+    assert not any("suit_alert" in t for t in held)
+
+    # discovery turned off: every config topic is emptied (Home Assistant removes the entities)
+    off = config(False)
+    watcher = Retained(mosquitto.port)
+    pub3 = publisher(off, tmp_path, mosquitto.port, "pub3")
+    d3 = Discovery(off, state)
+    d3.start(pub3)
+    pub3.start()
+    wait_connected(pub3)
+    time.sleep(0.5)
+    d3.stop(pub3)
+    pub3.stop(flush_timeout_s=1)
+    watcher.stop()
+    emptied = {t for t, p in watcher.live if p == b""}
+    assert emptied == set(discovery_configs(fewer))
+    assert retained_now(mosquitto.port) == {}
+    assert not (state / "ha-discovery.json").exists()
+    del discovery
