@@ -1,0 +1,174 @@
+"""The local web page at the HTTP level (no models): routes, annotated frame, the day's windows,
+offline page, basic auth, and the config rules for the listen address."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from datetime import date, datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.analytics import Analytics
+from edge.config import parse_config
+from edge.errors import ConfigError
+from edge.integrations import web_password
+from edge.web import WebServer, WebState, read_day_windows
+
+
+def get(url: str, auth: tuple[str, str] | None = None):
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def day_db(tmp_path, camera="entrance"):
+    """An analytics.sqlite with two windows of today (customers with a dress and a suit) and one of yesterday."""
+    db = tmp_path / "analytics.sqlite"
+    analytics = Analytics(db, site="s", camera=camera, window_s=60, min_dwell_s=0.5)
+    start = datetime.combine(date.today(), datetime.min.time()).timestamp() + 3600  # 01:00 today
+    for w, garments in enumerate(({"dress": 0.9}, {"suit": 0.8})):
+        t = start + 60 * w
+        for tid in (10 * w + 1, 10 * w + 2):
+            analytics.track_seen(tid, t + 1)
+            analytics.track_garments(tid, garments)
+            analytics.track_seen(tid, t + 20)
+            analytics.track_ended(tid, t + 20)
+        analytics.poll(t + 61)
+    analytics.flush(start + 200)
+    analytics.close()
+    return db, start
+
+
+@pytest.fixture
+def frame():
+    image = np.full((240, 320, 3), 90, np.uint8)
+    return image
+
+
+def make_state(tmp_path, frame, db=None):
+    state = WebState(site="store-042", cameras=["entrance"], analytics_db=db,
+                     zones={"entrance": [{"rule": "dress", "polygon": [[10, 100], [300, 100], [300, 230], [10, 230]]}]},
+                     status=lambda: {"cameras": {"entrance": {"status": {"state": "streaming"}, "frames": 12}},
+                                     "mqtt": {"connected": True, "host": "127.0.0.1", "port": 1883, "outbox_depth": 0}},
+                     live_counts=lambda cam: {"people_now": 1, "customers_window": 3})
+    state.update_frame("entrance", frame, 12, time.time(),
+                       [{"id": 7, "box": [100, 40, 180, 220], "garments": [{"label": "dress", "score": 0.93}],
+                         "rules": ["dress"]}])
+    state.add_alert({"camera": "entrance", "rule": "dress", "track_id": 7, "garments": [["dress", 0.93]],
+                     "timestamp": time.time(), "frame_index": 12, "decided": "consensus"})
+    return state
+
+
+def test_routes_frame_state_and_analytics(tmp_path, frame):
+    db, start = day_db(tmp_path)
+    server = WebServer(make_state(tmp_path, frame, db), "127.0.0.1", 0).start()
+    try:
+        status, headers, body = get(server.url)
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        html = body.decode()
+        # offline: no asset from anywhere else (and the CSP forbids it anyway)
+        assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", html)
+        assert "default-src 'none'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+
+        status, headers, body = get(server.url + "api/state")
+        state = json.loads(body)
+        cam = state["cameras"][0]
+        assert state["site"] == "store-042" and cam["name"] == "entrance" and cam["frame_index"] == 12
+        assert cam["size"] == [320, 240] and cam["customers"][0]["id"] == 7
+        assert cam["status"]["state"] == "streaming" and state["mqtt"]["connected"] is True
+        assert state["alerts"][0]["rule"] == "dress"
+
+        status, headers, body = get(server.url + "frame/entrance.jpg")
+        assert headers["Content-Type"] == "image/jpeg" and headers["X-Frame-Index"] == "12"
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == frame.shape
+        # the customer's box (green: a settled garment) and the zone are drawn; the original is untouched
+        assert image[130, 100, 1] > 150 and image[130, 100, 0] < 100
+        assert abs(int(image[100, 200, 2]) - 90) > 60  # zone edge (orange-ish: red channel high)
+        assert int(frame[130, 100, 1]) == 90
+
+        status, _, body = get(server.url + "api/analytics?camera=entrance")
+        data = json.loads(body)
+        assert data["day"] == date.today().isoformat() and data["live"]["customers_window"] == 3
+        windows = data["windows"]
+        assert [w["customers"] for w in windows if w["customers"]] == [2, 2]
+        assert windows[0]["dress_share"] == 1.0 and windows[1]["suit_share"] == 1.0
+        assert all(start <= w["window_start"] < start + 86400 for w in windows)
+
+        for path in ("frame/nope.jpg", "nothing", "api/analytics?day=yesterday"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                get(server.url + path)
+            assert err.value.code in (400, 404)
+    finally:
+        server.stop()
+
+
+def test_no_frame_yet_is_404_and_missing_db_is_empty(tmp_path):
+    state = WebState(site="s", cameras=["entrance"], analytics_db=tmp_path / "none.sqlite")
+    server = WebServer(state, "127.0.0.1", 0).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(server.url + "frame/entrance.jpg")
+        assert err.value.code == 404
+        assert json.loads(get(server.url + "api/analytics?camera=entrance")[2])["windows"] == []
+    finally:
+        server.stop()
+    assert read_day_windows(None, None, date.today()) == []
+
+
+def test_password_protects_every_route(tmp_path, frame):
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0, username="admin", password="s3cret").start()
+    try:
+        for path in ("", "api/state", "frame/entrance.jpg"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                get(server.url + path)
+            assert err.value.code == 401 and "Basic" in err.value.headers["WWW-Authenticate"]
+            with pytest.raises(urllib.error.HTTPError):
+                get(server.url + path, auth=("admin", "wrong"))
+            assert get(server.url + path, auth=("admin", "s3cret"))[0] == 200
+    finally:
+        server.stop()
+
+
+BASE = {"cameras": [{"name": "entrance", "source": "0"}], "detector": {"model": "x.tflite"},
+        "classifier": {"model": "y.tflite"}}
+
+
+def test_listen_rules_in_config(tmp_path, monkeypatch):
+    cfg = parse_config(BASE)
+    assert not cfg.service.web.enabled and not cfg.service.metrics.enabled and not cfg.mqtt.discovery.enabled
+    assert cfg.service.web.address == ("127.0.0.1", 8080) and cfg.service.metrics.address == ("127.0.0.1", 9464)
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "service": {"web": {"enabled": True, "listen": "0.0.0.0:8080"}}}, "store.yaml")
+    line = str(err.value)
+    assert "\n" not in line and line.startswith("store.yaml: service.web") and "password" in line
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "service": {"metrics": {"listen": "9464"}}}, "store.yaml")
+    assert str(err.value).startswith("store.yaml: service.metrics.listen")
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "service": {"web": {"passwd": "x"}}}, "store.yaml")
+    assert "service.web.passwd: unknown key" in str(err.value)
+    ok = parse_config({**BASE, "service": {"web": {"enabled": True, "listen": "0.0.0.0:8080",
+                                                   "password_env": "FE_WEB_PW"}}})
+    monkeypatch.delenv("FE_WEB_PW", raising=False)
+    with pytest.raises(ConfigError) as err:
+        web_password(ok.service.web)
+    assert "service.web.password_env" in str(err.value)
+    monkeypatch.setenv("FE_WEB_PW", "pw")
+    assert web_password(ok.service.web) == "pw"
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    from_file = parse_config({**BASE, "service": {"web": {"enabled": True, "listen": "[::]:8080",
+                                                          "password_file": str(pw)}}})
+    assert web_password(from_file.service.web) == "from-file"
+    loop6 = parse_config({**BASE, "service": {"web": {"enabled": True, "listen": "[::1]:8080"}}})
+    assert web_password(loop6.service.web) is None
