@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 
 from .config import CameraConfig, Config
+from .errors import ConfigError
 from .mqtt.broker import EmbeddedBroker
 from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
@@ -34,7 +35,15 @@ from .stats import RateMeter, StageTimer
 
 log = logging.getLogger("fashion-edge")
 
+# Exit codes (README, docs/failure-modes.md). 2 = bad input is raised as FashionEdgeError, see cli.py.
+EXIT_CAMERA_FAILED = 1  # a camera thread died (or every camera failed): systemd restarts the service
 EXIT_UNDELIVERED = 3  # the run ended with alerts still in the outbox (nothing lost, kept on disk)
+EXIT_VIDEO_ENDED_EARLY = 4  # a video file ended before the end its container declares (damaged)
+EXIT_ANALYTICS_UNSTORED = 5  # closed analytics windows could not be written (published, not stored)
+ANALYTICS_FINAL_RETRY_S = 3.0
+SOURCES_CLOSE_S = 4.0  # all sources are closed in parallel within this (a wedged stream is abandoned)
+CAMERA_JOIN_S = 3.0  # then all camera threads, together
+STOP_BUDGET_S = 14.0  # sources + cameras + outbox flush; 'offline' and the broker stop come after
 
 
 @dataclass
@@ -59,6 +68,8 @@ class CameraState:
     source_stats: dict = field(default_factory=dict)
     error: str | None = None
     done: bool = False
+    analytics_unstored: int = 0  # closed windows that could not be written to analytics.sqlite
+    analytics_error: str | None = None
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -153,15 +164,32 @@ class Daemon:
                     if max_frames and cam.frames >= max_frames:
                         break
                 cam.source_stats = dict(source.stats)
-        except Exception as exc:  # a bug in one camera must not take the others down silently
+        except Exception as exc:  # a dead camera ends the service (exit 1): never half-alive
             cam.error = f"{type(exc).__name__}: {exc}"
             log.exception("camera %s stopped", name)
+            self.stop_event.set()
         finally:
+            try:
+                self._finish_camera(cam, pipeline)
+            finally:
+                cam.done = True  # the source itself reports 'ended' through on_status
+
+    def _finish_camera(self, cam: CameraState, pipeline: CameraPipeline) -> None:
+        """Last windows and counts; a failure here is logged, it never leaves the camera unfinished."""
+        name = cam.config.name
+        try:
             final = pipeline.finish()  # customers still in view leave: exit decisions, last windows
             if final is not None:
                 self._handle_result(cam, pipeline, final)
             self._publish("publish_counts", name, pipeline.counts())
-            cam.done = True  # the source itself reports 'ended' through on_status
+        except Exception as exc:
+            log.exception("camera %s: finishing failed", name)
+            cam.error = cam.error or f"{type(exc).__name__}: {exc}"
+        analytics = getattr(pipeline, "analytics", None)
+        if analytics is not None and getattr(analytics, "unstored", 0):
+            # one more try within the stop budget; what is still not written is reported (exit 5)
+            cam.analytics_unstored = analytics.retry_unstored(timeout_s=ANALYTICS_FINAL_RETRY_S)
+            cam.analytics_error = analytics.last_store_error
 
     def _handle_result(self, cam: CameraState, pipeline: CameraPipeline, result: FrameResult) -> None:
         for alert in result.alerts:
@@ -229,7 +257,14 @@ class Daemon:
     def run(self) -> int:
         """Run until every file source ends (or SIGTERM); returns the process exit code."""
         install_signal_handlers(self.stop_event)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / ".write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot create or write the state directory {self.state_dir} ({exc.strerror or exc})",
+                              field="service.state_dir") from None
         # Models first: a bad model is an operator error and must fail before anything starts.
         pipelines = [
             CameraPipeline(self.config, cam.config, Models(self.config), self.state_dir, self.timer)
@@ -237,7 +272,11 @@ class Daemon:
         ]
         # A file that cannot be opened is an operator error too; live sources retry instead.
         sources = [self._open_source(cam) for cam in self.cameras]
-        self._start_publisher()
+        try:
+            self._start_publisher()
+        except BaseException:
+            self._close_sources(sources)
+            raise
         try:
             self.integrations.start(pipelines)
             for cam, pipeline, source in zip(self.cameras, pipelines, sources):
@@ -250,36 +289,81 @@ class Daemon:
             next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
             while not self.stop_event.is_set() and not all(c.done for c in self.cameras):
                 self.stop_event.wait(0.2)
-                if self.watchdog.healthy:
+                if self.watchdog.healthy and self._cameras_alive():
                     self.notifier.watchdog()
                 if time.monotonic() >= next_stats:
                     self._publish("publish_stats", self.stats())
                     next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
         finally:
             self.notifier.stopping()
+            stop_started = time.monotonic()
             self.stop_event.set()
             # A camera thread blocked on a dead stream only wakes up when its source closes.
-            for source in sources:
-                source.close()
+            self._close_sources(sources)
+            deadline = time.monotonic() + CAMERA_JOIN_S + ANALYTICS_FINAL_RETRY_S
             for cam in self.cameras:
                 if cam.thread is not None:
-                    cam.thread.join(timeout=5)
+                    cam.thread.join(timeout=max(0.0, deadline - time.monotonic()))
             self._publish("publish_stats", self.stats())
-            self.publisher.stop(flush_timeout_s=10)
+            # every wait is bounded so that SIGTERM completes within the unit's TimeoutStopSec (20 s)
+            left_s = STOP_BUDGET_S - (time.monotonic() - stop_started)
+            self.publisher.stop(flush_timeout_s=max(1.0, min(10.0, left_s)))
             if self.broker is not None:
                 self.broker.stop()
             self.watchdog.close()
             self.integrations.stop()
-        errors = [c.error for c in self.cameras if c.error]
-        if errors and len(errors) == len(self.cameras):
-            return 1
+        return self._exit_code()
+
+    def _cameras_alive(self) -> bool:
+        """No camera failed and every camera thread still runs or finished cleanly (feeds the watchdog)."""
+        return all(not c.error and (c.done or (c.thread is not None and c.thread.is_alive()))
+                   for c in self.cameras)
+
+    def _close_sources(self, sources) -> None:
+        """Close every source at once (a live one may wait for a stalled read) within SOURCES_CLOSE_S."""
+        closers = [threading.Thread(target=s.close, name="close-source", daemon=True) for s in sources]
+        for closer in closers:
+            closer.start()
+        deadline = time.monotonic() + SOURCES_CLOSE_S
+        for closer in closers:
+            closer.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _exit_code(self) -> int:
+        """One line on stderr per problem; the most serious decides the code."""
+        codes = []
+        for cam in self.cameras:
+            if cam.error:
+                print(f"fashion-edge: camera {cam.config.name} failed: {cam.error}", file=sys.stderr)
+                codes.append(EXIT_CAMERA_FAILED)
+            if cam.analytics_unstored:
+                print(f"fashion-edge: camera {cam.config.name}: {cam.analytics_unstored} analytics window(s) "
+                      f"could not be stored in {self.state_dir / 'analytics.sqlite'} ({cam.analytics_error}); "
+                      "they were published on MQTT", file=sys.stderr)
+                codes.append(EXIT_ANALYTICS_UNSTORED)
+            stats = cam.source_stats
+            if stats.get("ended_early"):
+                print(f"fashion-edge: camera {cam.config.name}: {cam.config.source} ended before its end "
+                      f"({stats.get('frames_read', 0)} frames read of {stats.get('frames_expected')} declared, "
+                      f"{stats.get('corrupt_frames', 0)} unreadable): damaged or truncated video", file=sys.stderr)
+                codes.append(EXIT_VIDEO_ENDED_EARLY)
         pending = self.publisher.outbox_depth
         if pending:
             host, port = self.broker_address
-            reason = "broker unreachable" if not self.publisher.ever_connected else "broker did not acknowledge"
+            problem = self.publisher.last_error or ""
+            if problem.startswith("broker refused"):  # a bad password is not an outage: say which
+                reason = problem
+            elif problem.startswith("no CONNACK"):
+                reason = "broker answered TCP but never the MQTT handshake (no CONNACK)"
+            elif not self.publisher.ever_connected:
+                reason = "broker unreachable"
+            else:
+                reason = "broker did not acknowledge"
             print(f"fashion-edge: {reason} at {host}:{port}: {pending} alert(s) kept in "
                   f"{self.state_dir / 'outbox.sqlite'} for the next start", file=sys.stderr)
-            return EXIT_UNDELIVERED
+            codes.append(EXIT_UNDELIVERED)
+        for code in (EXIT_CAMERA_FAILED, EXIT_ANALYTICS_UNSTORED, EXIT_VIDEO_ENDED_EARLY, EXIT_UNDELIVERED):
+            if code in codes:
+                return code
         return 0
 
 
