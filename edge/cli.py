@@ -70,10 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Numeric flags and their ranges: a value outside is bad input (one line, exit 2), never clamped.
+FLAG_RANGES = {
+    "mqtt_port": ("--mqtt-port", 1, 65535),
+    "port": ("--port", 1, 65535),
+    "max_frames": ("--max-frames", 1, 10**12),
+    "count": ("--count", 1, 10**9),
+    "top": ("--top", 1, 1000),
+}
+FLOAT_FLAG_RANGES = {"conf": ("--conf", 0.0, 1.0), "iou": ("--iou", 0.0, 1.0)}
+
+
+def check_flag_ranges(args) -> None:
+    for attr, (flag, low, high) in {**FLAG_RANGES, **FLOAT_FLAG_RANGES}.items():
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        if not (low <= value <= high):  # also false for nan
+            raise FashionEdgeError(f"{value} is outside {low}..{high}", field=flag)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"edge.commands.{args.command.replace('-', '_')}")
     try:
+        check_flag_ranges(args)
+        module = importlib.import_module(f"edge.commands.{args.command.replace('-', '_')}")
         return int(module.main(args) or 0)
     except FashionEdgeError as exc:
         print(f"fashion-edge {args.command}: error: {exc}", file=sys.stderr)

@@ -18,8 +18,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError
 
 
+# Zone polygons are in frame pixels; no camera frame is larger than this.
+MAX_PIXELS = 100_000
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: every float is finite (.inf / .nan are refused with the field's name)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _thresholds_in_range(value: dict[str, float]) -> dict[str, float]:
@@ -34,14 +39,20 @@ ClassThresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_rang
 
 
 class ReconnectConfig(Strict):
-    initial_s: float = Field(1.0, gt=0, description="first back-off after a live source drops")
-    max_s: float = Field(30.0, gt=0, description="back-off ceiling")
+    initial_s: float = Field(1.0, ge=0.01, le=60, description="first back-off after a live source drops (0.01..60 s)")
+    max_s: float = Field(30.0, ge=0.01, le=600, description="back-off ceiling (0.01..600 s, at least initial_s)")
+
+    @model_validator(mode="after")
+    def _ceiling_above_start(self):
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be at least initial_s")
+        return self
 
 
 class CameraConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", description="used in MQTT topics")
     source: str = Field(..., description="USB index ('0'), rtsp://, http://, a video/GIF file or a folder of images")
-    fps_cap: float | None = Field(None, gt=0, description="process at most this many frames per second")
+    fps_cap: float | None = Field(None, gt=0, le=240, description="process at most this many frames per second (0..240)")
     loop: bool = Field(False, description="restart a file source at its end instead of stopping")
     reconnect: ReconnectConfig = ReconnectConfig()
 
@@ -52,8 +63,8 @@ class DetectorConfig(Strict):
     conf: float = Field(0.35, ge=0, le=1, description="default score threshold")
     class_conf: ClassThresholds = Field(default_factory=dict, description="per-class score thresholds")
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
-    max_detections: int = Field(100, ge=1)
-    threads: int = Field(2, ge=1)
+    max_detections: int = Field(100, ge=1, le=1000, description="boxes kept per image after NMS (1..1000)")
+    threads: int = Field(2, ge=1, le=64, description="TFLite interpreter threads (1..64)")
     person_label: str = "person"
 
 
@@ -91,7 +102,7 @@ class ClassifierConfig(Strict):
     label_map: dict[str, str] | None = Field(
         None, description="model label -> garment label; labels not in the map are ignored"
     )
-    threads: int = Field(2, ge=1)
+    threads: int = Field(2, ge=1, le=64, description="TFLite interpreter threads (1..64)")
 
 
 class TrackerConfig(Strict):
@@ -194,7 +205,7 @@ class RuleConfig(Strict):
         default_factory=list, description="polygons in frame pixels; the person's foot point must be inside one"
     )
     cameras: list[str] = Field(default_factory=list, description="empty: all cameras")
-    cooldown_s: float = Field(0.0, ge=0, description="minimum seconds between two alerts of this rule")
+    cooldown_s: float = Field(0.0, ge=0, le=604800, description="minimum seconds between two alerts of this rule (0..7 days)")
     schedule: Schedule | None = None
 
     @field_validator("zones")
@@ -203,12 +214,16 @@ class RuleConfig(Strict):
         for polygon in zones:
             if len(polygon) < 3:
                 raise ValueError("a zone polygon needs at least 3 points")
+            if any(not -MAX_PIXELS <= v <= MAX_PIXELS for point in polygon for v in point):
+                raise ValueError(f"zone points are frame pixels within -{MAX_PIXELS}..{MAX_PIXELS}")
         return zones
 
 
 class AnalyticsConfig(Strict):
-    window_s: float = Field(900.0, gt=0, description="analytics window length (default 15 min)")
-    min_dwell_s: float = Field(1.0, ge=0, description="a customer counts once their track lived this long")
+    window_s: float = Field(900.0, ge=1, le=86400, description="analytics window length (default 15 min; 1 s..1 day)")
+    min_dwell_s: float = Field(
+        1.0, ge=0, le=3600, description="a customer counts once their track lived this long (0..3600 s)"
+    )
 
 
 class TLSConfig(Strict):
@@ -219,7 +234,7 @@ class TLSConfig(Strict):
 
 
 class OutboxConfig(Strict):
-    max_messages: int = Field(10000, ge=1, description="bound of the durable outbox")
+    max_messages: int = Field(10000, ge=1, le=10_000_000, description="bound of the durable outbox (1..10 million)")
     drop: Literal["oldest", "newest"] = Field("oldest", description="which alert to drop when full (counted)")
 
 
@@ -241,8 +256,8 @@ class MQTTConfig(Strict):
     password_env: str | None = Field(None, description="environment variable holding the password")
     password_file: Path | None = None
     tls: TLSConfig | None = None
-    keepalive_s: int = Field(30, ge=5)
-    stats_interval_s: float = Field(10.0, gt=0)
+    keepalive_s: int = Field(30, ge=5, le=65535, description="MQTT keepalive (5..65535 s, the protocol's limit)")
+    stats_interval_s: float = Field(10.0, ge=0.1, le=86400, description="how often stats are published (0.1 s..1 day)")
     outbox: OutboxConfig = OutboxConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
 
@@ -324,7 +339,9 @@ class WebConfig(Strict):
 
 class ServiceConfig(Strict):
     state_dir: Path | None = Field(None, description="SQLite files; default $STATE_DIRECTORY or ./state")
-    stuck_inference_s: float = Field(10.0, gt=0, description="report an inference that runs longer")
+    stuck_inference_s: float = Field(
+        10.0, ge=0.1, le=3600, description="report an inference that runs longer (0.1..3600 s)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
@@ -384,9 +401,12 @@ def read_yaml(path: str | Path) -> object:
     """Parsed YAML of a config file; a missing file or malformed YAML is a one-line ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at line {line}", path=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
     try:

@@ -65,8 +65,18 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {name: {r[1] for r in self._db.execute(f"PRAGMA table_info({name})")}
+                       for name in ("outbox", "counters")}
+            self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"cannot open the MQTT outbox ({exc})", path=self.path) from None
+        wanted = {"outbox": {"id", "topic", "payload", "qos", "created"}, "counters": {"name", "value"}}
+        for table, names in wanted.items():
+            if not names <= columns[table]:
+                self._db.close()
+                raise ConfigError(
+                    f"not a fashion-edge MQTT outbox: table '{table}' lacks {', '.join(sorted(names - columns[table]))} "
+                    "(move the file away; alerts in it cannot be read)", path=self.path)
 
     def put(self, topic: str, payload: bytes, qos: int = 1) -> int | None:
         """Store one message durably; returns its row id, or None when refused (full, drop='newest')."""

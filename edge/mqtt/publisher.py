@@ -50,7 +50,13 @@ def _drop_not_connected(record: logging.LogRecord) -> bool:
 ALERT_QOS = 1
 AVAILABILITY_QOS = 1
 RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+# Back-off ceiling: a broker that comes back is reached again within this (was 30 s).
+RECONNECT_MAX_S = 5
+# A TCP connection without CONNACK for this long is reported (something that is not an MQTT broker
+# listens there, or the broker is wedged); paho gives up on it after about 1.5 x keepalive.
+CONNACK_TIMEOUT_S = 10.0
+# stop(): while disconnected, the outbox is not waited for longer than this.
+STOP_DISCONNECTED_GRACE_S = 1.0
 
 
 class _Client(mqtt.Client):
@@ -90,6 +96,7 @@ class MqttPublisher:
         max_inflight: int = 20,
         reconnect_min_s: float = RECONNECT_MIN_S,
         reconnect_max_s: float = RECONNECT_MAX_S,
+        connack_timeout_s: float = CONNACK_TIMEOUT_S,
     ):
         self.cfg = cfg
         self.topics = Topics(prefix)
@@ -115,6 +122,10 @@ class MqttPublisher:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_socket_open = self._on_socket_open
+        self._client.on_socket_close = self._on_socket_close
+        self.connack_timeout_s = float(connack_timeout_s)
+        self._socket_opened: float | None = None  # monotonic time the TCP connection was made, None when none
         # A bug in a callback must not kill paho's network thread: log it and go on.
         self._client.suppress_exceptions = True
         self._client.enable_logger(logging.getLogger("paho.mqtt"))
@@ -157,8 +168,11 @@ class MqttPublisher:
         if not self._started:
             self._close_outbox()
             return
-        deadline = time.monotonic() + max(0.0, flush_timeout_s)
+        start = time.monotonic()
+        deadline = start + max(0.0, flush_timeout_s)
         while self.outbox.depth and time.monotonic() < deadline:
+            if not self.connected and time.monotonic() - start >= STOP_DISCONNECTED_GRACE_S:
+                break  # nothing will be acknowledged: the rows stay on disk for the next start
             self._wake.set()
             time.sleep(0.05)
         self._stopping.set()
@@ -283,6 +297,18 @@ class MqttPublisher:
             client.publish(topic, data, qos=0, retain=True)
         self._wake.set()
 
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self._socket_opened = time.monotonic()
+
+    def _on_socket_close(self, client, userdata, sock) -> None:
+        self._socket_opened = None
+
+    def _check_connack(self) -> None:
+        opened = self._socket_opened
+        if opened is not None and not self.connected and time.monotonic() - opened >= self.connack_timeout_s:
+            self._report(f"no CONNACK from {self.host}:{self.port} within {self.connack_timeout_s:.0f} s of the TCP "
+                         "connection (not an MQTT broker, or a wedged one; check mqtt.host and mqtt.port); retrying")
+
     def _on_connect_fail(self, client, userdata) -> None:
         self._report(_connect_failure_text(self._client.last_connect_error, self.host, self.port))
 
@@ -310,6 +336,7 @@ class MqttPublisher:
             self._wake.wait(timeout=0.5)
             self._wake.clear()
             try:
+                self._check_connack()
                 self._apply_acks()
                 if self.connected and not self._handed:
                     self._hand_batch()
