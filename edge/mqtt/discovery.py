@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 RECORD_NAME = "ha-discovery.json"
 STATUS_STATES = ["streaming", "reconnecting", "ended", "stuck"]
-PROJECT_URL = "https://github.com/fashion-edge"
 
 
 def _slug(text: str) -> str:
@@ -67,7 +66,7 @@ def discovery_configs(config: Config) -> dict[str, dict]:
         "availability": [{"topic": topics.availability, "payload_available": "online",
                           "payload_not_available": "offline"}],
         "device": device(config),
-        "origin": {"name": "fashion-edge", "sw_version": __version__, "support_url": PROJECT_URL},
+        "origin": {"name": "fashion-edge", "sw_version": __version__},
     }
     out: dict[str, dict] = {}
 
