@@ -19,6 +19,7 @@ from edge.mqtt.publisher import MqttPublisher
 COMMON = {"name", "unique_id", "availability", "device", "origin", "state_topic", "value_template", "icon"}
 SENSOR = COMMON | {"state_class", "unit_of_measurement", "device_class", "options", "json_attributes_topic"}
 EVENT = COMMON | {"event_types", "device_class", "json_attributes_topic"}
+BINARY = COMMON | {"payload_on", "payload_off", "device_class"}
 DEVICE = {"identifiers", "name", "manufacturer", "model", "sw_version"}
 ORIGIN = {"name", "sw_version", "support_url"}
 
@@ -58,7 +59,7 @@ class Retained:
         self.client.disconnect()
 
 
-def retained_now(port: int, wait_s: float = 1.0) -> dict[str, bytes]:
+def retained_now(port: int, wait_s: float = 0.5) -> dict[str, bytes]:
     r = Retained(port)
     time.sleep(wait_s)
     r.stop()
@@ -67,7 +68,8 @@ def retained_now(port: int, wait_s: float = 1.0) -> dict[str, bytes]:
 
 def publisher(cfg, tmp_path, port, name="pub"):
     return MqttPublisher(cfg.mqtt, prefix=cfg.topic_prefix, client_id=f"fe-{name}-{uuid.uuid4().hex[:6]}",
-                         outbox_path=tmp_path / f"{name}.sqlite", host="127.0.0.1", port=port)
+                         outbox_path=tmp_path / f"{name}.sqlite", host="127.0.0.1", port=port,
+                         reconnect_min_s=0.1, reconnect_max_s=0.5)
 
 
 def wait_connected(pub, timeout=10):
@@ -80,8 +82,9 @@ def wait_connected(pub, timeout=10):
 def test_configs_follow_home_assistant_format():
     cfg = config(True)
     configs = discovery_configs(cfg)
-    # 2 cameras x (customers, people now, dress share, suit share, status) + 2 x 2 rule events
-    assert len(configs) == 2 * 5 + 4
+    # the daemon's connectivity + 2 cameras x (customers, people now, dress share, suit share, status)
+    # + 2 x 2 rule events
+    assert len(configs) == 1 + 2 * 5 + 4
     uniques = [c["unique_id"] for c in configs.values()]
     assert len(set(uniques)) == len(uniques)
     assert discovery_configs(config(True)) == configs, "unique ids and payloads must be stable across restarts"
@@ -89,10 +92,15 @@ def test_configs_follow_home_assistant_format():
         parts = topic.split("/")
         assert parts[0] == "homeassistant" and parts[-1] == "config" and len(parts) == 5
         component = parts[1]
-        assert component in ("sensor", "event")
-        assert parts[2] == "fashion_edge_store-042".replace("-", "_")
-        assert set(c) <= (SENSOR if component == "sensor" else EVENT), set(c) - SENSOR
-        assert {"name", "unique_id", "state_topic", "availability", "device"} <= set(c)
+        assert component in ("sensor", "event", "binary_sensor")
+        assert parts[2] == "fashion_edge_store_042"
+        allowed = {"sensor": SENSOR, "event": EVENT, "binary_sensor": BINARY}[component]
+        assert set(c) <= allowed, set(c) - allowed
+        assert {"name", "unique_id", "state_topic", "device"} <= set(c)
+        if component == "binary_sensor":  # the daemon's own online/offline: the LWT topic is its state
+            assert c["state_topic"] == "fashion-edge/store-042/availability" and "availability" not in c
+            assert (c["payload_on"], c["payload_off"], c["device_class"]) == ("online", "offline", "connectivity")
+            continue
         assert set(c["device"]) <= DEVICE and c["device"]["identifiers"] == ["fashion_edge_store_042"]
         assert c["device"]["name"] == "fashion-edge store-042"
         assert set(c["origin"]) <= ORIGIN

@@ -175,3 +175,22 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
         assert not severe, severe  # no CSP violation, no failed asset, no script error
     finally:
         driver.quit()
+
+
+def test_a_busy_web_port_is_one_line_and_exit_2(daemon, shared_dir):
+    tmp = daemon["tmp"] / "second"
+    tmp.mkdir()
+    web_port = int(daemon["web"].rsplit(":", 1)[1].strip("/"))
+    config = write_config(tmp, shared_dir, web_port, free_port())
+    data = yaml.safe_load(config.read_text())
+    data["site"] = "other-store"  # another client id: the first daemon keeps its MQTT session
+    data["service"]["metrics"]["enabled"] = False
+    data["mqtt"]["discovery"]["enabled"] = False
+    config.write_text(yaml.safe_dump(data))
+    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--mqtt-host", "127.0.0.1",
+                           "--mqtt-port", str(daemon["broker"].port), "--max-frames", "1"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "service.web.listen" in line]
+    assert len(errors) == 1 and f"127.0.0.1:{web_port}" in errors[0], proc.stderr[-2000:]
+    urllib.request.urlopen(daemon["web"] + "api/state", timeout=5).read()  # the first daemon still serves

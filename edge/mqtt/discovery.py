@@ -1,7 +1,8 @@
 """Home Assistant MQTT discovery: config payloads for the daemon's entities (docs/mqtt.md).
 
 Home Assistant reads ``<discovery prefix>/<component>/<node_id>/<object_id>/config`` (retained
-JSON). One device per daemon (``fashion-edge <site>``), and per camera:
+JSON). One device per daemon (``fashion-edge <site>``) with a ``binary_sensor`` (connectivity)
+fed by the availability topic, and per camera:
 
 * ``sensor``  customers in the current window  (state: ``{prefix}/cameras/<camera>/counts``)
 * ``sensor``  people in view now                (same topic)
@@ -75,6 +76,11 @@ def discovery_configs(config: Config) -> dict[str, dict]:
         out[f"{prefix}/{component}/{node}/{object_id}/config"] = {
             **payload, "unique_id": unique, **common}
 
+    # the daemon itself: online/offline from the availability topic (its Last Will), so no availability of its own
+    out[f"{prefix}/binary_sensor/{node}/online/config"] = {
+        "name": "online", "unique_id": f"{node}_online", "state_topic": topics.availability,
+        "payload_on": "online", "payload_off": "offline", "device_class": "connectivity",
+        "device": common["device"], "origin": common["origin"]}
     for cam in config.cameras:
         c = cam.name
         cid = _slug(c)
