@@ -157,7 +157,7 @@ class CameraPipeline:
         if scanned:
             timer.add("garments", t3 - t2)  # garment detection on person crops + classification
 
-        self._split_contradicted(frame, tracks)
+        alerts += self._split_contradicted(frame, tracks)  # the old customer leaves: exit decisions
         alerts += self._evaluate_rules(frame, tracks)
         closed = self.analytics.poll(frame.timestamp)
         t4 = time.perf_counter()
@@ -211,8 +211,9 @@ class CameraPipeline:
         self.analytics.track_ended(customer.id, frame.timestamp)
         return alerts
 
-    def _split_contradicted(self, frame: Frame, tracks: Detections) -> None:
+    def _split_contradicted(self, frame: Frame, tracks: Detections) -> list[Alert]:
         """A re-acquired customer whose garments no longer agree is somebody else: new customer."""
+        alerts: list[Alert] = []
         for row, track_id in enumerate(tracks.track_ids):
             customer = self.customers.get(int(track_id))
             if customer is None or not customer.garments.contradicted:
@@ -221,7 +222,8 @@ class CameraPipeline:
             if new_id is not None:
                 log.info("customer #%d re-acquired with other garments: now customer #%d", customer.id, new_id)
                 tracks.track_ids[row] = new_id
-                self._follow_customers(self.tracker.events(), frame, tracks[[row]])
+                alerts += self._follow_customers(self.tracker.events(), frame, tracks[[row]])
+        return alerts
 
     # -- garments ------------------------------------------------------------------------------
     def _scan_budget(self, frame: Frame, spent_ms: float) -> float | None:

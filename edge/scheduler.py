@@ -5,7 +5,8 @@ garments it finds (or the body-region classifier calls). Instead of every K fram
 customers are scanned whenever the budget allows:
 
 * The budget (ms per frame) is ``consensus.scan_budget_ms`` when set. Otherwise, on a live camera
-  it is ``scan_budget_share`` of the frame period (from ``fps_cap``, or measured between frames)
+  it is ``scan_budget_share`` of the frame period (from ``fps_cap``, or the shortest recent gap
+  between frames)
   minus what detection and tracking took, so the daemon keeps real time; on a file source there
   is no real-time constraint and every frame may be used (no limit).
 * The budget is a token bucket: unspent budget carries over for up to two frames' worth (so a
@@ -49,7 +50,12 @@ class ScanScheduler:
         """A frame arrived at ``timestamp`` (live: capture time): track the frame period."""
         if self._last_ts is not None and timestamp > self._last_ts:
             gap = timestamp - self._last_ts
-            self._period_s = gap if self._period_s is None else 0.9 * self._period_s + 0.1 * gap
+            # Follow a shorter gap at once, a longer one slowly: with newest-frame-wins a busy
+            # pipeline sees longer gaps, and a budget grown from them would make it busier still.
+            if self._period_s is None or gap < self._period_s:
+                self._period_s = gap
+            else:
+                self._period_s = 0.95 * self._period_s + 0.05 * gap
         self._last_ts = timestamp
 
     def budget_ms(self, live: bool, spent_ms: float) -> float | None:

@@ -50,7 +50,7 @@ def _remember_settled(record: RunRecord, pipeline: CameraPipeline, coarse: dict[
         record.settled[customer.id] = {coarse.get(label, label) for label in customer.settled_scores()}
 
 
-def _camera(config: Config, fps_cap: float | None) -> CameraConfig:
+def _camera(fps_cap: float | None) -> CameraConfig:
     return CameraConfig(name="scenario", source="scenario", fps_cap=fps_cap)
 
 
@@ -58,7 +58,7 @@ def run_scenario(scenario, config: Config, models: Models, state_dir: Path | Non
     record = RunRecord(scenario.fps)
     coarse = _coarse_labels(config)
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = CameraPipeline(config, _camera(config, None), models=models, state_dir=state_dir or Path(tmp))
+        pipeline = CameraPipeline(config, _camera(None), models=models, state_dir=state_dir or Path(tmp))
         for index, image in scenario.frames():
             t = index / scenario.fps
             result = pipeline.process(Frame(image, index, EPOCH + t, t))
@@ -82,7 +82,7 @@ def run_live(scenario, config: Config, models: Models, fps: float) -> tuple[RunR
     busy_s = 0.0
     budgets = []
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = CameraPipeline(config, _camera(config, fps), models=models, state_dir=Path(tmp))
+        pipeline = CameraPipeline(config, _camera(fps), models=models, state_dir=Path(tmp))
         clock = 0.0  # seconds since the first frame arrived
         last_index = -1
         while True:
