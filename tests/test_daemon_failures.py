@@ -8,6 +8,7 @@ not be stored (see docs/failure-modes.md).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -185,3 +186,68 @@ def test_truncated_video_ends_with_one_line_and_exit_4(tmp_path, shared_dir, mos
     assert code == 4, out[-3000:]
     final = [l for l in out.splitlines() if l.startswith("fashion-edge:")]
     assert len(final) == 1 and "ended before its end" in final[0] and "of 1394 declared" in final[0], final
+
+
+STALLING_CAMERA = textwrap.dedent(
+    """
+    import http.server, socketserver, sys, time, pathlib
+    folder, port = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+    frames = [p.read_bytes() for p in sorted(folder.glob("*.jpg"))]
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpg in frames:  # a few frames, then the camera hangs with the connection open
+                head = b"--frame\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(jpg)
+                self.wfile.write(head + jpg + b"\\r\\n")
+                time.sleep(0.05)
+            time.sleep(3600)
+
+        def log_message(self, *args):
+            pass
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    Server(("127.0.0.1", port), Camera).serve_forever()
+    """
+)
+
+
+def test_sigterm_with_three_unresponsive_cameras_stops_within_the_unit_timeout(tmp_path, shared_dir, mosquitto):
+    from conftest import free_port, wait_for_port, write_clip_frames
+
+    folder = write_clip_frames(shared_dir, tmp_path / "frames", 5)
+    script = tmp_path / "camera.py"
+    script.write_text(STALLING_CAMERA)
+    port = free_port()
+    camera = subprocess.Popen([sys.executable, str(script), str(folder), str(port)])
+    wait_for_port(port)
+    config = write_config(tmp_path, shared_dir)
+    data = yaml.safe_load(config.read_text())
+    data["cameras"] = [{"name": f"cam{i}", "source": f"http://127.0.0.1:{port}/{i}.mjpg"} for i in range(3)]
+    config.write_text(yaml.safe_dump(data))
+    proc = run_daemon(config, mosquitto.port, wait=False)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("MQTT connected" in l for l in lines), 120, "the daemon to run")
+        time.sleep(1.5)  # every camera has sent its frames and hangs in a read now (10 s read timeout)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        camera.kill()
+        camera.wait(timeout=10)
+    # before the fix each source waited for its reader's 10 s read timeout, one after the other
+    # (7-10 s here, 24.7 s in the issue's soak); now they are closed together, each waiting <= 3 s
+    print(f"stop took {took:.1f} s")
+    assert took < 7, (took, "".join(lines)[-3000:])
+    assert code == 0, "".join(lines)[-3000:]
