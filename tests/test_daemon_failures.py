@@ -251,3 +251,31 @@ def test_sigterm_with_three_unresponsive_cameras_stops_within_the_unit_timeout(t
     print(f"stop took {took:.1f} s")
     assert took < 7, (took, "".join(lines)[-3000:])
     assert code == 0, "".join(lines)[-3000:]
+
+
+def test_refused_login_is_named_in_the_last_line_not_called_unreachable(tmp_path, shared_dir, mosquitto_factory):
+    from edge.mqtt import make_alert
+    from edge.mqtt.outbox import Outbox
+    from edge.mqtt.payloads import encode
+
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "fashion-edge", "right-pw"], check=True)
+    broker = mosquitto_factory(f"allow_anonymous false\npassword_file {passwords}\n")
+    config = write_config(tmp_path, shared_dir)
+    data = yaml.safe_load(config.read_text())
+    data["mqtt"].update(username="fashion-edge", password_env="FE_TEST_WRONG_PW")
+    config.write_text(yaml.safe_dump(data))
+    # an alert left from an earlier run: the run cannot deliver it with a wrong password
+    alert = make_alert("demo-store", "entrance", 1, "any-garment", [("dress", 0.9)], [1, 2, 3, 4], 1, 0.1)
+    with Outbox(tmp_path / "state" / "outbox.sqlite") as outbox:
+        outbox.put("fashion-edge/demo-store/alerts/entrance/any-garment", encode(alert), 1)
+    os.environ["FE_TEST_WRONG_PW"] = "wrong-pw"
+    try:
+        code, out = run_daemon(config, broker.port, "--max-frames", "10", timeout=120)
+    finally:
+        del os.environ["FE_TEST_WRONG_PW"]
+    assert code == 3, out[-3000:]
+    final = [l for l in out.splitlines() if l.startswith("fashion-edge:")]
+    # before the fix: "fashion-edge: broker unreachable at ...", although the broker answered
+    assert len(final) == 1 and "broker refused the connection" in final[0] and "unreachable" not in final[0], final
+    assert "1 alert(s) kept" in final[0]
