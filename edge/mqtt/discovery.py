@@ -130,13 +130,15 @@ class Discovery:
 
     def start(self, publisher) -> None:
         """Called once the publisher runs; its retained state goes out now and after each reconnect."""
+        # the publisher's retained state: remembered and published again after every CONNACK
+        send = getattr(publisher, "publish_retained", None) or publisher._publish_retained
         previous = self._previous()
         configs = discovery_configs(self.config) if self.config.mqtt.discovery.enabled else {}
         self.removed = [t for t in previous if t not in configs]
         for topic in self.removed:  # an empty retained payload deletes the entity in Home Assistant
-            publisher._publish_retained(topic, b"")
+            send(topic, b"")
         for topic, payload in configs.items():
-            publisher._publish_retained(topic, json.dumps(payload, sort_keys=True).encode())
+            send(topic, json.dumps(payload, sort_keys=True).encode())
         self.published = list(configs)
         if configs or previous:
             try:

@@ -6,7 +6,7 @@ Routes (all GET):
 * ``/api/state``             JSON: site, cameras (status, frames, frame size, zones, customers in
                              view with ids, boxes and settled garments), MQTT link, last alerts
 * ``/frame/<camera>.jpg``    the latest processed frame with boxes, ids, settled garments and
-                             zones drawn on it (``X-Frame-Index`` header); 404 before the first frame
+                             zones drawn on it (``X-Frame-Index`` header); 204 before the first frame
 * ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows (local time) from
                              ``analytics.sqlite``, plus the open window's live counts
 
@@ -244,8 +244,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(404, b"no such camera\n", "text/plain")
                     return
                 got = state.frame_jpeg(camera)
-                if got is None:
-                    self._send(404, b"no frame yet\n", "text/plain")
+                if got is None:  # not an error (the page polls before the first frame): nothing yet
+                    self._send(204, b"", "image/jpeg")
                     return
                 jpeg, index = got
                 self._send(200, jpeg, "image/jpeg", {"X-Frame-Index": str(index)})
