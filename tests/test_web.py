@@ -124,6 +124,21 @@ def test_no_frame_yet_is_204_and_missing_db_is_empty(tmp_path):
     assert read_day_windows(None, None, date.today()) == []
 
 
+def test_without_password_only_loopback_host_names_are_served(tmp_path, frame):
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0).start()
+    try:
+        for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "[::1]:8080"):
+            request = urllib.request.Request(server.url + "api/state", headers={"Host": host})
+            assert urllib.request.urlopen(request, timeout=5).status == 200
+        # DNS rebinding: evil.example resolving to 127.0.0.1 must not read the frames
+        request = urllib.request.Request(server.url + "frame/entrance.jpg", headers={"Host": "evil.example:8080"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=5)
+        assert err.value.code == 403
+    finally:
+        server.stop()
+
+
 def test_password_protects_every_route(tmp_path, frame):
     server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0, username="admin", password="s3cret").start()
     try:

@@ -10,7 +10,9 @@ Routes (all GET):
 * ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows (local time) from
                              ``analytics.sqlite``, plus the open window's live counts
 
-With a password set, every route needs HTTP basic auth (``service.web.username`` / password).
+With a password set, every route needs HTTP basic auth (``service.web.username`` / password);
+without one, only requests naming a loopback host (``Host: 127.0.0.1``, ``localhost``) are served,
+which keeps a web site from reading the frames through DNS rebinding.
 The response headers forbid framing and any script, style, image or connection outside the page's
 own origin (Content-Security-Policy), so the page cannot pull anything from the network either.
 """
@@ -228,8 +230,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def _host_allowed(self) -> bool:
+        """Without a password only loopback names are served: a web site cannot read the frames
+        through DNS rebinding (a name of its own that resolves to 127.0.0.1)."""
+        if self.server.password is not None:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+        if name in ("localhost", "127.0.0.1", "::1", self.server.listen_host.lower()) or name.startswith("127."):
+            return True
+        self._send(403, b"forbidden host\n", "text/plain")
+        return False
+
     def do_GET(self):
-        if not self._authorised():
+        if not self._host_allowed() or not self._authorised():
             return
         url = urlparse(self.path)
         state: WebState = self.server.state
@@ -297,6 +311,7 @@ class _Server(ThreadingHTTPServer):
         self.state = state
         self.username = username
         self.password = password
+        self.listen_host = address[0]
 
 
 class WebServer:
