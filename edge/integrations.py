@@ -46,6 +46,8 @@ class Integrations:
         self.web = None
         self.web_state = None
         self.discovery = None
+        # a missing password file or variable stops the start before the models load
+        self._web_password = web_password(self.config.service.web) if self.config.service.web.enabled else None
 
     # -- start ---------------------------------------------------------------------------------
     def start(self, pipelines) -> None:
@@ -80,7 +82,7 @@ class Integrations:
         from .web.server import WebServer, WebState
 
         web = self.config.service.web
-        password = web_password(web)
+        password = self._web_password
         host, port = web.address
         if not is_loopback(host) and password is None:  # the config refuses this too
             raise ConfigError(f"{web.listen} is not loopback: set a password", field="service.web.listen")
