@@ -406,3 +406,17 @@ def test_real_clip_counts_six_people(shared_dir, repo_dir):
     for (_, end), (start, _) in zip(ordered, ordered[1:]):
         assert end < start, spans
     assert all(end - start >= 50 for start, end in ordered), spans
+
+
+def test_a_customer_crossing_in_a_second_gets_a_track():
+    # 90 px a frame with a 60 px wide box: consecutive boxes never overlap.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    results = [step(dets(person(50 + 90 * f)), {0: RED_DRESS}) for f in range(10)]
+    assert [list(r.track_ids) for r in results][2:] == [[1]] * 8
+    # Without appearance agreement (somebody else appearing 90 px away) no such match.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    looks = [RED_DRESS, BLUE_JEANS, GREY_SUIT]
+    results = [step(dets(person(50 + 90 * f)), {0: looks[f % 3]}) for f in range(6)]
+    assert all(len(r) == 0 for r in results)

@@ -30,7 +30,10 @@ IoU. ``IouAppearanceCost`` (the default, ``tracker.appearance``) adds two rules:
 * a new track that earns its id while a confirmed track of the same class is lost nearby (within
   one person height of its predicted box) with an appearance within ``reacquire_distance`` takes
   that track's id (norfair's re-identification merge): the far one of two people crossing, who
-  re-emerges still half covered (no appearance, so no match) and is recognised a few frames later.
+  re-emerges still half covered (no appearance, so no match) and is recognised a few frames later;
+* a box that does not overlap a track seen in the previous frame matches it when it is within
+  one person height, of a similar size and looks alike (``_fast_movers``): a customer crossing
+  the camera in a second still gets a track.
 
 Time is in seconds of source time (``now_s``), not frames: ``max_lost_s`` and
 ``iou_only_lost_s`` mean the same on a 10 and a 30 fps camera. A confirmed track lost for more
@@ -140,9 +143,11 @@ class IouAppearanceCost(IouCost):
     appearance distance is added (half weight) so two people crossing keep their own ids."""
 
     APPEARANCE_WEIGHT = 0.5
+    FAST_COST = 1.5  # a match by appearance and distance only: worse than any IoU match
 
     def __call__(self, tracks, candidates, boxes, classes, appearances, now_s) -> np.ndarray:
         cost = super().__call__(tracks, candidates, boxes, classes, appearances, now_s)
+        self._fast_movers(cost, tracks, candidates, boxes, classes, appearances)
         cfg = self.cfg
         for i, track in enumerate(tracks):
             long_lost = track.lost > 0 and now_s - track.last_seen_s > cfg.iou_only_lost_s
@@ -168,6 +173,30 @@ class IouAppearanceCost(IouCost):
                     cost[i, j] += self.APPEARANCE_WEIGHT * d
         return cost
 
+
+    def _fast_movers(self, cost, tracks, candidates, boxes, classes, appearances) -> None:
+        """A customer crossing the camera in a second moves most of a box width per frame at
+        10 fps: no overlap with the last box before the Kalman filter has learnt the velocity,
+        so the track never gets its ``min_hits``. A box that does not overlap a track seen in the
+        previous frame may still match it when it is within one box height of it, of a similar
+        size (within 25 %), the same class and its appearance is within ``reacquire_distance``."""
+        cfg = self.cfg
+        for i, track in enumerate(tracks):
+            if track.lost or track.appearance is None:
+                continue
+            last = track.last_box
+            height = last[3] - last[1]
+            for j, row in enumerate(candidates):
+                if cost[i, j] < INFEASIBLE or int(classes[row]) != track.class_id:
+                    continue
+                seen = appearances.get(int(row))
+                box = boxes[row]
+                if seen is None or not 0.8 <= (box[3] - box[1]) / max(height, 1e-6) <= 1.25:
+                    continue
+                shift = np.hypot((box[0] + box[2] - last[0] - last[2]) / 2, (box[1] + box[3] - last[1] - last[3]) / 2)
+                d = colour.distance(track.appearance, seen)
+                if shift <= height and d <= cfg.reacquire_distance:
+                    cost[i, j] = self.FAST_COST + d
 
 class ByteTracker:
     """``update(detections, now_s, appearances) -> Detections`` of confirmed tracks with
