@@ -9,7 +9,9 @@ Two sources of garment boxes:
   attributes), never silently to the first. When the garment detector ran on person crops, the
   caller passes which crop each box came from (``origin``); a box is kept only when that crop's
   person is also its owner (another person's shirt seen through a crop's margin is theirs, and
-  their own scan finds it). The crop's ``slot`` is the detector's label.
+  their own scan finds it), and a box that touches a side of its crop where the crop runs into
+  another person's box is dropped too (the neighbour's dress cut by the crop's edge). The crop's
+  ``slot`` is the detector's label.
 * **body regions** (a person-only detector such as COCO YOLO): fixed bands of the person box,
   full width, as fractions of its height from the top (``BODY_REGIONS``):
   ``upper`` 15-55 % (torso: shirts, jackets; below the head), ``lower`` 45-95 % (hips to ankles:
@@ -119,6 +121,25 @@ def assign_garments(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, min_ove
     return np.where(clear, best, -1).astype(np.int64)
 
 
+def cut_by_a_neighbour(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, origin: np.ndarray,
+                       margin: float) -> np.ndarray:
+    """For each garment box found on person ``origin[g]``'s crop: does it touch a side of that
+    crop where the crop runs into another person's box? Then it is, most likely, the neighbour's
+    garment cut by the crop (a dress beside a skirt), and nobody's for sure."""
+    out = np.zeros(len(garments_xyxy), bool)
+    persons = np.asarray(persons_xyxy, np.float32).reshape(-1, 4)
+    for g, (box, row) in enumerate(zip(np.asarray(garments_xyxy, np.float32).reshape(-1, 4), origin)):
+        own = persons[row]
+        y = (box[1] + box[3]) / 2
+        for side, touches in ((own[0], box[0] <= own[0] + margin), (own[2], box[2] >= own[2] - margin)):
+            if not touches:
+                continue
+            for other, person in enumerate(persons):
+                if other != row and person[0] < side < person[2] and person[1] <= y <= person[3]:
+                    out[g] = True
+    return out
+
+
 def crop_weight(crop: np.ndarray) -> float:
     """Worth of one vote from ``crop`` (BGR): size x sharpness, within 0.1..1."""
     if not crop.size:
@@ -176,7 +197,9 @@ def garment_crops(
 
     owners = assign_garments(persons.xyxy, garments.xyxy, cfg.min_overlap)
     if origin is not None:  # seen in one person's crop but owned by another: not this crop's
-        owners = np.where(owners == np.asarray(origin, np.int64), owners, -1)
+        origin = np.asarray(origin, np.int64)
+        owners = np.where(owners == origin, owners, -1)
+        owners = np.where(cut_by_a_neighbour(persons.xyxy, garments.xyxy, origin, cfg.edge_margin_px), -1, owners)
     names = garments.names()
     for g, owner in enumerate(owners):
         if owner < 0:

@@ -176,3 +176,18 @@ def test_crop_weight_prefers_big_sharp_crops():
     assert crop_weight(blurred) < 0.5 * crop_weight(sharp)
     assert crop_weight(small) < 0.4
     assert 0.1 <= min(crop_weight(blurred), crop_weight(small))
+
+
+def test_a_garment_cut_by_the_crop_where_a_neighbour_stands_is_nobodys():
+    # Person 7's crop ends inside person 9's box; a dress box found there, touching the crop's
+    # right side, is most likely 9's dress cut by 7's crop, not 7's.
+    frame = np.full((600, 800, 3), 90, np.uint8)
+    persons = people([[100, 50, 300, 550], [260, 50, 460, 550]], track_ids=[7, 9])
+    garments = Detections(np.array([[200, 250, 299, 450], [120, 150, 240, 300]], np.float32),
+                          np.array([0.9, 0.9], np.float32), np.array([1, 2], np.int32), ["person", "dress", "jacket"])
+    crops = garment_crops(frame, persons, garments, GarmentsConfig(min_overlap=0.6), origin=np.array([0, 0]))
+    assert [(c.track_id, c.slot) for c in crops] == [(7, "jacket")]
+    # Alone, the same box touching the crop's side is her own (a wide skirt).
+    alone = people([[100, 50, 300, 550]], track_ids=[7])
+    crops = garment_crops(frame, alone, garments, GarmentsConfig(min_overlap=0.6), origin=np.array([0, 0]))
+    assert [(c.track_id, c.slot) for c in crops] == [(7, "dress"), (7, "jacket")]
