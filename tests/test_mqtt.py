@@ -454,7 +454,7 @@ def test_tls_connects_with_the_right_ca_and_reports_a_wrong_one(mosquitto_factor
 
 def test_example_acl_staff_reads_alerts_only(mosquitto_factory, tmp_path, monkeypatch):
     passwords = tmp_path / "passwd"
-    for i, user in enumerate(("fashion-edge", "staff")):
+    for i, user in enumerate(("store-042", "staff", "store-043")):
         create = ["-c"] if i == 0 else []
         subprocess.run(["mosquitto_passwd", "-b", *create, str(passwords), user, f"{user}-pw"], check=True)
     acl = REPO / "configs" / "mosquitto" / "fashion-edge.acl"
@@ -472,15 +472,15 @@ def test_example_acl_staff_reads_alerts_only(mosquitto_factory, tmp_path, monkey
     staff.subscribe("fashion-edge/#", qos=1)  # allowed, but only readable topics are delivered
     staff.loop_start()
     daemon_seen: list[str] = []
-    watcher = login("fashion-edge")
+    watcher = login("store-042")
     watcher.on_message = lambda c, u, m: daemon_seen.append(m.topic)
     watcher.connect("127.0.0.1", broker.port)
     watcher.subscribe("fashion-edge/#", qos=1)
     watcher.loop_start()
     time.sleep(0.3)
 
-    monkeypatch.setenv("FE_TEST_DAEMON_PW", "fashion-edge-pw")
-    cfg = MQTTConfig(keepalive_s=5, username="fashion-edge", password_env="FE_TEST_DAEMON_PW")
+    monkeypatch.setenv("FE_TEST_DAEMON_PW", "store-042-pw")
+    cfg = MQTTConfig(keepalive_s=5, username="store-042", password_env="FE_TEST_DAEMON_PW")
     pub = MqttPublisher(cfg, "fashion-edge/store-042", "fe-acl", tmp_path / "o.sqlite", "127.0.0.1", broker.port)
     pub.start()
     assert wait(lambda: pub.connected, 5)
@@ -494,6 +494,22 @@ def test_example_acl_staff_reads_alerts_only(mosquitto_factory, tmp_path, monkey
                                        "fashion-edge/store-042/availability"]
     assert "fashion-edge/store-042/cameras/cam1/counts" in daemon_seen
     assert "fashion-edge/store-042/alerts/cam1/fake" not in daemon_seen
+    # another store's daemon account may not write (or read) store-042's topics (issue 12)
+    other_seen: list[str] = []
+    other = login("store-043")
+    other.on_message = lambda c, u, m: other_seen.append(m.topic)
+    other.connect("127.0.0.1", broker.port)
+    other.subscribe("fashion-edge/#", qos=1)
+    other.loop_start()
+    time.sleep(0.3)
+    other.publish("fashion-edge/store-042/alerts/cam1/forged", b"{}", qos=1)
+    other.publish("fashion-edge/store-043/alerts/cam1/own", b"{}", qos=1)
+    assert wait(lambda: "fashion-edge/store-043/alerts/cam1/own" in other_seen, 5)
+    time.sleep(0.3)
+    assert "fashion-edge/store-042/alerts/cam1/forged" not in daemon_seen + staff_seen
+    assert not [t for t in other_seen if t.startswith("fashion-edge/store-042/")]
+    other.disconnect()
+    other.loop_stop()
     pub.stop(flush_timeout_s=1)
     for client in (staff, watcher):
         client.disconnect()
