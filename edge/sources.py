@@ -203,10 +203,13 @@ class _VideoReader:
         expected = self.frames_expected
         if expected is None:
             return True  # nothing to compare with: a failed read is the end
-        if self.good >= expected:
+        # Some containers only estimate their frame count (from duration x fps): 1 % (at least 2
+        # frames) of slack, so an intact file is never reported as ended early.
+        slack = max(2.0, 0.01 * expected)
+        if self.good >= expected - slack:
             return True
         last_index = self._last_msec * self.fps / 1000.0
-        return last_index >= expected - 2
+        return last_index >= expected - slack
 
     def read(self):
         self.skipped = 0
