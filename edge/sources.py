@@ -38,6 +38,7 @@ names the frame (the daemon turns it into exit code 4).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ from .config import ReconnectConfig
 from .errors import SourceError
 
 log = logging.getLogger(__name__)
+
+# libav prints several error lines per bad packet (hundreds for one damaged stretch, a few per
+# garbage MJPEG part); the sources report the same faults as counted warnings instead. Only fatal
+# libav messages are kept; set OPENCV_FFMPEG_LOGLEVEL (e.g. 16 or 24) to see the rest.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # A folder of images has no frame rate of its own: each image counts as this many frames per second
