@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -100,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all; 'none': only the live crowd and the demo clip)")
     parser.add_argument("--live-fps", default="10,15", help="live crowd runs at these fps ('' to skip)")
     parser.add_argument("--crowd", type=int, default=8, help="people in view in the live crowd")
     parser.add_argument("--no-demo", action="store_true", help="skip the real demo clip")
@@ -112,8 +113,11 @@ def main() -> None:
     models = Models(config)
     people = load_people(args.shared / "datasets" / "colorful-fashion", "val")
     wanted = [s for s in args.only.split(",") if s] or list(scenarios(people))
+    if args.only == "none":
+        wanted = []
     results, live = [], []
     t0 = time.time()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     for name in tqdm(wanted, desc="scenarios", unit="scenario"):
         scenario = scenarios(people)[name]()
         record = run_scenario(scenario, config, models)
@@ -126,6 +130,7 @@ def main() -> None:
                                                          "one-by-one-person-detection.mp4")
     text = table(results)
     print(text)
+    print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f} (2-core machine)")
     for figures in live:
         print("live:", json.dumps(figures))
     if demo:

@@ -103,6 +103,7 @@ def run_live(scenario, config: Config, models: Models, fps: float) -> tuple[RunR
             last_index = index
             clock = index / fps + max(elapsed, 0.0)
         pipeline.finish()
+    dropped += len(frames) - 1 - last_index  # frames that arrived while the last one was processed
     scheduler = pipeline.scheduler
     figures = {
         "fps": fps,
