@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--no-demo", action="store_true", help="skip the real demo clip")
     parser.add_argument("--write", type=Path, help="markdown file for the figures")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
+    parser.add_argument("--before", type=Path, default=REPO / "docs" / "data" / "scenarios_before_b544891.json",
+                        help="figures of an earlier version (JSON from --json) shown beside, in --write")
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -144,8 +146,11 @@ def main() -> None:
             f"| {f['fps']:.0f} | {f['people_in_view']} | {f['processed']} / {f['frames']} | {f['dropped']} "
             f"({f['dropped_share']:.1%}) | {f['mean_frame_ms']} | {f['budget_ms_mean']} | {f['budget_used_share']:.0%} "
             f"| {f['scans']} | {f['classifier_calls']} |" for f in live)
+        before = table(json.loads(args.before.read_text())["scenarios"]) if args.before and args.before.exists() \
+            else "not available"
         args.write.write_text(SCENARIO_DOC.format(command=command.strip(), table=text, live=live_lines,
-                                                  demo=json.dumps(demo) if demo else "not run"))
+                                                  demo=json.dumps(demo) if demo else "not run", before=before,
+                                                  before_file=args.before))
 
 
 SCENARIO_DOC = """# Scenario benchmark: per-customer identity and alerts
@@ -170,6 +175,17 @@ pipeline is busy are dropped), 20 s of a crowd walking on a store-like backdrop:
 ## Demo clip (`one-by-one-person-detection.mp4`, 6 people one after another)
 
 {demo}
+
+## Before: the same scenarios on the code before per-customer identity (commit b544891)
+
+Track ids re-acquired by IoU for 30 frames, votes every 5 frames, no exit decision, edge-cut
+people never scanned, the ImageNet label-map classifier of that commit's demo config. Measured
+by copying `edge/scenarios/` and this script onto `git worktree add /tmp/before b544891`, with
+an adapter for the old pipeline API (its consensus map instead of `customers`, no `scanned` count:
+its "calls / customer" are classifier calls only), `--live-fps '' --no-demo`; raw figures in
+`{before_file}`.
+
+{before}
 """
 
 
