@@ -150,7 +150,7 @@ def main() -> None:
             else "not available"
         args.write.write_text(SCENARIO_DOC.format(command=command.strip(), table=text, live=live_lines,
                                                   demo=json.dumps(demo) if demo else "not run", before=before,
-                                                  before_file=args.before))
+                                                  before_file=os.path.relpath(args.before, REPO)))
 
 
 SCENARIO_DOC = """# Scenario benchmark: per-customer identity and alerts
