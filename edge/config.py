@@ -80,7 +80,7 @@ class GarmentsConfig(Strict):
     class_conf: ClassThresholds = Field(
         default_factory=dict, description="per-garment score thresholds (e.g. dress: 0.7), over `conf`"
     )
-    threads: int = Field(2, ge=1)
+    threads: int = Field(2, ge=1, le=64, description="TFLite threads of the garment detector (1..64)")
     refinements: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "jacket": ["jacket", "blazer", "outwear", "suit", "cardigan", "sweatshirt", "hoodie"],
@@ -91,8 +91,9 @@ class GarmentsConfig(Strict):
         description="garment-detector label -> classifier labels that name it more finely; a classifier "
                     "answer outside this list is overruled by the detector's label",
     )
-    min_crop_px: int = Field(40, ge=8, description="skip crops smaller than this (short side)")
-    edge_margin_px: int = Field(4, ge=0, description="crops touching the frame edge within this margin are cut")
+    min_crop_px: int = Field(40, ge=8, le=2000,
+                             description="skip crops smaller than this (short side, 8..2000 px; above that no crop is good)")
+    edge_margin_px: int = Field(4, ge=0, le=500, description="crops touching the frame edge within this margin are cut (0..500 px)")
     min_overlap: float = Field(0.6, gt=0, le=1, description="fraction of a garment box inside a person box")
 
 
