@@ -34,6 +34,10 @@ ABSURD = [
     ("analytics", "window_s", 0.001, "analytics.window_s"),
     ("analytics", "min_dwell_s", 1e9, "analytics.min_dwell_s"),  # nobody would ever count
     ("detector", "threads", 1000000, "detector.threads"),  # blamed the video, then SIGSEGV
+    ("garments", "min_crop_px", 10**30, "garments.min_crop_px"),  # no crop good enough: no alert ever
+    ("garments", "threads", 1000000, "garments.threads"),
+    ("tracker", "max_lost_s", float("inf"), "tracker.max_lost_s"),
+    ("consensus", "scan_budget_ms", float("nan"), "consensus.scan_budget_ms"),
     ("detector", "max_detections", 10**9, "detector.max_detections"),
     ("classifier", "threads", 1000000, "classifier.threads"),
     ("mqtt", "stats_interval_s", float("inf"), "mqtt.stats_interval_s"),
