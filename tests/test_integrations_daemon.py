@@ -80,7 +80,9 @@ def test_prometheus_scrape_of_the_running_daemon(daemon):
     while True:
         m = scrape(daemon["metrics"])
         frames = m.get("fashion_edge_frames_processed_total", {}).get((("camera", "entrance"),), 0)
-        if frames >= 20 or time.monotonic() > deadline:
+        detect_count = m.get("fashion_edge_stage_seconds_count", {}).get((("stage", "detect"),), 0)
+        # the frame counter and the stage histogram are updated one after the other: wait for both
+        if (frames >= 20 and detect_count >= 20) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert frames >= 20
