@@ -196,3 +196,16 @@ def test_build_model_keeps_the_shipped_class_branch():
         out = m(torch.zeros(1, 3, 416, 416))
     out = out[0] if isinstance(out, (list, tuple)) else out
     assert tuple(out.shape) == (1, 4 + 11, 3549)
+
+
+def test_ship_rule():
+    from training.detector.camera_ship import decide
+
+    def res(clean, degraded):
+        return {"scales": {"clean": {"garment_map50": clean}}, "degraded_mean_map50": degraded}
+
+    shipped = res(0.761, 0.592)
+    assert decide(shipped, res(0.755, 0.650), True)["ship"]  # -0.6 point clean, better degraded
+    assert not decide(shipped, res(0.745, 0.700), True)["ship"]  # -1.6 points clean
+    assert not decide(shipped, res(0.770, 0.590), True)["ship"]  # degraded not better
+    assert not decide(shipped, res(0.770, 0.650), False)["ship"]  # parity failed

@@ -218,6 +218,20 @@ def table(report: Path = REPORT) -> str:
     return "\n".join(rows)
 
 
+def per_class_table(report: Path = REPORT) -> str:
+    """AP50 per class and scale, one column per (model, scale)."""
+    data = json.loads(report.read_text())
+    keys = ("clean", "h240", "h160", "h110")
+    cols = [(name, k) for name in data["models"] for k in keys]
+    rows = ["| class | " + " | ".join(f"{n[:14]} {k}" for n, k in cols) + " |", "|---|" + "---|" * len(cols)]
+    for cls in PRODUCT_CLASSES:
+        vals = [data["models"][n]["scales"][k]["ap50"].get(cls) for n, k in cols]
+        rows.append(f"| {cls} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
+    rows.append("| **garments** | " + " | ".join(f"**{data['models'][n]['scales'][k]['garment_map50']:.3f}**"
+                                             for n, k in cols) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.detector.camera_eval", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -249,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "plot":
         print(plot(args.report))
         print(table(args.report))
+        print(per_class_table(args.report))
     return 0
 
 

@@ -10,7 +10,8 @@ frames) and writes ``out`` (Ultralytics layout):
   ``max_fashion`` of them is kept. Store frames (person boxes only, already camera images) are
   linked every ``store_step``-th. Everything is seeded (``seed``): the same call writes the same
   files.
-* ``images/val``: links to the source's clean val split (Ultralytics' per-epoch validation).
+* ``images/val``, ``images/store_val``: links to the source's clean val split (Ultralytics'
+  per-epoch validation, the export's parity evaluation) and store_val frames.
 * ``summary.json``: counts, settings, and the list of source images used.
 
 Only the source's ``train`` split is read: no validation image (nor anything derived from one)
@@ -52,13 +53,31 @@ def _link(src: Path, dst: Path) -> None:
     os.symlink(os.path.relpath(src.resolve(), dst.parent.resolve()), dst)
 
 
+def link_split(source: Path, out: Path, split: str) -> int:
+    """Link a source split (clean val, store_val) unchanged: per-epoch validation and the export's
+    float-vs-int8 evaluation read them from ``out``."""
+    folder = source / "images" / split
+    if not folder.is_dir():
+        return 0
+    for sub in ("images", "labels"):
+        d = out / sub / split
+        if d.is_dir():
+            for f in d.iterdir():
+                f.unlink()
+    files = sorted(folder.iterdir())
+    for f in files:
+        _link(f, out / "images" / split / f.name)
+        _link(source / "labels" / split / f"{f.stem}.txt", out / "labels" / split / f"{f.stem}.txt")
+    return len(files)
+
+
 def build_camera_train(source: Path, out: Path, val_ids: set[str], seed: int = 0, p_degrade: float = 0.7,
                        max_fashion: int | None = None, store_step: int = 1,
                        settings: AugmentSettings = AugmentSettings(), limit: int | None = None) -> dict:
     images_dir, labels_dir = source / "images" / "train", source / "labels" / "train"
     if not images_dir.is_dir():
         raise DatasetError("prepared train split not found (run the prepare step)", path=images_dir)
-    for split in ("train", "val"):
+    for split in ("train",):
         for sub in ("images", "labels"):
             d = out / sub / split
             if d.is_dir():
@@ -108,9 +127,8 @@ def build_camera_train(source: Path, out: Path, val_ids: set[str], seed: int = 0
         boxes = read_labels(labels_dir / f"{f.stem}.txt", len(PRODUCT_CLASSES))
         write_labels(out / "labels" / "train" / f"{f.stem}.txt", boxes)
         counts["person"] += len(boxes)
-    for f in sorted((source / "images" / "val").iterdir()):
-        _link(f, out / "images" / "val" / f.name)
-        _link(source / "labels" / "val" / f"{f.stem}.txt", out / "labels" / "val" / f"{f.stem}.txt")
+    for split in ("val", "store_val"):
+        link_split(source, out, split)
     import yaml
 
     (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out.resolve()), "train": "images/train",
