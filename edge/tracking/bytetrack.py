@@ -181,22 +181,28 @@ class IouAppearanceCost(IouCost):
         previous frame may still match it when it is within one box height of it, of a similar
         size (within 25 %), the same class and its appearance is within ``reacquire_distance``."""
         cfg = self.cfg
+        if not len(candidates):
+            return
+        cand = boxes[candidates]
+        cand_centre = np.stack([(cand[:, 0] + cand[:, 2]) / 2, (cand[:, 1] + cand[:, 3]) / 2], axis=1)
+        cand_height = cand[:, 3] - cand[:, 1]
         for i, track in enumerate(tracks):
             if track.lost or track.appearance is None:
                 continue
             last = track.last_box
-            height = last[3] - last[1]
-            for j, row in enumerate(candidates):
-                if cost[i, j] < INFEASIBLE or int(classes[row]) != track.class_id:
+            height = max(last[3] - last[1], 1e-6)
+            shift = np.hypot(cand_centre[:, 0] - (last[0] + last[2]) / 2, cand_centre[:, 1] - (last[1] + last[3]) / 2)
+            ratio = cand_height / height
+            near = (cost[i] >= INFEASIBLE) & (shift <= height) & (ratio >= 0.8) & (ratio <= 1.25) \
+                & (classes[candidates] == track.class_id)
+            for j in np.nonzero(near)[0]:  # geometry first: the colour distance only where it may match
+                seen = appearances.get(int(candidates[j]))
+                if seen is None:
                     continue
-                seen = appearances.get(int(row))
-                box = boxes[row]
-                if seen is None or not 0.8 <= (box[3] - box[1]) / max(height, 1e-6) <= 1.25:
-                    continue
-                shift = np.hypot((box[0] + box[2] - last[0] - last[2]) / 2, (box[1] + box[3] - last[1] - last[3]) / 2)
                 d = colour.distance(track.appearance, seen)
-                if shift <= height and d <= cfg.reacquire_distance:
+                if d <= cfg.reacquire_distance:
                     cost[i, j] = self.FAST_COST + d
+
 
 class ByteTracker:
     """``update(detections, now_s, appearances) -> Detections`` of confirmed tracks with
