@@ -210,3 +210,12 @@ def test_pipeline_on_a_live_camera_keeps_to_its_budget(tmp_path):
     for index in range(10):
         result = pipe.process(Frame(canvas((300, RED, RED)), index, time.time(), None))
         assert result.scanned == 0 and result.scan_budget_ms == 0.0
+
+
+def test_the_staff_console_says_when_an_alert_was_decided_at_exit():
+    from edge.commands.alerts import format_alert
+
+    alert = {"time": "2026-12-02T10:00:00Z", "site": "s", "camera": "c", "rule": "dress", "track_id": 3,
+             "garments": [{"label": "dress", "score": 0.7}], "frame_index": 9, "source_time_s": None}
+    assert "decided as the customer left" in format_alert({**alert, "decided": "exit"})
+    assert "decided" not in format_alert(alert) and "decided" not in format_alert({**alert, "decided": "consensus"})

@@ -28,10 +28,11 @@ _CONNECT_TIMEOUT_S = 10.0
 def format_alert(alert: dict) -> str:
     garments = ", ".join(f"{g.get('label')} {float(g.get('score', 0)):.2f}" for g in alert.get("garments", []))
     where = f" @ {alert['source_time_s']:.1f}s" if isinstance(alert.get("source_time_s"), (int, float)) else ""
+    how = {"early": ", decided early", "exit": ", decided as the customer left"}.get(alert.get("decided"), "")
     return (
         f"{alert.get('time', '?')}  {alert.get('site', '?')}/{alert.get('camera', '?')}  "
         f"{alert.get('rule', '?')}: {garments or '-'}  (customer #{alert.get('track_id', '?')}, "
-        f"frame {alert.get('frame_index', '?')}{where})"
+        f"frame {alert.get('frame_index', '?')}{where}{how})"
     )
 
 

@@ -20,8 +20,9 @@ def _print_alert(payload: dict) -> None:
     garments = ", ".join(f"{g['label']} {g['score']:.2f}" for g in payload["garments"])
     at = payload["source_time_s"]
     where = f"t={at:6.1f}s" if at is not None else payload["time"]
+    how = {"early": ", decided early", "exit": ", decided as the customer left"}.get(payload.get("decided"), "")
     print(f"ALERT {where} camera={payload['camera']} customer #{payload['track_id']}: "
-          f"{payload['rule']} ({garments})", flush=True)
+          f"{payload['rule']} ({garments}{how})", flush=True)
 
 
 def main(args) -> int:
