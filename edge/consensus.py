@@ -255,8 +255,11 @@ class GarmentVotes:
 
     def is_settled(self, slots: list[str] | tuple[str, ...] | None = None) -> bool:
         """True when nothing is left to look at: every slot in ``slots`` (default: every slot
-        voted on so far, at least one) is settled or given up, and no re-verification is owed."""
+        voted on so far, at least one) is settled or given up, and no re-verification is owed;
+        with no slot at all, once ``max_votes`` looks found nothing."""
         wanted = list(slots) if slots is not None else list(self._slots)
-        if not wanted or self.verifying:
+        if self.verifying:
             return False
+        if not wanted:  # nothing found yet: give up after max_votes looks, like a slot would
+            return slots is None and self.looks >= self.cfg.max_votes
         return all(slot in self._slots and not self._slots[slot].open for slot in wanted)

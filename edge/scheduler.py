@@ -12,7 +12,8 @@ customers are scanned whenever the budget allows:
 * The budget is a token bucket: unspent budget carries over for up to two frames' worth (so a
   scan that costs more than one frame's budget still happens every other frame instead of never).
   A scan is charged the running mean cost of a scan, corrected by the measured time afterwards.
-* Customers are served in need order: fewest counted votes first (a new customer has none),
+* Customers are served in need order: fewest scans so far first (a new customer has none, and a
+  customer on whom nothing is ever found cannot starve the others), then fewest counted votes,
   then those near the frame edge (arriving or about to leave), then the longest unscanned.
 """
 
@@ -78,7 +79,7 @@ class ScanScheduler:
     def choose(self, requests: list[ScanRequest], budget_ms: float | None, frame_shape) -> list[ScanRequest]:
         ordered = sorted(
             requests,
-            key=lambda r: (r.customer.garments.counted_votes, not self._near_edge(r.box, frame_shape),
+            key=lambda r: (r.customer.scans, r.customer.garments.counted_votes, not self._near_edge(r.box, frame_shape),
                            -1e18 if r.customer.last_scan is None else r.customer.last_scan),
         )
         if budget_ms is None:

@@ -219,3 +219,26 @@ def test_the_staff_console_says_when_an_alert_was_decided_at_exit():
              "garments": [{"label": "dress", "score": 0.7}], "frame_index": 9, "source_time_s": None}
     assert "decided as the customer left" in format_alert({**alert, "decided": "exit"})
     assert "decided" not in format_alert(alert) and "decided" not in format_alert({**alert, "decided": "consensus"})
+
+
+def test_a_customer_on_whom_nothing_is_found_does_not_starve_the_others():
+    scheduler = ScanScheduler(ConsensusConfig(scan_budget_ms=10))
+    scheduler.scan_ms = 10.0
+    empty, other = customer(1), customer(2)
+    served = []
+    for frame in range(6):
+        chosen = scheduler.choose([request(empty), request(other, x=400)], 10, (400, 640))
+        for r in chosen:
+            r.customer.scans += 1
+            r.customer.last_scan = float(frame)
+        served += [r.customer.id for r in chosen]
+    assert sorted(served) == [1, 1, 1, 2, 2, 2]
+
+
+def test_nothing_found_in_max_votes_looks_ends_the_scans():
+    votes = GarmentVotes(ConsensusConfig(max_votes=5))
+    for _ in range(4):
+        votes.look()
+    assert not votes.is_settled()
+    votes.look()
+    assert votes.is_settled()
