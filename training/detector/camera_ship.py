@@ -5,7 +5,7 @@
 1. ``export.detector.export_from_config``: int8 TFLite of ``--weights`` (default the run's
    ``best.pt``) at ``export.model`` (under runs/, not where the daemon loads), float vs int8 on
    the clean val split with the existing parity gate (``export.max_map50_drop``); its report goes
-   to ``runs/detector/<run>/report`` so the shipped model's report is untouched.
+   to ``<candidate>_report/`` beside the candidate, so the shipped model's report is untouched.
 2. ``training.detector.camera_eval.evaluate_scales`` on the candidate (int8, YoloDetector), merged
    into ``models/reports/detector/camera_scale.json`` beside the shipped model's row.
 3. Ship rule (issue 10): the candidate ships when, on the same data and decode, its degraded mean
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shipped-name", default="stage 2 (shipped)")
     parser.add_argument("--name", default="camera fine-tune (candidate)")
     parser.add_argument("--dry-run", action="store_true", help="decide, but copy nothing into models/")
+    parser.add_argument("--out", type=Path, default=None, help="candidate TFLite (default export.model)")
+    parser.add_argument("--report", type=Path, default=None, help="camera_scale.json to merge into")
     args = parser.parse_args(argv)
     from export.detector import ParityError, export_from_config
     from training.detector.camera_eval import REPORT, evaluate_scales, merge_report, plot, table
@@ -56,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     run_dir = cfg.work_dir / run_name(cfg)
     weights = Path(args.weights) if args.weights else run_dir / "weights" / "best.pt"
-    report_dir = run_dir / "report"
-    out = cfg.repo_path(cfg.get("export", "model"))
+    out = args.out.resolve() if args.out else cfg.repo_path(cfg.get("export", "model"))
+    report_dir = out.parent / f"{out.stem}_report"
+    report = args.report or REPORT
     try:
         metrics = export_from_config(cfg, weights, out=out, report_dir=report_dir)
         parity = metrics["parity"]
@@ -67,15 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     except FashionEdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    data = json.loads(REPORT.read_text()) if REPORT.is_file() else {"models": {}}
+    data = json.loads(report.read_text()) if report.is_file() else {"models": {}}
     if args.shipped_name not in data["models"]:
-        data = merge_report(args.shipped_name, evaluate_scales(SHIPPED))
+        data = merge_report(args.shipped_name, evaluate_scales(SHIPPED), report)
     shipped = data["models"][args.shipped_name]
     candidate = evaluate_scales(out)
     candidate["weights"] = str(weights)
     candidate["parity"] = parity
-    merge_report(args.name, candidate)
-    plot()
+    merge_report(args.name, candidate, report)
+    plot(report)
     decision = decide(shipped, candidate, parity.get("passed", False))
     decision.update({"candidate": str(out), "weights": str(weights), "shipped_before": args.shipped_name,
                      "candidate_name": args.name, "dry_run": args.dry_run})
@@ -93,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             if f.is_file():
                 shutil.copy(f, dest / f.name)
         decision["shipped_to"] = str(SHIPPED)
-    (REPORT.parent / "camera_ship_decision.json").write_text(json.dumps(decision, indent=1))
-    print(table())
+    decision_path = REPORT.parent / "camera_ship_decision.json" if report == REPORT else report.with_name(
+        report.stem + "_decision.json")
+    decision_path.write_text(json.dumps(decision, indent=1))
+    print(table(report))
     print(json.dumps(decision, indent=1))
     return 0
 
