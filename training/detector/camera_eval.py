@@ -186,7 +186,7 @@ def plot(report: Path = REPORT, out: Path | None = None) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for name, res in data["models"].items():
         scales = res["scales"]
-        hs = [h for h in HEIGHTS if split_name(h) in scales]
+        hs = sorted(h for h in HEIGHTS if split_name(h) in scales)
         xs = hs + [600]
         ys = [scales[split_name(h)]["garment_map50"] for h in hs] + [scales["clean"]["garment_map50"]]
         axes[0].plot(xs, ys, marker="o", label=f"{name} (degraded mean {res['degraded_mean_map50']:.3f})")
