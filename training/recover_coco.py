@@ -134,6 +134,31 @@ def _match_error(torch_nchw: np.ndarray, tflite_nhwc: np.ndarray) -> float:
     return float(np.abs(t - tflite_nhwc).mean() / (np.abs(t).mean() + 1e-6))
 
 
+def take_best_conv(name, conv2d, x, candidates, unassigned, assigned, parents, tflite_path) -> None:
+    """Give ``conv2d`` (module ``name``, input ``x``) the TFLite conv among ``candidates`` whose
+    recorded input matches ``x`` best; BN folded into the TFLite conv becomes an identity BN."""
+    import torch
+
+    shape = tuple(conv2d.weight.shape)
+    if not candidates:
+        raise ModelError(f"no TFLite conv with weight shape {shape} left for {name}", path=tflite_path)
+    errors = [_match_error(x, c.input_nhwc) for c in candidates]
+    best = int(np.argmin(errors))
+    chosen = candidates[best]
+    unassigned.remove(chosen)
+    assigned.append((name, chosen.op_index, errors[best]))
+    with torch.no_grad():
+        conv2d.weight.copy_(torch.from_numpy(chosen.weight))
+        if conv2d in parents:
+            bn = parents[conv2d].bn
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(chosen.bias))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        else:
+            conv2d.bias.copy_(torch.from_numpy(chosen.bias))
+
+
 def recover(tflite_path: Path, model_yaml: str = "yolov8n.yaml", image_path: Path | None = None, imgsz: int = 416):
     """Ultralytics DetectionModel with weights recovered from ``tflite_path`` (COCO, 80 classes)."""
     setup_ultralytics()
@@ -160,23 +185,7 @@ def recover(tflite_path: Path, model_yaml: str = "yolov8n.yaml", image_path: Pat
             x = inputs[0].detach().numpy()
             shape = tuple(conv2d.weight.shape)
             candidates = [c for c in unassigned if c.weight.shape == shape and c.groups == conv2d.groups]
-            if not candidates:
-                raise ModelError(f"no TFLite conv with weight shape {shape} left for {name}", path=tflite_path)
-            errors = [_match_error(x, c.input_nhwc) for c in candidates]
-            best = int(np.argmin(errors))
-            chosen = candidates[best]
-            unassigned.remove(chosen)
-            assigned.append((name, chosen.op_index, errors[best]))
-            with torch.no_grad():
-                conv2d.weight.copy_(torch.from_numpy(chosen.weight))
-                if conv2d in parents:
-                    bn = parents[conv2d].bn
-                    bn.weight.fill_(1.0)
-                    bn.bias.copy_(torch.from_numpy(chosen.bias))
-                    bn.running_mean.zero_()
-                    bn.running_var.fill_(1.0 - bn.eps)
-                else:
-                    conv2d.bias.copy_(torch.from_numpy(chosen.bias))
+            take_best_conv(name, conv2d, x, candidates, unassigned, assigned, parents, tflite_path)
 
         return hook
 

@@ -26,13 +26,13 @@ from edge.errors import ModelError
 from training.detector_data import PRODUCT_CLASSES
 from training.recover_coco import (
     _decode,
-    _match_error,
     _shared,
     as_unit_chw,
     calibrate_batchnorm,
     quantised_input,
     read_letterboxed,
     read_tflite_convs,
+    take_best_conv,
 )
 from training.ultralytics_env import setup_ultralytics
 
@@ -115,23 +115,7 @@ def recover(tflite_path: Path, nc: int, model_yaml: str = "yolov8n.yaml", image_
             if head:  # first conv of a head branch: its twin reads the same tensor (see _conv_descendants)
                 want = 4 * detect.reg_max if head.group(1) == "2" else nc
                 candidates = [c for c in candidates if downstream.get(c.op_index) == want]
-            if not candidates:
-                raise ModelError(f"no TFLite conv with weight shape {shape} left for {name}", path=tflite_path)
-            errors = [_match_error(x, c.input_nhwc) for c in candidates]
-            best = int(np.argmin(errors))
-            chosen = candidates[best]
-            unassigned.remove(chosen)
-            assigned.append((name, chosen.op_index, errors[best]))
-            with torch.no_grad():
-                conv2d.weight.copy_(torch.from_numpy(chosen.weight))
-                if conv2d in parents:
-                    bn = parents[conv2d].bn
-                    bn.weight.fill_(1.0)
-                    bn.bias.copy_(torch.from_numpy(chosen.bias))
-                    bn.running_mean.zero_()
-                    bn.running_var.fill_(1.0 - bn.eps)
-                else:
-                    conv2d.bias.copy_(torch.from_numpy(chosen.bias))
+            take_best_conv(name, conv2d, x, candidates, unassigned, assigned, parents, tflite_path)
 
         return hook
 
