@@ -41,6 +41,10 @@ ClassThresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_rang
 class ReconnectConfig(Strict):
     initial_s: float = Field(1.0, ge=0.01, le=60, description="first back-off after a live source drops (0.01..60 s)")
     max_s: float = Field(30.0, ge=0.01, le=600, description="back-off ceiling (0.01..600 s, at least initial_s)")
+    first_frame_timeout_s: float | None = Field(
+        30.0, ge=0.5, le=86400,
+        description="a live source that never delivered a frame fails after this long (0.5..86400 s, exit 1; "
+                    "null: retry forever); once it streamed, it reconnects forever")
 
     @model_validator(mode="after")
     def _ceiling_above_start(self):
