@@ -6,8 +6,13 @@ fallback import for older boards. Errors come out as one-line ``ModelError``s na
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,44 @@ def _interpreter_class():
         raise ModelError(
             "no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime on old boards)"
         ) from None
+
+
+# The C++ runtime prints this to fd 2 when it builds an interpreter (it honours no log-level setting):
+# operator noise, kept out of the log. Any other text it prints there is passed on.
+_RUNTIME_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_runtime_stderr():
+    """Capture fd 2 while the runtime builds an interpreter; re-emit all but its INFO chatter.
+
+    The redirect is process-wide: a line another thread writes meanwhile is captured and re-emitted
+    afterwards (late, never lost). Nested or concurrent uses are serialised by a lock.
+    """
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter): leave it
+            yield
+            return
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                text = captured.read().decode("utf-8", "replace")
+                kept = [line for line in text.splitlines(keepends=True) if line.strip() not in _RUNTIME_CHATTER]
+                if kept:
+                    os.write(2, "".join(kept).encode())
 
 
 @dataclass(frozen=True)
@@ -62,9 +105,11 @@ class TFLiteModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError("model file not found", path=self.path)
+        interpreter_class = _interpreter_class()
         try:
-            self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with _quiet_runtime_stderr():
+                self.interpreter = interpreter_class(model_path=str(self.path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except ModelError:
             raise
         except Exception as exc:  # the runtime raises ValueError/RuntimeError with long text

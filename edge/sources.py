@@ -22,7 +22,10 @@ before the consumer took it counts in ``frames_dropped`` (or ``frames_skipped`` 
 waits for ``fps_cap``). When the stream fails (open or read), the state becomes ``reconnecting``
 and the grabber re-opens it with exponential back-off (``reconnect.initial_s`` doubling up to
 ``reconnect.max_s``); the iterator never ends until ``close()``. An http URL to a video file is
-live too: its end is treated like a dropped stream and it is re-opened.
+live too: its end is treated like a dropped stream and it is re-opened. A live source that has
+*never* delivered a frame (no camera at that index, a wrong or unreachable URL) gives up after
+``reconnect.first_frame_timeout_s``: the state becomes ``failed`` and the iterator raises one
+``SourceError`` line (the daemon exits 1); one that streamed once reconnects forever.
 
 Corrupt frames (unreadable image, empty or wrongly shaped frame) are skipped with a warning and
 counted in ``corrupt_frames``; they never end the iteration. On a live source a failed read (a
@@ -57,6 +60,13 @@ log = logging.getLogger(__name__)
 # garbage MJPEG part); the sources report the same faults as counted warnings instead. Only fatal
 # libav messages are kept; set OPENCV_FFMPEG_LOGLEVEL (e.g. 16 or 24) to see the rest.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+# OpenCV's own warnings (a multi-line "can't open camera by index" / "raised OpenCV exception" per
+# attempt) repeat what the source logs once in plain words; set OPENCV_LOG_LEVEL to see them.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+    except AttributeError:  # an OpenCV build without the logging module
+        pass
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # A folder of images has no frame rate of its own: each image counts as this many frames per second
@@ -118,7 +128,7 @@ class FrameSource:
             "frames_dropped": 0,  # live: overwritten before the consumer took them
             "corrupt_frames": 0,
             "reconnects": 0,  # live: times the stream was re-opened after a failure
-            "state": "streaming",  # 'streaming' | 'reconnecting' | 'ended'
+            "state": "streaming",  # 'streaming' | 'reconnecting' | 'ended' | 'failed' (live, never streamed)
         }
 
     @property
@@ -410,9 +420,13 @@ class LiveSource(FrameSource):
         self._consumer_capped = False  # consumer is waiting for fps_cap: overwrites are skips
         self._next_due = 0.0
         self._sequence = 0
+        self._opened_at = time.monotonic()
+        self._ever_streamed = False
+        self._attempts = 0  # opens tried
+        self.failure: str | None = None  # set when a source that never streamed gives up
         # The first open happens here so a working source is streaming as soon as it is returned;
         # a failing one starts in 'reconnecting' and the grabber keeps trying (a camera that is off at
-        # boot must not stop the daemon).
+        # boot must not stop the daemon at once) for up to reconnect.first_frame_timeout_s.
         capture = self._open()
         if capture is None:
             self._stats["state"] = "reconnecting"
@@ -432,10 +446,16 @@ class LiveSource(FrameSource):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_READ_TIMEOUT_S * 1000),
             ]
             capture = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, params)
+        self._attempts += 1
         if capture.isOpened():
             return capture
         capture.release()
-        log.warning("source %s: cannot open", self.uri)
+        if self._ever_streamed or self._attempts == 1:
+            limit = self.reconnect.first_frame_timeout_s
+            retry = "retrying" if self._ever_streamed or limit is None else f"retrying for up to {limit:g} s"
+            log.warning("source %s: cannot open; %s", self.uri, retry)
+        else:  # the same warning on every attempt of a source that never streamed adds nothing
+            log.debug("source %s: cannot open (attempt %d)", self.uri, self._attempts)
         return None
 
     def _grab_loop(self, capture: cv2.VideoCapture | None) -> None:
@@ -446,7 +466,11 @@ class LiveSource(FrameSource):
         try:
             while not self._closed.is_set():
                 if capture is None:
-                    if self._closed.wait(backoff_s):
+                    if self._give_up_never_streamed():
+                        break
+                    if self._closed.wait(self._wait_before_retry(backoff_s)):
+                        break
+                    if self._give_up_never_streamed():
                         break
                     backoff_s = min(backoff_s * 2, self.reconnect.max_s)
                     capture = self._open()
@@ -484,11 +508,32 @@ class LiveSource(FrameSource):
                     continue
                 corrupt_in_a_row = 0
                 backoff_s = self.reconnect.initial_s
+                self._ever_streamed = True
                 self._publish(image)
                 self._set_state("streaming")
         finally:
             if capture is not None:
                 capture.release()
+
+    def _wait_before_retry(self, backoff_s: float) -> float:
+        """The back-off, cut short so that a source that never streamed gives up on time."""
+        limit = self.reconnect.first_frame_timeout_s
+        if self._ever_streamed or limit is None:
+            return backoff_s
+        return max(0.0, min(backoff_s, self._opened_at + limit - time.monotonic()))
+
+    def _give_up_never_streamed(self) -> bool:
+        """True (state 'failed', ``failure`` set) once a source that never gave a frame ran out of time."""
+        limit = self.reconnect.first_frame_timeout_s
+        if self._ever_streamed or limit is None or time.monotonic() - self._opened_at < limit:
+            return False
+        what = f"camera index {self.uri}" if self.uri.isdigit() else self.uri
+        self.failure = (f"{what}: no frame received in {limit:g} s ({self._attempts} attempt(s) to open it); "
+                        "check the device or URL (or raise reconnect.first_frame_timeout_s)")
+        with self._newest:
+            self._newest.notify_all()
+        self._set_state("failed")
+        return True
 
     def _publish(self, image: np.ndarray) -> None:
         with self._newest:
@@ -509,10 +554,12 @@ class LiveSource(FrameSource):
                 with self._lock:
                     self._consumer_capped = False
         with self._newest:
-            while self._slot is None and not self._closed.is_set():
+            while self._slot is None and not self._closed.is_set() and self.failure is None:
                 self._newest.wait(0.5)
             if self._closed.is_set():
                 raise StopIteration
+            if self._slot is None and self.failure is not None:
+                raise SourceError(self.failure)
             frame, self._slot = self._slot, None
             self._stats["frames_delivered"] += 1
         if self.fps_cap is not None:

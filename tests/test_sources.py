@@ -309,3 +309,55 @@ def test_http_video_file_is_live_and_reopened_after_its_end(shared_dir):
         source.close()
         server.kill()
         server.wait(10)
+
+
+@pytest.mark.parametrize("uri", ["rtsp://127.0.0.1:{port}/x", "9"], ids=["closed-rtsp-port", "no-such-camera-index"])
+def test_live_source_that_never_streams_gives_up_after_first_frame_timeout(uri, capfd):
+    """`--source 0` without a camera / an unreachable URL: one SourceError line after the bound, not forever."""
+    uri = uri.format(port=free_port())
+    states = []
+    started = time.monotonic()
+    source = open_source(uri, reconnect=ReconnectConfig(initial_s=0.2, max_s=1, first_frame_timeout_s=1.5),
+                         on_status=states.append)
+    try:
+        raised = _next_or_error(source, 10)
+    finally:
+        source.close()
+    elapsed = time.monotonic() - started
+    assert isinstance(raised, SourceError), raised
+    assert 1.4 <= elapsed < 5, elapsed
+    message = str(raised)
+    assert uri in message and "no frame received in 1.5 s" in message and "\n" not in message
+    assert "failed" in [s["state"] for s in states]
+    noise = capfd.readouterr().err
+    assert "[ WARN" not in noise and "OpenCV" not in noise and "[ERROR" not in noise, noise
+
+
+def _next_or_error(source, timeout_s: float):
+    result = []
+
+    def take():
+        try:
+            result.append(next(source))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            result.append(exc)
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return result[0] if result else None
+
+
+def test_a_stream_that_worked_once_keeps_reconnecting_past_the_first_frame_timeout(mjpeg_camera):
+    url = f"http://127.0.0.1:{mjpeg_camera.port}/stream.mjpg"
+    source = open_source(url, reconnect=ReconnectConfig(initial_s=0.1, max_s=0.3, first_frame_timeout_s=0.5))
+    try:
+        _next_within(source, 5)
+        mjpeg_camera.kill()
+        time.sleep(2.5)  # well past first_frame_timeout_s while the camera is away
+        assert source.state == "reconnecting" and source.failure is None
+        mjpeg_camera.start()
+        frame = _next_or_error(source, 10)
+        assert isinstance(frame, Frame), frame  # back, never given up
+    finally:
+        source.close()
