@@ -11,11 +11,13 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
 from .errors import FashionEdgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fashion-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fashion-edge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon with a config file")
@@ -34,18 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mqtt-port", type=int)
     demo.add_argument("--loop", action="store_true")
 
-    detect = sub.add_parser("detect", help="run a YOLO TFLite detector on images")
+    detect = sub.add_parser("detect", help="run a YOLO TFLite detector on images, videos or folders")
     detect.add_argument("--model", required=True)
-    detect.add_argument("--conf", type=float, default=0.25)
-    detect.add_argument("--iou", type=float, default=0.5)
-    detect.add_argument("--json", action="store_true", help="one JSON object per line")
-    detect.add_argument("images", nargs="+", metavar="IMAGE")
+    detect.add_argument("--manifest", help="the model's manifest JSON (default: beside the model, or shipped)")
+    detect.add_argument("--conf", type=float, default=0.25, help="score threshold (0..1)")
+    detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (0..1)")
+    _add_input_flags(detect)
 
-    classify = sub.add_parser("classify", help="run a TFLite garment classifier on images")
+    classify = sub.add_parser("classify", help="run a TFLite garment classifier on images, videos or folders")
     classify.add_argument("--model", required=True)
-    classify.add_argument("--top", type=int, default=3, help="labels shown without --json")
-    classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("--manifest", help="the model's manifest JSON (default: beside the model, or shipped)")
+    classify.add_argument("--top", type=int, default=3, help="labels shown (and drawn with --save)")
+    _add_input_flags(classify)
 
     report = sub.add_parser("report", help="print analytics windows and write PNG charts")
     report.add_argument("--config", help="config whose state directory holds analytics.sqlite")
@@ -54,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--camera", help="only this camera")
 
     alerts = sub.add_parser("alerts", help="subscribe and print alerts as they arrive (staff)")
-    alerts.add_argument("--host", default="127.0.0.1")
-    alerts.add_argument("--port", type=int, default=1883)
+    alerts.add_argument("--host", help="broker host (default: see --config, else the running demo's, else 127.0.0.1)")
+    alerts.add_argument("--port", type=int, help="broker port (default 1883, or where the running demo's broker is)")
+    alerts.add_argument("--config", help="the daemon's config: its broker (or its embedded broker) and topic prefix")
     alerts.add_argument("--site", default="+", help="site name ('+' = all)")
     alerts.add_argument("--prefix", help="topic prefix (default fashion-edge/<site>)")
     alerts.add_argument("--label", action="append", help="only alerts with this garment/rule (repeatable)")
@@ -70,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_input_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vid-stride", type=int, default=1, help="videos: use every N-th frame (default 1)")
+    parser.add_argument("--save", metavar="DIR", help="write annotated images into DIR")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("images", nargs="+", metavar="SOURCE", help="image, video or folder")
+
+
 # Numeric flags and their ranges: a value outside is bad input (one line, exit 2), never clamped.
 FLAG_RANGES = {
     "mqtt_port": ("--mqtt-port", 1, 65535),
@@ -77,6 +87,7 @@ FLAG_RANGES = {
     "max_frames": ("--max-frames", 1, 10**12),
     "count": ("--count", 1, 10**9),
     "top": ("--top", 1, 1000),
+    "vid_stride": ("--vid-stride", 1, 10**6),
 }
 FLOAT_FLAG_RANGES = {"conf": ("--conf", 0.0, 1.0), "iou": ("--iou", 0.0, 1.0)}
 

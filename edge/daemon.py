@@ -11,6 +11,7 @@ Lifecycle
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from pathlib import Path
 import cv2
 
 from .config import CameraConfig, Config
-from .errors import ConfigError
+from .errors import ConfigError, SourceError
 from .mqtt.broker import EmbeddedBroker
 from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
@@ -44,6 +45,8 @@ ANALYTICS_FINAL_RETRY_S = 3.0
 SOURCES_CLOSE_S = 4.0  # all sources are closed in parallel within this (a wedged stream is abandoned)
 CAMERA_JOIN_S = 3.0  # then all camera threads, together
 STOP_BUDGET_S = 14.0  # sources + cameras + outbox flush; 'offline' and the broker stop come after
+PROGRESS_INTERVAL_S = 10.0  # file sources: one "frame x/y" line this often (a long file is otherwise silent)
+BROKER_FILE = "broker.json"  # in the state directory while the embedded broker runs: `alerts` reads it
 
 
 @dataclass
@@ -55,7 +58,9 @@ class RunOptions:
     mqtt_port: int | None = None
     max_frames: int | None = None
     loop: bool = False
-    on_alert: object = None  # callable(payload: dict) for console output (demo)
+    on_alert: object = None  # callable(payload: dict) for console output (demo); replaces the alert log line
+    on_broker: object = None  # callable(host, port, moved_from, embedded) once the broker is known (demo)
+    progress_interval_s: float = PROGRESS_INTERVAL_S
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Daemon:
         self.notifier = ServiceNotifier()
         self.watchdog = StageWatchdog(config.service.stuck_inference_s, self._on_stuck)
         self.broker: EmbeddedBroker | None = None
+        self.broker_moved_from: int | None = None  # the configured port, when the embedded broker had to move
+        self.run_seconds = 0.0  # wall time of run(), for the demo's fps
         self.publisher: MqttPublisher | None = None
         self.cameras = [CameraState(c) for c in config.cameras]
         if self.options.source:
@@ -108,13 +115,37 @@ class Daemon:
         port = self.options.mqtt_port or self.config.mqtt.port
         if host:
             return host, port
+        wanted = port
         if not _port_free("127.0.0.1", port):
-            log.warning("port %d is busy; the embedded broker takes a free port", port)
             port = 0
         self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
         self.broker.start()
-        log.info("no broker configured: embedded broker on 127.0.0.1:%d", self.broker.port)
+        self.broker_moved_from = wanted if self.broker.port != wanted else None
+        if self.broker_moved_from is not None:
+            # Another broker (Frigate's, Home Assistant's mosquitto) holds the port: the demo's alerts must
+            # not land in a store's broker, so the embedded one takes a free port and says where, loudly.
+            log.warning("port %d is taken (another MQTT broker?): the embedded broker listens on 127.0.0.1:%d "
+                        "instead; `fashion-edge alerts` finds it (or pass --port %d)", wanted, self.broker.port,
+                        self.broker.port)
+        else:
+            log.info("no broker configured: embedded broker on 127.0.0.1:%d", self.broker.port)
+        self._write_broker_file(self.broker.port)
         return "127.0.0.1", self.broker.port
+
+    def _write_broker_file(self, port: int) -> None:
+        """Where the embedded broker listens, for `fashion-edge alerts` (removed at stop)."""
+        path = self.state_dir / BROKER_FILE
+        try:
+            path.write_text(json.dumps({"host": "127.0.0.1", "port": port, "pid": os.getpid(),
+                                        "prefix": self.config.topic_prefix}) + "\n")
+        except OSError as exc:
+            log.warning("cannot write %s (%s): `fashion-edge alerts` needs --port %d", path, exc.strerror, port)
+
+    def _remove_broker_file(self) -> None:
+        try:
+            (self.state_dir / BROKER_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def _start_publisher(self) -> None:
         host, port = self._broker_address()
@@ -129,6 +160,8 @@ class Daemon:
         )
         self.publisher.start()
         self.broker_address = (host, port)
+        if callable(self.options.on_broker):
+            self.options.on_broker(host, port, self.broker_moved_from, self.broker is not None)
 
     # -- camera threads --------------------------------------------------------------------
     def _open_source(self, cam: CameraState):
@@ -164,6 +197,10 @@ class Daemon:
                     if max_frames and cam.frames >= max_frames:
                         break
                 cam.source_stats = dict(source.stats)
+        except SourceError as exc:  # e.g. a camera that never gave a frame: one line, no traceback
+            cam.error = str(exc)
+            log.error("camera %s stopped: %s", name, exc)
+            self.stop_event.set()
         except Exception as exc:  # a dead camera ends the service (exit 1): never half-alive
             cam.error = f"{type(exc).__name__}: {exc}"
             log.exception("camera %s stopped", name)
@@ -198,7 +235,10 @@ class Daemon:
                 self._publish("publish_snapshot", cam.config.name, self._snapshot(result, alert))
             self._publish("publish_alert", payload)
             cam.alerts += 1
-            log.info("alert %s: camera %s customer #%d %s", payload["id"], alert.camera, alert.track_id, alert.rule)
+            # one line per alert: the console callback (demo) prints it, or the log has it
+            level = logging.DEBUG if callable(self.options.on_alert) else logging.INFO
+            log.log(level, "alert %s: camera %s customer #%d %s", payload["id"], alert.camera, alert.track_id,
+                    alert.rule)
             if callable(self.options.on_alert):
                 self.options.on_alert(payload)
         for window in result.closed_windows:
@@ -286,7 +326,9 @@ class Daemon:
                 cam.thread.start()
             self.notifier.ready()
             self.notifier.status(f"running {len(self.cameras)} camera(s)")
-            next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
+            run_started = time.monotonic()
+            next_stats = run_started + self.config.mqtt.stats_interval_s
+            progress = _Progress(self.cameras, self.options.progress_interval_s)
             while not self.stop_event.is_set() and not all(c.done for c in self.cameras):
                 self.stop_event.wait(0.2)
                 if self.watchdog.healthy and self._cameras_alive():
@@ -294,6 +336,8 @@ class Daemon:
                 if time.monotonic() >= next_stats:
                     self._publish("publish_stats", self.stats())
                     next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
+                progress.maybe_log()
+            self.run_seconds = time.monotonic() - run_started
         finally:
             self.notifier.stopping()
             stop_started = time.monotonic()
@@ -309,6 +353,7 @@ class Daemon:
             left_s = STOP_BUDGET_S - (time.monotonic() - stop_started)
             self.publisher.stop(flush_timeout_s=max(1.0, min(10.0, left_s)))
             if self.broker is not None:
+                self._remove_broker_file()
                 self.broker.stop()
             self.watchdog.close()
             self.integrations.stop()
@@ -367,12 +412,57 @@ class Daemon:
         return 0
 
 
+class _Progress:
+    """``camera X: frame 340/1394 (24 %), 9.8 fps`` every ``interval_s`` for file sources (live ones
+    publish stats on MQTT instead); a long file would otherwise print nothing for minutes."""
+
+    def __init__(self, cameras: list[CameraState], interval_s: float):
+        self.cameras = [c for c in cameras if "://" not in c.config.source and not c.config.source.strip().isdigit()]
+        self.interval_s = interval_s
+        self.last = time.monotonic()
+        self.last_frames = {c.config.name: 0 for c in self.cameras}
+
+    def maybe_log(self) -> None:
+        now = time.monotonic()
+        if not self.cameras or not self.interval_s or self.interval_s <= 0 or now - self.last < self.interval_s:
+            return
+        elapsed, self.last = now - self.last, now
+        for cam in self.cameras:
+            if cam.done:
+                continue
+            name = cam.config.name
+            fps = (cam.frames - self.last_frames[name]) / elapsed
+            self.last_frames[name] = cam.frames
+            expected = cam.source_stats.get("frames_expected")
+            position = cam.frames + int(cam.source_stats.get("frames_skipped", 0)) + \
+                int(cam.source_stats.get("corrupt_frames", 0))
+            if expected and not cam.config.loop:
+                where = f"frame {position}/{expected} ({100 * position / expected:.0f} %)"
+            else:
+                where = f"{cam.frames} frames"
+            log.info("camera %s: %s, %.1f fps, %d alert(s)", name, where, fps, cam.alerts)
+
+
+class _QuietPahoRetries(logging.Filter):
+    """paho logs "Client is not connected. Socket: None). Last known Connection State: ..." on every
+    retry while the broker is down; the publisher already reports the outage in one plain line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Client is not connected" not in record.getMessage()
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, os.environ.get("FASHION_EDGE_LOG", level)),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    paho = logging.getLogger("paho.mqtt")
+    if not any(isinstance(f, _QuietPahoRetries) for f in paho.filters):
+        paho.addFilter(_QuietPahoRetries())
 
 
 def default_demo_config() -> Path:
-    return Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    """configs/demo.yaml of the fashion-edge home (edge/resources.py: $FASHION_EDGE_HOME, cwd, checkout)."""
+    from .resources import demo_config
+
+    return demo_config()

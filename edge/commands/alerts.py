@@ -4,12 +4,18 @@ One readable line per alert (time, camera, rule, garments with scores, track), o
 with ``--json``. QoS 1 may deliver an alert twice (at-least-once): alerts are deduplicated on
 their ``id``. The client reconnects by itself; an unreachable broker at start is one error line
 and exit 1.
+
+Which broker, when neither ``--host`` nor ``--port`` is given: with ``--config FILE`` the config's
+``mqtt.host``/``port`` or, with no host configured, the embedded broker its daemon recorded in
+``<state dir>/broker.json`` while running; without ``--config`` the running demo's embedded broker
+(its ``broker.json``; the demo moves off 1883 when another broker holds it), else 127.0.0.1:1883.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import os
 import queue
 import ssl
 import sys
@@ -18,11 +24,56 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ..errors import FashionEdgeError
 from ..mqtt.connection import read_password, refusal_text
 from ..mqtt.topics import Topics, default_prefix
 
 _SEEN_IDS_KEPT = 10000
 _CONNECT_TIMEOUT_S = 10.0
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 1883
+
+
+def _running_embedded_broker(state_dir) -> tuple[str, int] | None:
+    """``(host, port)`` from ``state_dir/broker.json`` if the daemon that wrote it still runs."""
+    from ..daemon import BROKER_FILE
+
+    try:
+        data = json.loads((state_dir / BROKER_FILE).read_text())
+        host, port, pid = str(data["host"]), int(data["port"]), int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # left behind by a daemon that was killed
+    except PermissionError:
+        pass  # runs as another user (systemd): alive
+    return host, port
+
+
+def resolve_broker(args) -> tuple[str, int, str | None, str | None]:
+    """``(host, port, topic prefix or None, where they came from or None)``; see the module doc."""
+    if args.host is not None or args.port is not None:
+        return args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, None, None
+    from ..config import load_config
+    from ..daemon import default_demo_config
+
+    if args.config:
+        config = load_config(args.config)  # a bad config is one line (exit 2)
+        if config.mqtt.host:
+            return config.mqtt.host, config.mqtt.port, config.topic_prefix, f"mqtt in {args.config}"
+        running = _running_embedded_broker(config.state_dir())
+        if running:
+            return *running, config.topic_prefix, f"the embedded broker recorded in {config.state_dir()}"
+        return DEFAULT_HOST, config.mqtt.port, config.topic_prefix, None
+    try:
+        config = load_config(default_demo_config())
+    except FashionEdgeError:
+        return DEFAULT_HOST, DEFAULT_PORT, None, None
+    running = _running_embedded_broker(config.state_dir())
+    if running and running[1] != DEFAULT_PORT:
+        return *running, None, "the running demo's embedded broker"
+    return DEFAULT_HOST, DEFAULT_PORT, None, None
 
 
 def format_alert(alert: dict) -> str:
@@ -51,6 +102,12 @@ def _fail(message: str) -> int:
 
 
 def main(args) -> int:
+    host, port, config_prefix, found_in = resolve_broker(args)
+    args.host, args.port = host, port
+    if found_in:
+        print(f"broker {host}:{port} from {found_in}", file=sys.stderr, flush=True)
+    if args.prefix is None and args.site == "+" and config_prefix:
+        args.prefix = config_prefix
     prefix = (args.prefix or default_prefix(args.site)).rstrip("/")
     topic_filter = Topics(prefix).alerts_filter
     password = read_password(args.password_env, env_field="--password-env") if args.password_env else None

@@ -3,17 +3,26 @@
 The clip (../shared/media/one-by-one-person-detection.mp4, Intel sample videos, CC BY 4.0) is
 not part of the repo: outside this workspace download it from GitHub
 intel-iot-devkit/sample-videos, or point ``--source`` at a camera (``--source 0``).
+
+Every demo run starts clean: the demo's own analytics and outbox (``state/demo/``) of the previous
+run are removed first, so ``fashion-edge report`` shows this run only (a store's state is never
+touched: only a folder the demo marked as its own, or the default demo config's, is cleared).
+When port 1883 is taken (a Frigate / Home Assistant mosquitto), the embedded broker takes a free
+port and the demo says so; ``fashion-edge alerts`` finds it through ``state/demo/broker.json``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..config import load_config
 from ..daemon import Daemon, default_demo_config, setup_logging
-from ..errors import SourceError
-from .run import options_from_args, summarise
+from ..errors import ConfigError, SourceError
+from .run import checked_config, options_from_args, summarise
+
+DEMO_MARKER = ".fashion-edge-demo"  # in a state folder the demo owns (and may clear)
+DEMO_STATE_FILES = ("analytics.sqlite", "outbox.sqlite")  # with their -wal / -shm companions
+STAGE_ORDER = ("detect", "track", "garment_detect", "garments", "rules+analytics", "total")
 
 
 def _print_alert(payload: dict) -> None:
@@ -23,6 +32,63 @@ def _print_alert(payload: dict) -> None:
     how = {"early": ", decided early", "exit": ", decided as the customer left"}.get(payload.get("decided"), "")
     print(f"ALERT {where} camera={payload['camera']} customer #{payload['track_id']}: "
           f"{payload['rule']} ({garments}{how})", flush=True)
+
+
+def _print_broker(host: str, port: int, moved_from: int | None, embedded: bool) -> None:
+    if not embedded:
+        print(f"MQTT: publishing to the broker at {host}:{port}; watch the alerts with: "
+              f"fashion-edge alerts --host {host} --port {port}", flush=True)
+    elif moved_from is not None:
+        print(f"MQTT: port {moved_from} is taken (another broker, e.g. Frigate's or Home Assistant's): the demo's "
+              f"own broker listens on {host}:{port}; `fashion-edge alerts` finds it (or: --port {port})", flush=True)
+    else:
+        print(f"MQTT: embedded broker on {host}:{port}; watch the alerts with: fashion-edge alerts", flush=True)
+
+
+def start_clean(state_dir: Path, owned: bool) -> str:
+    """Remove the previous demo run's analytics and outbox from ``state_dir``; one line saying what."""
+    files = [p for name in DEMO_STATE_FILES for p in state_dir.glob(f"{name}*") if p.is_file()]
+    if not (owned or (state_dir / DEMO_MARKER).is_file()):
+        if any(p.name in DEMO_STATE_FILES for p in files):
+            return (f"demo: {state_dir} is not a demo state folder: its analytics are kept and this run "
+                    "adds to them")
+        owned = True  # empty or new folder: the demo takes it
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / DEMO_MARKER).write_text("a fashion-edge demo state folder: cleared at every demo start\n")
+        for path in files:
+            path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot clear the demo state folder ({exc.strerror or exc})", path=state_dir,
+                          field="service.state_dir") from None
+    if any(p.name in DEMO_STATE_FILES for p in files):
+        return f"demo: clean start (the previous demo run's analytics and outbox in {state_dir} were removed)"
+    return f"demo: clean start (state in {state_dir})"
+
+
+def latency_table(latency: dict) -> list[str]:
+    """Per-stage p50/p95 in ms, pipeline order first."""
+    stages = [s for s in STAGE_ORDER if s in latency] + sorted(s for s in latency if s not in STAGE_ORDER)
+    if not stages:
+        return []
+    n = max(v.get("n", 0) for v in latency.values())
+    lines = [f"  {'stage':<18}{'p50 ms':>8}{'p95 ms':>8}   (last {n} frames)"]
+    lines += [f"  {stage:<18}{latency[stage]['p50_ms']:>8.1f}{latency[stage]['p95_ms']:>8.1f}" for stage in stages]
+    return lines
+
+
+def summary(daemon: Daemon, config_path: Path) -> list[str]:
+    frames = sum(c.frames for c in daemon.cameras)
+    alerts = sum(c.alerts for c in daemon.cameras)
+    seconds = daemon.run_seconds
+    fps = f", {frames / seconds:.1f} fps" if seconds > 0 else ""
+    host, port = daemon.broker_address
+    lines = [f"demo finished: {frames} frames in {seconds:.1f} s{fps}, {alerts} alert(s)"]
+    lines += latency_table(daemon.stats()["latency"])
+    lines.append(f"alerts published to {host}:{port} under {daemon.config.topic_prefix}/alerts/")
+    lines.append(f"analytics of this run: {daemon.state_dir / 'analytics.sqlite'}")
+    lines.append(f"see the windows: fashion-edge report --config {config_path}")
+    return lines
 
 
 def main(args) -> int:
@@ -36,13 +102,12 @@ def main(args) -> int:
             "intel-iot-devkit/sample-videos into ../shared/media/, or pass --source 0 for a camera",
             path=source,
         )
-    daemon = Daemon(config, options_from_args(args, on_alert=_print_alert))
+    if checked_config(config_path, source=args.source, command="demo") is None:  # the pre-flight of run
+        return 2
+    is_default = config_path.resolve() == default_demo_config().resolve()
+    print(start_clean(config.state_dir(), owned=is_default), flush=True)
+    daemon = Daemon(config, options_from_args(args, on_alert=_print_alert, on_broker=_print_broker))
     code = daemon.run()
     summarise(daemon)
-    host, port = daemon.broker_address
-    print(f"demo finished: {sum(c.frames for c in daemon.cameras)} frames, "
-          f"{sum(c.alerts for c in daemon.cameras)} alerts published to {host}:{port} "
-          f"under {config.topic_prefix}/; analytics in {config.state_dir() / 'analytics.sqlite'}")
-    print(f"see the windows: fashion-edge report --config {config_path}")
-    print(json.dumps(daemon.stats()["latency"]))
+    print("\n".join(summary(daemon, config_path)), flush=True)
     return code
