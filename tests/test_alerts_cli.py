@@ -105,3 +105,67 @@ def test_missing_password_env_exits_2():
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert err.strip() == f"fashion-edge alerts: error: --password-env: environment variable {env_name} is not set"
+
+
+def _config(tmp_path: Path, shared: Path, mqtt: dict, site: str = "shop9") -> Path:
+    import yaml
+
+    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    data["site"] = site
+    data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
+    for key in ("detector", "classifier", "garments"):
+        for field in ("model", "manifest", "detector"):
+            if isinstance(data[key].get(field), str):
+                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
+    data["service"] = {"state_dir": str(tmp_path / "state")}
+    data["mqtt"] = mqtt
+    path = tmp_path / "store.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_config_gives_the_broker_and_topic_prefix(mosquitto, tmp_path, shared_dir):
+    config = _config(tmp_path, shared_dir, {"host": "127.0.0.1", "port": mosquitto.port})
+    proc = run_alerts("--config", str(config), "--count", "1")
+    try:
+        assert proc.stderr.readline().strip() == f"broker 127.0.0.1:{mosquitto.port} from mqtt in {config}"
+        wait_listening(proc)
+        other = alert("elsewhere", "door", "suit", [("suit", 0.9)], 1)
+        mine = alert("shop9", "entrance", "dress", [("dress", 0.8)], 2)
+        publish_raw(mosquitto.port, [("fashion-edge/elsewhere/alerts/door/suit", encode(other)),
+                                     ("fashion-edge/shop9/alerts/entrance/dress", encode(mine))])
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert len(out.splitlines()) == 1 and "shop9/entrance  dress: dress 0.80" in out  # the config's site only
+
+
+def test_broker_file_of_a_dead_daemon_is_ignored(mosquitto, tmp_path, shared_dir):
+    """No mqtt.host: the embedded broker recorded in the state folder, unless its daemon is gone."""
+    config = _config(tmp_path, shared_dir, {"port": mosquitto.port})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "broker.json").write_text(json.dumps({"host": "127.0.0.1", "port": 1, "pid": dead.pid}))
+    proc = run_alerts("--config", str(config), "--count", "1")
+    try:
+        wait_listening(proc)  # on the config's port, not the stale one
+        publish_raw(mosquitto.port, [("fashion-edge/shop9/alerts/entrance/dress",
+                                      encode(alert("shop9", "entrance", "dress", [("dress", 0.8)], 3)))])
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "customer #3" in out
+
+    (state / "broker.json").write_text(json.dumps({"host": "127.0.0.1", "port": mosquitto.port, "pid": os.getpid()}))
+    config = _config(tmp_path, shared_dir, {"port": 1})  # a live daemon's file wins over the config's port
+    proc = run_alerts("--config", str(config), "--count", "1")
+    try:
+        assert "from the embedded broker recorded in" in proc.stderr.readline()
+        wait_listening(proc)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)

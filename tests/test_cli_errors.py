@@ -103,3 +103,26 @@ def test_unreadable_video(tmp_path, shared_dir):
     assert "broken.mp4" in line
     # the source is opened before the broker connection, so nothing half-started is left behind
     assert not (tmp_path / "state" / "outbox.sqlite").exists()
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["demo", "--max-frames", "-5"], "--max-frames"),
+    (["demo", "--mqtt-port", "70000"], "--mqtt-port"),
+    (["run", "--config", "configs/demo.yaml", "--max-frames", "0"], "--max-frames"),
+    (["detect", "--model", "m.tflite", "--conf", "5", "x.jpg"], "--conf"),
+    (["detect", "--model", "m.tflite", "--vid-stride", "0", "x.jpg"], "--vid-stride"),
+    (["classify", "--model", "m.tflite", "--top", "0", "x.jpg"], "--top"),
+    (["alerts", "--port", "70000"], "--port"),
+])
+def test_out_of_range_flags_are_one_line(argv, flag):
+    line = one_error_line(cli(*argv, timeout=60))
+    assert line.startswith(f"fashion-edge {argv[0]}: error: {flag}: ") and "outside" in line
+
+
+def test_detect_save_onto_a_file_is_one_line(tmp_path, shared_dir):
+    target = tmp_path / "taken.jpg"
+    target.write_bytes(b"x")
+    model = shared_dir / "models" / "coco-yolo" / "yolo11n_full_integer_quant_224.tflite"
+    line = one_error_line(cli("detect", "--model", str(model), "--save", str(target),
+                              str(shared_dir / "media" / "bus.jpg")))
+    assert str(target) in line and "--save" in line and "not a folder" in line

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,71 @@ def test_classify_bad_input(repo_dir, shared_dir, imagenet, tmp_path):
     assert result.returncode == 2
     errors = error_lines(result.stderr)
     assert len(errors) == 1 and str(detector) in errors[0] and "not a classifier" in errors[0]
+
+
+def _frames(path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def test_detect_folder_with_video_stride_and_save(repo_dir, shared_dir, yolo416, tmp_path):
+    """What `yolo predict source=folder vid_stride=10 save=True` gives: every image, every 10th video frame,
+    an annotated JPEG for each, and no runtime chatter on stderr."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bus.jpg").write_bytes((shared_dir / "media/bus.jpg").read_bytes())
+    (folder / "walk.gif").write_bytes((shared_dir / "media/people-detection.gif").read_bytes())
+    (folder / "notes.txt").write_text("not an image")  # ignored, like yolo predict
+    frames = _frames(folder / "walk.gif")
+    result = run_cli("detect", "--model", yolo416, "--vid-stride", 10, "--save", tmp_path / "out", "--json", folder,
+                     cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""  # no "INFO: Created TensorFlow Lite XNNPACK delegate" line
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(Path(l["image"]).name, l.get("frame")) for l in lines] == \
+        [("bus.jpg", None)] + [("walk.gif", i) for i in range(0, frames, 10)]
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert saved == sorted(["bus.jpg"] + [f"walk_f{i:06d}.jpg" for i in range(0, frames, 10)])
+    original = cv2.imread(str(shared_dir / "media/bus.jpg"))
+    annotated = cv2.imread(lines[0]["saved"])
+    assert annotated.shape == original.shape
+    x1, y1, x2, y2 = (int(v) for v in lines[0]["detections"][0]["box"])
+    edge = np.abs(annotated[y1:y1 + 3, x1:x2].astype(int) - original[y1:y1 + 3, x1:x2].astype(int)).mean()
+    assert edge > 20  # the box is drawn on the top edge of the first detection
+
+
+def test_detect_and_classify_take_a_manifest(repo_dir, shared_dir, yolo416, imagenet, tmp_path):
+    """A copied model has no manifest beside it and none shipped lists its name: --manifest supplies it."""
+    import yaml
+
+    demo = yaml.safe_load((repo_dir / "configs/demo.yaml").read_text())
+    manifest = (repo_dir / "configs" / demo["detector"]["manifest"]).resolve()
+    model = tmp_path / "my-detector.tflite"
+    model.write_bytes(yolo416.read_bytes())
+    bus = shared_dir / "media/bus.jpg"
+    without = run_cli("detect", "--model", model, bus, cwd=repo_dir)
+    assert without.returncode == 2 and "no manifest" in without.stderr
+    with_manifest = run_cli("detect", "--model", model, "--manifest", manifest, "--conf", "0.8", bus, cwd=repo_dir)
+    assert with_manifest.returncode == 0, with_manifest.stderr
+    assert "bus.jpg (810x1080): 3 detection(s)" in with_manifest.stdout
+    missing = run_cli("classify", "--model", imagenet, "--manifest", tmp_path / "none.json", bus, cwd=repo_dir)
+    assert missing.returncode == 2
+    assert error_lines(missing.stderr) == [f"fashion-edge classify: error: {tmp_path / 'none.json'}: manifest file not found"]
+
+
+def test_classify_video_frames_and_save(repo_dir, shared_dir, imagenet, tmp_path):
+    gif = shared_dir / "media/people-detection.gif"
+    result = run_cli("classify", "--model", imagenet, "--vid-stride", 1000, "--save", tmp_path / "out", gif,
+                     cwd=repo_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{gif} frame 0: ") and len(result.stdout.splitlines()) == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["people-detection_f000000.jpg"]
