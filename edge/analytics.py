@@ -15,9 +15,18 @@ Semantics (decided here, relied on by the daemon and ``fashion-edge report``):
   dwell, garments and alerts are complete - but at the latest one window length after its end;
   tracks still in view then are counted with their dwell so far (``open_tracks`` says how many).
   Summaries therefore come out in window order, possibly one window late.
-* **Garment mix**: customers per settled garment label (a customer counts once per label).
-  ``rules``: customers per alert rule. ``dress_share`` / ``suit_share``: customers with a settled
-  ``dress`` (``suit``) garment or an alert of the rule named ``dress`` (``suit``) / customers.
+* **Garment mix** ``garments``: customers per settled garment label (a customer counts once per
+  label), *before* the rules: a dress that a rule vetoed (``unless: [pants]``) is still here.
+* ``customers_matched``: customers per rule whose garment test accepted them (``when`` satisfied
+  and no ``unless`` garment; ``RuleEngine.garment_verdicts``), judged on the customer's last
+  settled garments (so a dress vetoed by trousers that settled later does not count); zone,
+  schedule and cooldown are not applied (they decide alerts, not what is worn).
+* ``customers_alerted``: customers per rule who got the alert (``rules`` is the same map under its
+  old name, kept for schema-1 consumers).
+* ``dress_share`` / ``suit_share``: ``customers_matched`` of the rule named ``dress`` (``suit``) /
+  customers; 0 when no rule has that name. ``schema_version`` 2 says the shares are counted this
+  way; a row stored by an older version (``schema_version`` 1, ``customers_matched`` null) counted
+  every settled ``dress`` garment or alert, vetoed or not.
 * Windows without anyone are summarised too (zero customers), from the first timestamp seen on;
   a gap of more than ``MAX_EMPTY_WINDOWS`` empty windows (the daemon was off) is skipped.
 * ``flush(now)`` (shutdown, end of a file) ends every track and closes every window up to now;
@@ -64,6 +73,8 @@ STORE_RETRY_MIN_S = 1.0
 STORE_RETRY_MAX_S = 60.0
 MAX_UNSTORED_WINDOWS = 1000  # 10 days of 15-minute windows
 SHARE_LABELS = ("dress", "suit")
+# 2: shares from the rules' garment verdicts (customers_matched); 1: from settled garments.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS windows (
@@ -81,9 +92,17 @@ CREATE TABLE IF NOT EXISTS windows (
     open_tracks INTEGER NOT NULL,
     partial INTEGER NOT NULL,
     updated_at REAL NOT NULL,
+    matched TEXT,                  -- JSON {rule: customers the rule's garment test accepted}
+    schema_version INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (site, camera, window_start)
 )
 """
+# Columns added after the first release: a database without them gets them at open (old rows keep
+# NULL / the default, and say so through schema_version). Later per-window fields go here too.
+_ADDED_COLUMNS = {
+    "matched": "TEXT",
+    "schema_version": "INTEGER NOT NULL DEFAULT 1",
+}
 
 
 @dataclass
@@ -92,7 +111,8 @@ class _Track:
     last_seen: float
     window: float  # start of the window it is attributed to
     garments: dict[str, float] = field(default_factory=dict)
-    rules: set[str] = field(default_factory=set)
+    rules: set[str] = field(default_factory=set)  # rules that alerted
+    matched: set[str] = field(default_factory=set)  # rules whose garment test accepts it (latest verdict)
     ended: bool = False
 
     @property
@@ -117,6 +137,10 @@ def _connect(db_path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
         columns = [r[1] for r in conn.execute("PRAGMA table_info(windows)").fetchall()]
+        if all(c in columns for c in _COLUMNS):
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE windows ADD COLUMN {name} {kind}")
     except (sqlite3.Error, OSError) as exc:
         if conn is not None:
             conn.close()
@@ -134,6 +158,10 @@ def summary_from_row(row: sqlite3.Row | dict) -> dict:
     """The summary dict of one stored window (what ``poll`` returns and the report prints)."""
     dwells = json.loads(row["dwell_s"])
     customers = int(row["customers"])
+    keys = row.keys()
+    version = int(row["schema_version"]) if "schema_version" in keys and row["schema_version"] else 1
+    matched = row["matched"] if "matched" in keys else None
+    alerted = json.loads(row["rules"])
 
     def share(n: int) -> float:
         return round(n / customers, 4) if customers else 0.0
@@ -147,7 +175,9 @@ def summary_from_row(row: sqlite3.Row | dict) -> dict:
         "tracks": int(row["tracks"]),
         "customers": customers,
         "garments": json.loads(row["garments"]),
-        "rules": json.loads(row["rules"]),
+        "customers_matched": json.loads(matched) if matched is not None and version >= 2 else None,
+        "customers_alerted": alerted,
+        "rules": alerted,
         "dress_share": share(int(row["dress_customers"])),
         "suit_share": share(int(row["suit_customers"])),
         "dwell_mean_s": round(float(np.mean(dwells)), 2) if dwells else None,
@@ -155,6 +185,7 @@ def summary_from_row(row: sqlite3.Row | dict) -> dict:
         "dwell_p95_s": round(float(np.percentile(dwells, 95)), 2) if dwells else None,
         "open_tracks": int(row["open_tracks"]),
         "partial": bool(row["partial"]),
+        "schema_version": version,
     }
 
 
@@ -222,6 +253,13 @@ class Analytics:
         track = self._tracks.get(track_id)
         if track is not None:
             track.garments.update({label: float(score) for label, score in garments.items()})
+
+    def track_verdicts(self, track_id: int, rules: set[str]) -> None:
+        """The rules whose garment test accepts the customer now (``RuleEngine.garment_verdicts``);
+        each call replaces the previous verdict, so a garment settled later can withdraw one."""
+        track = self._tracks.get(track_id)
+        if track is not None:
+            track.matched = set(rules)
 
     def track_alert(self, track_id: int, rule: str) -> None:
         track = self._tracks.get(track_id)
@@ -299,14 +337,14 @@ class Analytics:
         customers = [t for t in tracks if t.dwell >= self.min_dwell_s]
         garments: dict[str, int] = {}
         rules: dict[str, int] = {}
+        matched: dict[str, int] = {}
         for t in customers:
             for label in t.garments:
                 garments[label] = garments.get(label, 0) + 1
             for rule in t.rules:
                 rules[rule] = rules.get(rule, 0) + 1
-        shares = {
-            label: sum(1 for t in customers if label in t.garments or label in t.rules) for label in SHARE_LABELS
-        }
+            for rule in t.matched:
+                matched[rule] = matched.get(rule, 0) + 1
         row = {
             "site": self.site,
             "camera": self.camera,
@@ -316,11 +354,13 @@ class Analytics:
             "customers": len(customers),
             "garments": garments,
             "rules": rules,
-            "dress_customers": shares["dress"],
-            "suit_customers": shares["suit"],
+            "matched": matched,
+            "dress_customers": matched.get("dress", 0),
+            "suit_customers": matched.get("suit", 0),
             "dwell_s": [round(t.dwell, 2) for t in customers],
             "open_tracks": sum(1 for t in tracks if not t.ended),
             "partial": int(partial),
+            "schema_version": SCHEMA_VERSION,
         }
         summary = self._store(row)
         for i in ids:
@@ -400,7 +440,7 @@ class Analytics:
     def _summary_unstored(self, row: dict) -> dict:
         """The summary of a window not (yet) stored: its own counts, without a previous run's row."""
         return summary_from_row({**row, "garments": json.dumps(row["garments"]), "rules": json.dumps(row["rules"]),
-                                 "dwell_s": json.dumps(row["dwell_s"])})
+                                 "matched": json.dumps(row["matched"]), "dwell_s": json.dumps(row["dwell_s"])})
 
     def _write(self, row: dict) -> dict:
         """Insert the window, or merge it into the row a previous run left; returns the summary."""
@@ -414,8 +454,11 @@ class Analytics:
             if old is not None:
                 for key in ("tracks", "customers", "dress_customers", "suit_customers", "open_tracks"):
                     row[key] += int(old[key])
-                for key in ("garments", "rules"):
-                    merged = json.loads(old[key])
+                # A row of an older version counted its shares another way: the merge says so.
+                old_version = int(old["schema_version"] or 1)
+                row["schema_version"] = min(row["schema_version"], old_version)
+                for key in ("garments", "rules", "matched"):
+                    merged = json.loads(old[key] or "{}")
                     for label, n in row[key].items():
                         merged[label] = merged.get(label, 0) + n
                     row[key] = merged
@@ -424,6 +467,7 @@ class Analytics:
                 **row,
                 "garments": json.dumps(dict(sorted(row["garments"].items())), sort_keys=False),
                 "rules": json.dumps(dict(sorted(row["rules"].items()))),
+                "matched": json.dumps(dict(sorted(row["matched"].items()))),
                 "dwell_s": json.dumps(row["dwell_s"]),
                 "updated_at": time.time(),
             }

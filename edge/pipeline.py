@@ -332,10 +332,12 @@ class CameraPipeline:
 
     def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame) -> list[Alert]:
         garments = customer.settled_scores()
+        pending = customer.garments.pending()
         self.analytics.track_garments(customer.id, garments)
+        # What the rules decided the customer wears (a vetoed dress is none): the analytics shares.
+        self.analytics.track_verdicts(customer.id, self.rules.garment_verdicts(garments, pending))
         when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
-        matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when,
-                                      pending=customer.garments.pending())
+        matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when, pending=pending)
         h, w = frame.image.shape[:2]
         alerts = []
         for match in matches:

@@ -23,6 +23,11 @@ A rule that matches the garments still has to pass, in this order:
 
 A match blocked by zone, schedule or cooldown is not remembered: the same customer can still
 fire later, e.g. after walking into the zone or once the cooldown has passed.
+
+``RuleEngine.garment_verdicts`` is the garment half alone (``when`` satisfied, no ``unless``
+garment settled or pending), without zone, schedule, once-per-customer or cooldown: what the rules
+decided a customer *wears*. Analytics counts shares from it (``edge/analytics.py``), so a dress
+vetoed by ``unless: [pants]`` is no dress there either.
 """
 
 from __future__ import annotations
@@ -152,6 +157,16 @@ class RuleEngine:
             rule.last_alert = when
             matches.append(RuleMatch(rule.name, matched))
         return matches
+
+    def garment_verdicts(self, garments: dict[str, float],
+                         pending: set[str] | frozenset[str] = frozenset()) -> set[str]:
+        """Names of the rules whose garment test accepts this customer now: a ``when`` alternative
+        satisfied and no ``unless`` garment settled or still pending. Zone, schedule, cooldown and
+        once-per-customer are about alerting, not about what is worn, and are not applied."""
+        garments = {label.strip().lower(): float(score) for label, score in garments.items()}
+        pending = {label.strip().lower() for label in pending}
+        return {rule.name for rule in self.rules
+                if rule.garments_match(garments) is not None and not rule.vetoed_or_waiting(garments, pending)}
 
     @property
     def names(self) -> list[str]:

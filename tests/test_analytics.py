@@ -30,8 +30,10 @@ def test_window_rollover_summarises_customers_garments_shares_and_dwell(db):
     a = Analytics(db, site="store", camera="cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 10)
     a.track_garments(1, {"dress": 0.9})
+    a.track_verdicts(1, {"dress"})
     visit(a, 2, 20, 21.5)
     a.track_garments(2, {"blazer": 0.8, "pants": 0.7})
+    a.track_verdicts(2, {"suit"})
     a.track_alert(2, "suit")
     visit(a, 3, 30, 30.5)  # 0.5 s: a passer-by glimpse, not a customer
     visit(a, 4, 50, 70, ended=False)  # arrives in window 0, still in view after it ends
@@ -44,7 +46,8 @@ def test_window_rollover_summarises_customers_garments_shares_and_dwell(db):
     assert window["start"] == "2027-01-15T08:00:00Z"
     assert (window["tracks"], window["customers"], window["open_tracks"]) == (4, 3, 0)
     assert window["garments"] == {"blazer": 1, "dress": 1, "pants": 2}
-    assert window["rules"] == {"suit": 1}
+    assert window["rules"] == window["customers_alerted"] == {"suit": 1}
+    assert window["customers_matched"] == {"dress": 1, "suit": 1} and window["schema_version"] == 2
     assert window["dress_share"] == pytest.approx(1 / 3, abs=1e-4)
     assert window["suit_share"] == pytest.approx(1 / 3, abs=1e-4)
     assert window["dwell_mean_s"] == pytest.approx((10 + 1.5 + 20) / 3, abs=0.01)
@@ -84,6 +87,7 @@ def test_flush_closes_the_current_window_and_reopening_merges(db):
     a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 4, ended=False)
     a.track_garments(1, {"dress": 0.9})
+    a.track_verdicts(1, {"dress"})
     (partial,) = a.flush(T0 + 30)
     assert partial["customers"] == 1 and partial["partial"] is True and partial["dwell_p50_s"] == 4.0
     a.close()
@@ -92,9 +96,11 @@ def test_flush_closes_the_current_window_and_reopening_merges(db):
     b = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(b, 1, 35, 41)
     b.track_garments(1, {"dress": 0.8, "pants": 0.9})
+    b.track_verdicts(1, set())  # dress unless pants: the rules decided this is no dress
     (merged,) = b.poll(T0 + 61)
     assert merged["customers"] == 2 and merged["partial"] is False
-    assert merged["garments"] == {"dress": 2, "pants": 1} and merged["dress_share"] == 1.0
+    assert merged["garments"] == {"dress": 2, "pants": 1} and merged["dress_share"] == 0.5
+    assert merged["customers_matched"] == {"dress": 1}
     assert merged["dwell_p50_s"] == pytest.approx(5.0)  # samples 4 and 6 kept for the merge
     rows = read_windows(db)
     assert len(rows) == 1 and rows[0] == merged
@@ -162,9 +168,11 @@ def _fill(db) -> None:
     a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 10)
     a.track_garments(1, {"dress": 0.9})
+    a.track_verdicts(1, {"dress"})
     a.track_alert(1, "dress")
     visit(a, 2, 5, 25)
     a.track_garments(2, {"blazer": 0.9, "pants": 0.8})
+    a.track_verdicts(2, {"suit"})
     a.track_alert(2, "suit")
     visit(a, 3, 70, 74)
     a.track_garments(3, {"pants": 0.9, "t-shirt": 0.8})
@@ -218,3 +226,106 @@ def test_report_missing_database_is_one_line(tmp_path, repo_dir):
     assert "nope.sqlite" in result.stderr and "not found" in result.stderr
     both = _report(repo_dir)
     assert both.returncode == 2 and "--config or --db" in both.stderr
+
+
+# -- shares count what the rules decided (issue 13) ---------------------------------------------
+
+def _dress_unless_pants_engine():
+    from edge.config import RuleConfig
+    from edge.rules import RuleEngine
+
+    return RuleEngine([RuleConfig(name="dress", when=["dress"], unless=["pants"], min_confidence=0.5),
+                       RuleConfig(name="suit", when=["suit", "blazer+pants"], min_confidence=0.5)], "cam1")
+
+
+def test_a_dress_vetoed_by_unless_is_not_in_the_dress_share(db):
+    """Real rule engine + analytics: a long top over trousers (dress and pants settled) is voted a
+    dress but the rule `dress unless pants` vetoes it: the garment mix still shows the dress vote,
+    the dress share is 0; a real dress (no pants) counts."""
+    from datetime import datetime
+
+    engine = _dress_unless_pants_engine()
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    noon = datetime(2027, 1, 18, 12, 0)
+    for tid, garments in ((1, {"dress": 0.9, "pants": 0.8}), (2, {"dress": 0.8, "pants": 0.7})):
+        visit(a, tid, 10 * tid, 10 * tid + 5)
+        a.track_garments(tid, garments)
+        a.track_verdicts(tid, engine.garment_verdicts(garments))
+        for match in engine.evaluate(set(), garments, (0, 0), noon):
+            a.track_alert(tid, match.rule_name)
+    (vetoed,) = a.poll(T0 + 60)
+    assert vetoed["garments"] == {"dress": 2, "pants": 2}  # what the votes said
+    assert vetoed["dress_share"] == 0.0 and vetoed["customers_matched"] == {}
+    assert vetoed["customers_alerted"] == {}
+
+    garments = {"dress": 0.9, "shoe": 0.8}
+    visit(a, 3, 65, 70)
+    a.track_garments(3, garments)
+    a.track_verdicts(3, engine.garment_verdicts(garments))
+    for match in engine.evaluate(set(), garments, (0, 0), noon):
+        a.track_alert(3, match.rule_name)
+    (fired,) = a.poll(T0 + 120)
+    assert fired["dress_share"] == 1.0 and fired["customers_matched"] == {"dress": 1}
+    assert fired["customers_alerted"] == {"dress": 1}
+
+
+def test_a_verdict_is_withdrawn_when_a_veto_garment_settles_later(db):
+    engine = _dress_unless_pants_engine()
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 5)
+    assert engine.garment_verdicts({"dress": 0.9}, pending={"pants"}) == set()  # waiting on pants
+    a.track_verdicts(1, engine.garment_verdicts({"dress": 0.9}))
+    a.track_verdicts(1, engine.garment_verdicts({"dress": 0.9, "pants": 0.9}))  # pants settled after
+    (window,) = a.poll(T0 + 60)
+    assert window["dress_share"] == 0.0
+
+
+def test_a_database_of_the_previous_version_is_upgraded_and_its_rows_say_so(db):
+    """Schema 1 rows (shares from settled garments) stay readable, marked schema_version 1."""
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:
+        conn.execute("""CREATE TABLE windows (site TEXT NOT NULL, camera TEXT NOT NULL, window_start REAL NOT NULL,
+            window_end REAL NOT NULL, tracks INTEGER NOT NULL, customers INTEGER NOT NULL, garments TEXT NOT NULL,
+            rules TEXT NOT NULL, dress_customers INTEGER NOT NULL, suit_customers INTEGER NOT NULL,
+            dwell_s TEXT NOT NULL, open_tracks INTEGER NOT NULL, partial INTEGER NOT NULL, updated_at REAL NOT NULL,
+            PRIMARY KEY (site, camera, window_start))""")
+        conn.execute("INSERT INTO windows VALUES ('store','cam1',?,?,1,1,'{\"dress\": 1}','{}',1,0,'[5.0]',0,0,0)",
+                     (T0 - 60, T0))
+    a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 5)
+    a.poll(T0 + 60)
+    old, new = read_windows(db)
+    assert (old["schema_version"], old["customers_matched"], old["dress_share"]) == (1, None, 1.0)
+    assert (new["schema_version"], new["customers_matched"]) == (2, {})
+
+
+@pytest.mark.parametrize("unless, dress_share, alerts", [(["pants", "shorts"], 0.5, ["dress"]),
+                                                         (["shoes"], 0.0, [])])
+def test_pipeline_dress_share_follows_the_dress_rule(shared_dir, tmp_path, repo_dir, unless, dress_share, alerts):
+    """The real pipeline on a street photo of a woman in a dress (and a passer-by in a shirt):
+    with the demo's `dress unless [pants, shorts]` the rule fires and she counts (1 of 2
+    customers); with `unless: [shoes]` (she wears shoes) the rule vetoes her dress: no alert and a
+    dress share of 0, although the garment mix still shows the dress vote."""
+    import sys
+
+    sys.path.insert(0, str(repo_dir / "tests"))
+    from test_pipeline import _dress_photo_canvas
+
+    from edge.config import load_config
+    from edge.pipeline import CameraPipeline
+    from edge.sources import Frame
+
+    config = load_config(repo_dir / "configs" / "demo.yaml")
+    next(rule for rule in config.rules if rule.name == "dress").unless = unless
+    pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
+    canvas = _dress_photo_canvas(shared_dir)
+    fired = []
+    for index in range(30):
+        fired += [a.rule for a in pipeline.process(Frame(canvas, index, T0 + index / 10, index / 10)).alerts]
+    end = pipeline.finish()
+    fired += [a.rule for a in end.alerts]
+    (window,) = end.closed_windows
+    assert fired == alerts
+    assert window["customers"] == 2 and window["garments"].get("dress") == 1
+    assert window["dress_share"] == dress_share
+    assert window["customers_alerted"].get("dress", 0) == len(alerts)

@@ -158,3 +158,16 @@ def test_unless_vetoes_a_settled_garment_and_waits_for_a_pending_one():
 def test_empty_garment_in_unless_is_rejected():
     with pytest.raises(ConfigError, match=r"rules\[0\]\.unless"):
         RuleEngine([RuleConfig(name="x", when=["dress"], unless=[" "])], "cam1")
+
+
+def test_garment_verdicts_are_when_and_unless_without_zone_schedule_or_cooldown():
+    """What analytics counts as a dress/suit: the garment test alone (issue 13)."""
+    dress = RuleConfig(name="dress", when=["dress"], unless=["pants"], min_confidence=0.5,
+                       zones=[[[0, 0], [10, 0], [10, 10]]], cooldown_s=3600)
+    engine = RuleEngine([dress, SUIT], "cam1")
+    assert engine.garment_verdicts({"dress": 0.8, "pants": 0.9}) == set()  # vetoed
+    assert engine.garment_verdicts({"dress": 0.8}, pending={"pants"}) == set()  # waiting on the veto
+    assert engine.garment_verdicts({"Dress": 0.8}) == {"dress"}  # outside the zone: still a dress
+    assert engine.garment_verdicts({"blazer": 0.9, "pants": 0.7}) == {"suit"}
+    assert engine.garment_verdicts({"blazer": 0.9, "pants": 0.5}) == set()  # below min_confidence
+    assert fired(engine, 90, {"dress": 0.8}) == []  # the alert itself still needs the zone

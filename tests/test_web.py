@@ -40,6 +40,7 @@ def day_db(tmp_path, camera="entrance"):
         for tid in (10 * w + 1, 10 * w + 2):
             analytics.track_seen(tid, t + 1)
             analytics.track_garments(tid, garments)
+            analytics.track_verdicts(tid, set(garments))  # rules named like the garment accept them
             analytics.track_seen(tid, t + 20)
             analytics.track_ended(tid, t + 20)
         analytics.poll(t + 61)
