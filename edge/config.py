@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from .errors import ConfigError
 
@@ -343,7 +344,9 @@ class WebConfig(Strict):
 
 
 class ServiceConfig(Strict):
-    state_dir: Path | None = Field(None, description="SQLite files; default $STATE_DIRECTORY or ./state")
+    state_dir: Path | None = Field(
+        None, description="SQLite files (outbox, analytics); a relative path is relative to the config file; "
+                          "default $STATE_DIRECTORY (systemd), else state/ beside the config file")
     stuck_inference_s: float = Field(
         10.0, ge=0.1, le=3600, description="report an inference that runs longer (0.1..3600 s)"
     )
@@ -353,6 +356,8 @@ class ServiceConfig(Strict):
 
 
 class Config(Strict):
+    _base_dir: Path | None = PrivateAttr(None)  # set by load_config
+
     site: str = Field("store", pattern=r"^[A-Za-z0-9_-]+$")
     cameras: list[CameraConfig] = Field(..., min_length=1)
     detector: DetectorConfig
@@ -379,9 +384,19 @@ class Config(Strict):
         return (self.mqtt.topic_prefix or f"fashion-edge/{self.site}").rstrip("/")
 
     def state_dir(self) -> Path:
+        """Where the outbox and analytics live: ``service.state_dir`` (relative: to the config file),
+        else ``$STATE_DIRECTORY`` (set by systemd), else ``state/`` beside the config file. Never the
+        current directory, so ``report --config FILE`` finds the daemon's database from anywhere."""
         if self.service.state_dir is not None:
             return self.service.state_dir
-        return Path(os.environ.get("STATE_DIRECTORY", "state").split(":")[0])
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        return self.base_dir / "state"
+
+    @property
+    def base_dir(self) -> Path:
+        """The config file's folder (relative paths are resolved against it); cwd for a parsed dict."""
+        return self._base_dir or Path.cwd()
 
 
 def _field_path(loc: tuple) -> str:
@@ -423,6 +438,23 @@ def read_yaml(path: str | Path) -> object:
         raise ConfigError(f"malformed YAML at {where}: {problem}", path=path) from None
 
 
+def _error_message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def validation_errors(model: type[BaseModel], data: object, path: str | Path = "<config>") -> list[ConfigError]:
+    """Every problem ``model.model_validate(data)`` finds, one ``ConfigError`` (one line) each."""
+    if not isinstance(data, dict):
+        return [ConfigError("the top level must be a mapping of settings", path=path)]
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return [ConfigError(_error_message(e), path=path, field=_field_path(e["loc"])) for e in exc.errors()]
+    return []
+
+
 def validate(model: type[BaseModel], data: object, path: str | Path = "<config>"):
     """``model.model_validate(data)`` with the first error as a one-line ConfigError naming the field."""
     if not isinstance(data, dict):
@@ -431,10 +463,7 @@ def validate(model: type[BaseModel], data: object, path: str | Path = "<config>"
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        raise ConfigError(message, path=path, field=_field_path(first["loc"])) from None
+        raise ConfigError(_error_message(first), path=path, field=_field_path(first["loc"])) from None
 
 
 def _resolve_source(source: str, base: Path) -> str:
@@ -451,6 +480,7 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     config = parse_config(read_yaml(path), path)
     base = path.resolve().parent
+    config._base_dir = base
     resolve_paths(config, base)
     for camera in config.cameras:
         camera.source = _resolve_source(camera.source, base)

@@ -4,8 +4,9 @@ Lookup order for a model ``dir/foo.tflite``:
 
 1. an explicit manifest path (config ``detector.manifest`` / ``classifier.manifest``);
 2. ``dir/foo.json`` beside the model (what ``export/`` writes for the project's own models);
-3. a manifest shipped in ``models/manifests/`` whose ``files`` object lists the model's file name
-   with the same SHA-256 (third-party models in ``../shared`` that we may not write beside);
+3. a manifest shipped with the package (``edge/data/manifests/``, in a checkout a link to
+   ``models/manifests/``) whose ``files`` object lists the model's file name with the same SHA-256
+   (third-party models in ``../shared`` that we may not write beside);
 4. otherwise ``ModelError``.
 
 Used by both the detector and the classifier stage.
@@ -18,13 +19,12 @@ from pathlib import Path
 
 from .errors import ModelError
 from .runtime import manifest_path as beside_manifest_path
+from .resources import MANIFESTS_DIR as SHIPPED_MANIFESTS
 from .runtime import read_manifest_file, sha256_file
-
-SHIPPED_MANIFESTS = Path(__file__).resolve().parents[1] / "models" / "manifests"
 
 
 def shipped_manifest(model_path: str | Path) -> Path | None:
-    """The manifest in models/manifests/ that lists this exact file (name and SHA-256), if any."""
+    """The shipped manifest (edge/data/manifests/) that lists this exact file (name and SHA-256), if any."""
     model_path = Path(model_path)
     if not SHIPPED_MANIFESTS.is_dir() or not model_path.is_file():
         return None
@@ -55,7 +55,7 @@ def load_manifest(model_path: str | Path, manifest_path: str | Path | None = Non
             if path is None:
                 raise ModelError(
                     f"no manifest for this model: none beside it ({beside_manifest_path(model_path).name}) "
-                    "and none in models/manifests/ lists it; pass one (detector.manifest / classifier.manifest)",
+                    "and no manifest shipped with fashion-edge lists it; pass one (detector.manifest / classifier.manifest)",
                     path=model_path,
                 )
     data = read_manifest_file(path)

@@ -1,40 +1,30 @@
-"""``fashion-edge check-config FILE``: validate, print a one-line summary or the bad field.
+"""``fashion-edge check-config FILE``: the pre-flight (edge/preflight.py) of a config on this machine.
 
-Files the config points at (models, manifests, TLS files) are checked too; a missing one is a
-warning, not an error, because configs are often checked on a laptop before they reach the store.
+Every problem is printed, one line each on stderr (``fashion-edge check-config: error: FILE: field:
+message``, warnings alike), then a summary on stdout. Exit 2 when there is any error, else 0: a
+missing model, source or secret is an error here, so check a store's config on the store's box
+(live cameras that do not answer in time are warnings).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ..config import Config, load_config
-
-
-def referenced_files(config: Config) -> dict[str, Path]:
-    files = {
-        "detector.model": config.detector.model,
-        "detector.manifest": config.detector.manifest,
-        "classifier.model": config.classifier.model,
-        "classifier.manifest": config.classifier.manifest,
-        "garments.detector": config.garments.detector,
-        "garments.manifest": config.garments.manifest,
-        "mqtt.password_file": config.mqtt.password_file,
-    }
-    if config.mqtt.tls:
-        files.update({f"mqtt.tls.{k}": getattr(config.mqtt.tls, k) for k in ("ca", "cert", "key")})
-    return {field: path for field, path in files.items() if path is not None}
+from .. import preflight
 
 
 def main(args) -> int:
-    config = load_config(args.config)
-    for field, path in referenced_files(config).items():
-        if not Path(path).is_file():
-            print(f"{args.config}: {field}: warning: {path} not found on this machine", file=sys.stderr)
+    result = preflight.check(args.config, live_timeout_s=preflight.LIVE_PROBE_S)
+    for problem in result.problems:
+        print(f"fashion-edge check-config: {problem.level}: {problem}", file=sys.stderr)
+    warnings = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+    if result.errors:
+        print(f"{args.config}: not ok ({len(result.errors)} problem(s) to fix{warnings})")
+        return 2
+    config = result.config
     broker = f"{config.mqtt.host}:{config.mqtt.port}" if config.mqtt.host else "embedded broker"
     print(
         f"{args.config}: ok (site {config.site}, {len(config.cameras)} camera(s), "
-        f"{len(config.rules)} rule(s), {broker})"
+        f"{len(config.rules)} rule(s), {broker}, state in {config.state_dir()}{warnings})"
     )
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import resource
+import sys
 
-from ..config import load_config
+from .. import preflight
+from ..config import Config
 from ..daemon import Daemon, RunOptions, setup_logging
 
 log = logging.getLogger("fashion-edge")
@@ -37,8 +39,20 @@ def summarise(daemon: Daemon) -> None:
         log.info("outbox depth at exit: %d (kept for the next start)", daemon.publisher.outbox_depth)
 
 
+def checked_config(path, source: str | None = None, command: str = "run") -> Config | None:
+    """The config at ``path`` after the pre-flight (the checks of ``check-config``, one code path):
+    warnings and errors printed one a line on stderr; None when there is an error (exit 2).
+    Live sources are not probed here: the daemon opens them at once and bounds the wait itself."""
+    result = preflight.check(path, source=source, live_timeout_s=None)
+    for problem in result.problems:
+        print(f"fashion-edge {command}: {problem.level}: {problem}", file=sys.stderr)
+    return None if result.errors else result.config
+
+
 def main(args) -> int:
-    config = load_config(args.config)
+    config = checked_config(args.config, source=args.source)
+    if config is None:
+        return 2
     setup_logging(config.service.log_level)
     daemon = Daemon(config, options_from_args(args))
     code = daemon.run()

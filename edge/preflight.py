@@ -1,0 +1,339 @@
+"""The pre-flight: everything a config needs from this machine, checked before anything runs.
+
+``check(path)`` returns a ``Preflight``: the loaded ``Config`` (None when the file does not
+validate) and every ``Problem`` found, one line each (``FILE: field: message``). It never stops at
+the first problem. ``fashion-edge check-config`` prints them; ``run`` and ``demo`` call the same
+function at start (``edge/commands/run.py: checked_config``) and exit 2 on any error.
+
+What is checked, in order:
+
+1. the YAML and every field (all validation errors, not the first);
+2. every model: header loaded by the runtime, manifest found and consistent with it (the same
+   ``YoloDetector`` / ``GarmentClassifier`` constructors the daemon uses; a missing file, a
+   folder or a README given as the model is an error), the person class, the garment detector;
+3. every camera source: a file or folder must exist, open as a video / image folder and give a
+   frame; a live source (camera index, URL) is tried for ``live_timeout_s`` and a failure is a
+   *warning* (a camera may be off while a config is checked; the daemon retries it).
+   ``run`` passes ``live_timeout_s=None``: live sources are left to the daemon, which opens them
+   anyway and gives up after ``reconnect.first_frame_timeout_s`` (no extra delay at start);
+4. secrets: ``password_env`` set in the environment, ``password_file`` readable, TLS files present;
+5. rules: every garment in ``when`` / ``unless`` must be a label the configured models can produce
+   (``producible_garments``); a name no model and no known vocabulary has (``dres``) is an error
+   listing the labels, a real garment these models never name (``suit`` with the project's
+   classifier) is a warning (that alternative never fires). ``rules[].cameras`` must name cameras.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, load_config, read_yaml, validation_errors
+from .errors import FashionEdgeError
+from .garments import GARMENT_VOCABULARY
+
+# check-config: how long a live source (camera index, RTSP/HTTP URL) may take to give a first frame.
+LIVE_PROBE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "error" or "warning"
+    text: str  # one line: FILE: field: message
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Preflight:
+    config: Config | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+
+class _Collector:
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, level: str, field_name: str | None, message: str) -> None:
+        parts = [str(self.path)] + ([field_name] if field_name else []) + [message]
+        self.problems.append(Problem(level, " ".join(": ".join(parts).split())))
+
+    def error(self, field_name: str | None, message: str) -> None:
+        self.add("error", field_name, message)
+
+    def warning(self, field_name: str | None, message: str) -> None:
+        self.add("warning", field_name, message)
+
+    def attempt(self, field_name: str, build):
+        """``build()``, or None with its one-line error recorded under ``field_name``."""
+        try:
+            return build()
+        except FashionEdgeError as exc:
+            self.error(field_name, str(exc))
+            return None
+
+
+def check(path: str | Path, *, source: str | None = None, live_timeout_s: float | None = LIVE_PROBE_S) -> Preflight:
+    """Every problem of the config at ``path`` on this machine. ``source`` replaces the first camera's
+    source (``run --source``); ``live_timeout_s=None`` leaves live sources unprobed."""
+    path = Path(path)
+    out = _Collector(path)
+    try:
+        data = read_yaml(path)
+    except FashionEdgeError as exc:
+        out.problems.append(Problem("error", str(exc)))
+        return Preflight(None, out.problems)
+    invalid = validation_errors(Config, data, path)  # all of them, not the first
+    if invalid:
+        return Preflight(None, [Problem("error", str(e)) for e in invalid])
+    try:
+        config = load_config(path)
+    except FashionEdgeError as exc:  # e.g. a bound only checked after the paths are resolved
+        return Preflight(None, [Problem("error", str(exc))])
+
+    models = _check_models(config, out)
+    _check_sources(config, out, source, live_timeout_s)
+    _check_secrets(config, out)
+    _check_rules(config, out, models)
+    return Preflight(config, out.problems)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+def _model_file(out: _Collector, field_name: str, model: Path) -> bool:
+    """A plain existing file (the runtime would call a folder 'not found')."""
+    if model.is_dir():
+        out.error(field_name, f"{model} is a folder, not a .tflite model file")
+        return False
+    if not model.is_file():
+        out.error(field_name, f"{model}: model file not found")
+        return False
+    return True
+
+
+def _check_models(config: Config, out: _Collector) -> dict:
+    """Load each model as the daemon does; returns those that loaded ('detector', 'garments', 'classifier')."""
+    from .classify.classifier import GarmentClassifier
+    from .detect.yolo import YoloDetector
+
+    loaded: dict = {}
+    det = config.detector
+    if _model_file(out, "detector.model", det.model):
+        class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
+        detector = out.attempt("detector.model", lambda: YoloDetector(
+            det.model, manifest_path=det.manifest, conf=det.conf, class_conf=class_conf, iou=det.iou,
+            max_detections=det.max_detections, threads=1, class_conf_field="detector.class_conf"))
+        if detector is not None:
+            loaded["detector"] = detector
+            if det.person_label not in detector.labels:
+                out.error("detector.person_label", f"the detector has no {det.person_label!r} class "
+                          f"({detector.manifest_file.name} labels: {', '.join(detector.labels[:12])}...)")
+    garments = config.garments
+    if garments.detector is not None:
+        if _model_file(out, "garments.detector", garments.detector):
+            garment_detector = out.attempt("garments.detector", lambda: YoloDetector(
+                garments.detector, manifest_path=garments.manifest, conf=garments.conf,
+                class_conf=garments.class_conf, iou=det.iou, threads=1, class_conf_field="garments.class_conf"))
+            if garment_detector is not None:
+                if garment_detector.garment_labels:
+                    loaded["garments"] = garment_detector
+                else:
+                    out.error("garments.detector", f"{garments.detector}: the garment detector has no garment classes")
+    elif "detector" in loaded and loaded["detector"].garment_labels:
+        loaded["garments"] = loaded["detector"]
+    elif garments.mode == "detector" and "detector" in loaded:
+        out.error("garments.mode", "no garment detector: set garments.detector, or use mode auto or body_regions")
+    cls = config.classifier
+    if _model_file(out, "classifier.model", cls.model):
+        classifier = out.attempt("classifier.model", lambda: GarmentClassifier(
+            cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=1))
+        if classifier is not None:
+            loaded["classifier"] = classifier
+    return loaded
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+class _LiveProbe:
+    """Tries one camera / stream in a thread: ``result(deadline)`` -> None (a frame came) or why not.
+    A probe still running at the deadline is abandoned (daemon thread; OpenCV's own timeouts end it)."""
+
+    def __init__(self, uri: str, timeout_s: float):
+        self.uri, self.timeout_s = uri, timeout_s
+        self.done = threading.Event()
+        self.failure: str | None = None
+        threading.Thread(target=self._grab, name=f"probe {uri}", daemon=True).start()
+
+    def _grab(self) -> None:
+        import cv2
+
+        ms = int(self.timeout_s * 1000)
+        try:
+            if self.uri.isdigit():
+                capture = cv2.VideoCapture(int(self.uri))
+            else:
+                capture = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG,
+                                           [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+            try:
+                if not capture.isOpened():
+                    self.failure = "cannot be opened from this machine"
+                elif not capture.read()[0]:
+                    self.failure = "opened but gave no frame"
+            finally:
+                capture.release()
+        except Exception as exc:  # OpenCV raises cv2.error for odd URIs
+            self.failure = f"cannot be opened ({type(exc).__name__})"
+        self.done.set()
+
+    def result(self, deadline: float) -> str | None:
+        if not self.done.wait(max(0.0, deadline - time.monotonic())):
+            return f"gave no frame within {self.timeout_s:g} s"
+        return self.failure
+
+
+def _check_sources(config: Config, out: _Collector, override: str | None, live_timeout_s: float | None) -> None:
+    from .sources import is_live_uri, open_source
+
+    probes: list[tuple[str, _LiveProbe]] = []  # all live sources are tried at once
+    for index, camera in enumerate(config.cameras):
+        uri, field_name = camera.source, f"cameras[{index}].source"
+        if index == 0 and override:
+            uri, field_name = override, "--source"
+        if is_live_uri(uri):
+            if live_timeout_s is not None:
+                probes.append((field_name, _LiveProbe(uri.strip(), live_timeout_s)))
+            continue
+        sources_log = logging.getLogger("edge.sources")
+        level = sources_log.level
+        sources_log.setLevel(logging.WARNING)  # not the "source ... ended" of this one-frame look
+        try:
+            source = open_source(uri)
+            try:
+                next(iter(source))
+            except StopIteration:
+                out.error(field_name, f"{uri}: no frames (nothing readable in it)")
+            finally:
+                source.close()
+        except FashionEdgeError as exc:
+            out.error(field_name, str(exc))
+        finally:
+            sources_log.setLevel(level)
+    deadline = time.monotonic() + (live_timeout_s or 0)
+    for field_name, probe in probes:
+        failure = probe.result(deadline)
+        if failure:
+            out.warning(field_name, f"live source {probe.uri} {failure} (the daemon keeps trying it for "
+                        "cameras[].reconnect.first_frame_timeout_s)")
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+def _check_secret(out: _Collector, section: str, env_name: str | None, file: Path | None) -> None:
+    if env_name and not os.environ.get(env_name):
+        out.error(f"{section}.password_env", f"environment variable {env_name} is not set (or empty) here")
+    if file is not None:
+        try:
+            if not file.read_text(encoding="utf-8").strip():
+                out.error(f"{section}.password_file", f"{file} is empty")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            out.error(f"{section}.password_file", f"cannot read {file} ({reason})")
+
+
+def _check_secrets(config: Config, out: _Collector) -> None:
+    mqtt = config.mqtt
+    _check_secret(out, "mqtt", mqtt.password_env, mqtt.password_file)
+    if mqtt.tls is not None:
+        for name in ("ca", "cert", "key"):
+            file = getattr(mqtt.tls, name)
+            if file is not None and not file.is_file():
+                out.error(f"mqtt.tls.{name}", f"{file} not found")
+    web = config.service.web
+    if web.enabled:
+        _check_secret(out, "service.web", web.password_env, web.password_file)
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+def producible_garments(config: Config, models: dict) -> set[str] | None:
+    """Lower-case garment labels a customer can settle on with these models (what rules see), or
+    None when a model needed to know did not load. Mirrors ``CameraPipeline._name_garment``: with a
+    garment detector, a box labelled L is named by the classifier only within
+    ``garments.refinements[L]`` and otherwise keeps its plain label; without one, body-region crops
+    get the classifier's labels (after its label map)."""
+    classifier = models.get("classifier")
+    if classifier is None:
+        return None
+    classifier_labels = {label.lower() for label in classifier.labels}
+    garment_detector = models.get("garments")
+    wants_boxes = config.garments.detector is not None or config.garments.mode == "detector"
+    if garment_detector is None and wants_boxes:
+        return None  # the garment detector did not load: its labels are unknown
+    if garment_detector is None and "detector" not in models:
+        return None  # cannot tell whether the detector itself has garment classes
+    if garment_detector is None or config.garments.mode == "body_regions":
+        return classifier_labels
+    out = set()
+    for label in garment_detector.garment_labels:
+        finer = {name.lower() for name in config.garments.refinements.get(label, [label])}
+        plain = next(iter(finer)) if len(finer) == 1 else label.lower()
+        out |= {plain} | (finer & classifier_labels)
+    return out
+
+
+def _known_vocabulary(config: Config) -> set[str]:
+    """Garment names fashion-edge knows anywhere (models it ships manifests for, refinements)."""
+    import json
+
+    from .resources import MANIFESTS_DIR
+
+    names = set(GARMENT_VOCABULARY)
+    for values in config.garments.refinements.values():
+        names |= {v.lower() for v in values}
+    for manifest in sorted(MANIFESTS_DIR.glob("*.json")):
+        try:
+            names |= {str(v).lower() for v in (json.loads(manifest.read_text()).get("garment_map") or {}).values()}
+        except (OSError, ValueError, AttributeError):
+            continue
+    return names
+
+
+def _check_rules(config: Config, out: _Collector, models: dict) -> None:
+    cameras = {c.name for c in config.cameras}
+    for index, rule in enumerate(config.rules):
+        unknown_cameras = [c for c in rule.cameras if c not in cameras]
+        if unknown_cameras:
+            out.error(f"rules[{index}].cameras", f"rule {rule.name}: no camera named {', '.join(unknown_cameras)} "
+                      f"(cameras: {', '.join(sorted(cameras))})")
+    produced = producible_garments(config, models)
+    if produced is None or not config.rules:
+        return
+    known = _known_vocabulary(config) | produced
+    listing = ", ".join(sorted(produced))
+    for index, rule in enumerate(config.rules):
+        for key, names in (("when", [n for alt in rule.when for n in alt.split("+")]), ("unless", rule.unless)):
+            names = [n for n in dict.fromkeys(n.strip().lower() for n in names) if n and n not in produced]
+            typos = [n for n in names if n not in known]  # an empty name is refused by the rule engine
+            unused = [n for n in names if n in known]
+            where = f"rules[{index}].{key}"
+            if typos:
+                out.error(where, f"rule {rule.name}: unknown garment {', '.join(map(repr, typos))}; "
+                          f"the configured models name: {listing}")
+            if unused:
+                effect = "those alternatives never fire" if key == "when" else "they never veto"
+                out.warning(where, f"rule {rule.name}: the configured models never name "
+                            f"{', '.join(map(repr, unused))}, so {effect}")
