@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -50,7 +51,7 @@ def main() -> int:
         classifier.classify(crop)
     invoke_ms, classify_ms = [], []
     interpreter = classifier.model.interpreter
-    for i in range(args.runs):
+    for i in tqdm(range(args.runs), desc="classifier runs", unit="run", file=sys.stderr):
         crop = crops[i % len(crops)]
         tensor = classifier.input_tensor(crop)
         interpreter.set_tensor(classifier.model.input.index, tensor)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +40,8 @@ def bench(models: dict[str, YoloDetector], frame: np.ndarray, runs: int, warmup:
     invoke = {name: [] for name in models}
     detect = {name: [] for name in models}
     tensors = {name: np.zeros(d.model.input.shape, d.model.input.dtype) for name, d in models.items()}
-    for i in range(warmup + runs):
+    for i in tqdm(range(warmup + runs), desc=f"{len(models)} model(s), {warmup} warm-up", unit="run",
+                  file=sys.stderr):
         for name, det in models.items():  # interleaved: same noise for every model
             t0 = time.perf_counter()
             det.model.run(tensors[name])

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import cv2
+from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,6 +77,9 @@ def main() -> int:
         n = 0
         counts = [0, 0]  # classifier calls, alerts
         start_wall = time.time()
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        total = min(args.frames, declared) if args.frames and declared else (args.frames or declared or None)
+        progress = tqdm(total=total, desc="frames (detector + pipeline)", unit="frame", file=sys.stderr)
         while True:
             block = []
             t0 = time.perf_counter()
@@ -97,6 +101,8 @@ def main() -> int:
                 t_full += full_pass(pipeline, frames, counts)
                 t_detect += detector_pass(detector_models, block)
             n += len(block)
+            progress.update(len(block))
+        progress.close()
         pipeline.finish()
 
     classified, alerts = counts
