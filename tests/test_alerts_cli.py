@@ -169,3 +169,33 @@ def test_broker_file_of_a_dead_daemon_is_ignored(mosquitto, tmp_path, shared_dir
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_no_flags_finds_the_running_demos_broker(mosquitto):
+    """`fashion-edge alerts` with no flags while the demo's broker had to leave 1883: it finds it."""
+    from edge.config import load_config
+    from edge.daemon import BROKER_FILE, default_demo_config
+
+    state = load_config(default_demo_config()).state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    record = state / BROKER_FILE
+    before = record.read_text() if record.exists() else None
+    record.write_text(json.dumps({"host": "127.0.0.1", "port": mosquitto.port, "pid": os.getpid()}))
+    try:
+        proc = run_alerts("--count", "1")
+        try:
+            assert proc.stderr.readline().strip() == \
+                f"broker 127.0.0.1:{mosquitto.port} from the running demo's embedded broker"
+            wait_listening(proc)
+            publish_raw(mosquitto.port, [("fashion-edge/demo-store/alerts/entrance/dress",
+                                          encode(alert("demo-store", "entrance", "dress", [("dress", 0.8)], 4)))])
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    finally:
+        if before is None:
+            record.unlink(missing_ok=True)
+        else:
+            record.write_text(before)
+    assert proc.returncode == 0, err
+    assert "demo-store/entrance  dress" in out

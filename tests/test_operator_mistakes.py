@@ -164,3 +164,18 @@ def test_paho_retry_messages_stay_out_of_the_log(tmp_path, caplog):
     publisher.stop(flush_timeout_s=0.5)
     assert "cannot reach the MQTT broker" in caplog.text
     assert "Client is not connected" not in caplog.text
+
+
+def test_runtime_chatter_is_dropped_and_other_stderr_kept(shared_dir, capfd):
+    """The interpreter's 'XNNPACK delegate' INFO line (C++ writes it to fd 2) is kept out; anything else
+    written to fd 2 meanwhile still reaches stderr."""
+    import os
+
+    from edge.runtime import TFLiteModel, _quiet_runtime_stderr
+
+    TFLiteModel(shared_dir / "models/coco-yolo/yolo11n_full_integer_quant_224.tflite")
+    with _quiet_runtime_stderr():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nsomething that matters\n")
+    err = capfd.readouterr().err
+    assert "XNNPACK" not in err
+    assert err == "something that matters\n"
