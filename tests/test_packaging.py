@@ -1,0 +1,108 @@
+"""A non-editable install works: a wheel built from the checkout, installed into a fresh virtual
+environment outside it, runs `--version`, `detect` (the COCO model's manifest comes from the package),
+`demo` (config, models and clip found through FASHION_EDGE_HOME) and `check-config` on the store
+config with the models laid out as systemd/README.md says.
+
+The venv uses the system site-packages for the dependencies (no registry here) and gets the wheel
+with --no-deps; the editable install of the checkout stays visible there, so the test asserts that
+`edge` is imported from the venv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from test_check_config import guide_layout
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = "media/one-by-one-person-detection.mp4"
+
+
+def run(*args, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("STATE_DIRECTORY", "FASHION_EDGE_HOME", "PYTHONPATH")}
+    environment.update(env or {})
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=environment,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The bin/ folder of a venv holding the wheel built from a copy of this working tree."""
+    root = tmp_path_factory.mktemp("packaging")
+    source = root / "source"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):  # the checkout as a user clones it (links kept as links)
+        src = REPO / name
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, source / name, follow_symlinks=False)
+    wheels = root / "wheels"
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+                "-w", wheels, source, cwd=root, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("fashion_edge-*.whl")
+    venv = root / "venv"
+    made = run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=root)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    added = run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q",
+                wheel, cwd=root, timeout=300)
+    assert added.returncode == 0, added.stderr
+    where = run(python, "-c", "import edge; print(edge.__file__)", cwd=root)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # not the editable checkout
+    return venv / "bin"
+
+
+def test_version(installed, tmp_path):
+    from edge import __version__
+
+    result = run(installed / "fashion-edge", "--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"fashion-edge {__version__}", result
+
+
+def test_detect_finds_the_coco_manifest_in_the_package(installed, tmp_path, shared_dir):
+    model = shared_dir / "models/coco-yolo/yolo11n_full_integer_quant_416.tflite"
+    result = run(installed / "fashion-edge", "detect", "--model", model, "--json", shared_dir / "media/bus.jpg",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"person"') >= 4, result.stdout  # bus.jpg: 4 people
+
+
+def test_demo_finds_its_home(installed, tmp_path, shared_dir):
+    """A home laid out like the checkout (configs/, models/, ../shared beside it), named by FASHION_EDGE_HOME."""
+    nowhere = run(installed / "fashion-edge", "demo", "--max-frames", 5, cwd=tmp_path)
+    assert nowhere.returncode == 2 and "FASHION_EDGE_HOME" in nowhere.stderr, nowhere.stderr
+    assert len(nowhere.stderr.strip().splitlines()) == 1, nowhere.stderr
+
+    home = tmp_path / "home"
+    (home / "configs").mkdir(parents=True)
+    shutil.copy(REPO / "configs" / "demo.yaml", home / "configs" / "demo.yaml")
+    (home / "models").symlink_to(REPO / "models")
+    (tmp_path / "shared").symlink_to(shared_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run(installed / "fashion-edge", "demo", "--max-frames", 30, "--mqtt-port", free_port(), cwd=elsewhere,
+                 env={"FASHION_EDGE_HOME": str(home)}, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "demo finished: 30 frames" in result.stdout, result.stdout
+    assert (home / "state" / "demo" / "analytics.sqlite").is_file()  # state beside the home's config
+    assert not (elsewhere / "state").exists()
+
+
+def test_check_config_on_the_store_config(installed, tmp_path, shared_dir):
+    config = guide_layout(tmp_path, shared_dir)
+    result = run(installed / "fashion-edge", "check-config", config, cwd=tmp_path,
+                 env={"FASHION_EDGE_MQTT_PASSWORD": "change-me"})
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr and "ok (site store-042" in result.stdout
