@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine (run as root or in a venv):
 # mosquitto (real broker for the MQTT tests), chromium + chromium-driver (browser test), CPU-only torch first (so ultralytics does not pull
-# GBs of CUDA), then the project with its dev, train and detect extras.
+# GBs of CUDA: a local CPU wheel when pip has one, else PyTorch's CPU index), then the project with its dev, train and
+# detect extras. Says what it does, one "install-dev:" line per step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +25,30 @@ if [ ${#APT[@]} -gt 0 ]; then
 fi
 
 PIP="python3 -m pip install -q --disable-pip-version-check"
-# CPU torch: on these machines pip finds the local 2.13.0 CPU wheel; elsewhere use the CPU index:
-#   pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-python3 -c "import torch" 2>/dev/null || $PIP "torch==2.13.0"
-printf 'torch==2.13.0\ntorchvision==0.28.0\n' > /tmp/fashion-edge-constraints.txt
+TORCH="torch==2.13.0"
+TORCHVISION="torchvision==0.28.0"
+CPU_INDEX="https://download.pytorch.org/whl/cpu"
+# CPU torch first. PyPI's Linux torch is a multi-GB CUDA build: a machine whose pip has no local CPU
+# wheel (a find-links folder or file:// index, as on the project's machines) takes torch and
+# torchvision from PyTorch's CPU-only index. Which one pip would use: its dry-run resolution.
+torch_source() {
+    python3 -m pip install --dry-run --no-deps --ignore-installed --quiet --report - "$TORCH" 2>/dev/null |
+        python3 -c "import json, sys, urllib.parse; print(urllib.parse.unquote(json.load(sys.stdin)['install'][0]['download_info']['url']))" 2>/dev/null
+}
+if python3 -c "import torch" 2>/dev/null; then
+    echo "install-dev: torch $(python3 -c 'import torch; print(torch.__version__)') is already installed"
+else
+    url="$(torch_source || true)"
+    if [[ "$url" == file://* ]]; then
+        echo "install-dev: $TORCH from the local wheel pip finds (${url#file://})"
+        $PIP "$TORCH"
+    else
+        echo "install-dev: $TORCH and $TORCHVISION from the CPU-only index $CPU_INDEX (not PyPI's CUDA build)"
+        $PIP "$TORCH" "$TORCHVISION" --index-url "$CPU_INDEX"
+    fi
+fi
+echo "install-dev: the project with its dev, train and detect extras (editable), torch pinned"
+printf '%s\n%s\n' "$TORCH" "$TORCHVISION" > /tmp/fashion-edge-constraints.txt
 $PIP -c /tmp/fashion-edge-constraints.txt -e ".[dev,train,detect]"
 # ultralytics pulls the GUI opencv wheel; keep the headless one authoritative (same version).
 python3 -c "import cv2" || $PIP --force-reinstall --no-deps opencv-python-headless
