@@ -4,6 +4,13 @@ Prints one line per analytics window (start UTC, camera, customers, top-3 garmen
 suit %, median dwell) and writes two PNG charts into ``--out``: customers per window and the
 garment mix as stacked bars. With ``--config`` the database is
 ``<state_dir>/analytics.sqlite`` of that config.
+
+Charts: the time axis is the window start in UTC (like the table) with the window length; y is
+people per window; a partial window is hatched and its tick has a ``*``; a window without
+customers (or without a settled garment) says so on the chart, and a chart with nothing at all says
+so in its middle; colours come from ``edge/plot_style.py`` (one colour per label in every chart).
+The dress/suit columns are the rules' verdicts (``customers_matched``), the garment mix the settled
+votes before the rules (``edge/analytics.py``). ``--out`` must be a folder.
 """
 
 from __future__ import annotations
@@ -55,75 +62,180 @@ def format_table(windows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_charts(windows: list[dict], out_dir: Path) -> list[Path]:
+PARTIAL_NOTE = "* partial window (the daemon stopped before it ended)"
+NO_CUSTOMERS = "no customers"
+NO_GARMENTS = "no garment settled"
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _time_axis(windows: list[dict]):
+    """Window starts in order, their tick labels (UTC, ``*`` = partial) and which are partial."""
+    starts = sorted({w["window_start"] for w in windows})
+    partial = [any(w["partial"] for w in windows if w["window_start"] == s) for s in starts]
+    ticks = [next(w["start"] for w in windows if w["window_start"] == s)[5:16].replace("T", " ") + ("*" if p else "")
+             for s, p in zip(starts, partial)]
+    return starts, ticks, partial
+
+
+def _window_minutes(windows: list[dict]) -> float:
+    return round(max(w["window_end"] - w["window_start"] for w in windows) / 60.0, 2)
+
+
+def _finish_axes(ax, windows: list[dict], ticks: list[str], totals, empty_texts: list[str], ylabel: str,
+                 title: str) -> None:
+    """Shared look: UTC time axis with window length, units on y, empty windows written out
+    (``empty_texts[i]`` on window i when its total is 0; all empty: one text in the middle)."""
     import numpy as np
     from matplotlib.ticker import MaxNLocator
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    starts = sorted({w["window_start"] for w in windows})
-    labels = [next(w["start"] for w in windows if w["window_start"] == s)[5:16].replace("T", " ") for s in starts]
+    x = np.arange(len(ticks))
+    ax.set_xticks(x, ticks, rotation=90 if len(ticks) > 8 else 0, fontsize=8)
+    ax.set_xlim(-0.6, len(ticks) - 0.4)
+    ax.set_xlabel(f"window start, UTC (MM-DD HH:MM), {_window_minutes(windows):g}-minute windows")
+    ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    top = max(float(np.max(totals)) if len(totals) else 0.0, 1.0)
+    ax.set_ylim(0, top * 1.15)
+    if not np.any(totals):
+        # Nothing at all: say so in the middle instead of leaving a blank axis.
+        overall = empty_texts[0] if len(set(empty_texts)) == 1 else NO_GARMENTS
+        ax.text(0.5, 0.5, f"{overall} in {'this window' if len(ticks) == 1 else 'any window'}",
+                transform=ax.transAxes, ha="center", va="center", fontsize=12, color="dimgrey")
+        return
+    for i, total in enumerate(totals):
+        if not total:
+            ax.text(i, top * 0.03, empty_texts[i], rotation=90, ha="center", va="bottom", fontsize=7, color="dimgrey")
+
+
+def _partial_hatch(partial: list[bool], i: int) -> str | None:
+    return "//" if partial[i] else None
+
+
+def customers_figure(windows: list[dict]):
+    """Customers per window, one bar per camera side by side (colour: ``label_colour(camera)``)."""
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    from ..plot_style import distinct_colours
+
+    plt = _pyplot()
+    starts, ticks, partial = _time_axis(windows)
     index = {s: i for i, s in enumerate(starts)}
     cameras = sorted({w["camera"] for w in windows})
+    colours = distinct_colours(cameras)
     x = np.arange(len(starts))
-    width = max(len(starts) * 0.25, 6.0)
-
-    # Customers per window, one bar per camera side by side.
-    fig, ax = plt.subplots(figsize=(min(width, 30), 4))
+    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30), 4.2))
     bar = 0.8 / len(cameras)
+    totals = np.zeros(len(starts))
     for k, camera in enumerate(cameras):
         counts = np.zeros(len(starts))
         for w in windows:
             if w["camera"] == camera:
                 counts[index[w["window_start"]]] += w["customers"]
-        ax.bar(x - 0.4 + bar * (k + 0.5), counts, bar, label=camera)
-    ax.set_xticks(x, labels, rotation=90 if len(starts) > 8 else 0, fontsize=8)
-    ax.set_ylabel("customers")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Customers per window (arrivals)")
-    ax.legend(title="camera")
+        bars = ax.bar(x - 0.4 + bar * (k + 0.5), counts, bar, label=camera, color=colours[camera])
+        for i, patch in enumerate(bars):
+            patch.set_hatch(_partial_hatch(partial, i))
+        totals += counts
+    _finish_axes(ax, windows, ticks, totals, [NO_CUSTOMERS] * len(ticks), "customers (people per window, by arrival)",
+                 "Customers per window (arrivals)")
+    handles, names = ax.get_legend_handles_labels()
+    if any(partial):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
+        names.append(PARTIAL_NOTE)
+    ax.legend(handles, names, title="camera", fontsize=8)
     fig.tight_layout()
-    customers_png = out_dir / "customers_per_window.png"
-    fig.savefig(customers_png, dpi=100)
-    plt.close(fig)
+    return fig
 
-    # Garment mix: customers per settled garment, stacked, all cameras together.
+
+def garment_mix_figure(windows: list[dict]):
+    """Customers per settled garment label, stacked, all cameras together (before the rules: a
+    dress a rule vetoed is still a dress vote here; see ``edge/analytics.py``)."""
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    from ..plot_style import distinct_colours
+
+    plt = _pyplot()
+    starts, ticks, partial = _time_axis(windows)
+    index = {s: i for i, s in enumerate(starts)}
     garments = sorted({g for w in windows for g in w["garments"]})
-    fig, ax = plt.subplots(figsize=(min(width, 30), 4))
+    colours = distinct_colours(garments)
+    customers = np.zeros(len(starts))
+    for w in windows:
+        customers[index[w["window_start"]]] += w["customers"]
+    x = np.arange(len(starts))
+    # constrained layout leaves room for the legend right of the axes
+    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30) + 3.5, 4.2), layout="constrained")
     bottom = np.zeros(len(starts))
     for garment in garments:
         counts = np.zeros(len(starts))
         for w in windows:
             counts[index[w["window_start"]]] += w["garments"].get(garment, 0)
-        ax.bar(x, counts, 0.8, bottom=bottom, label=garment)
+        bars = ax.bar(x, counts, 0.8, bottom=bottom, label=garment, color=colours[garment])
+        for i, patch in enumerate(bars):
+            patch.set_hatch(_partial_hatch(partial, i))
         bottom += counts
-    ax.set_xticks(x, labels, rotation=90 if len(starts) > 8 else 0, fontsize=8)
-    ax.set_ylabel("customers")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Garment mix per window")
-    if garments:
-        ax.legend(fontsize=8, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    mix_png = out_dir / "garment_mix.png"
-    fig.savefig(mix_png, dpi=100)
-    plt.close(fig)
-    return [customers_png, mix_png]
+    # A window without customers says so; one with customers whose garments never settled the other.
+    _finish_axes(ax, windows, ticks, bottom, [NO_GARMENTS if n else NO_CUSTOMERS for n in customers],
+                 "customers with the garment (people per window)", "Garment mix per window (settled votes, before rules)")
+    handles, names = ax.get_legend_handles_labels()
+    if any(partial):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
+        names.append(PARTIAL_NOTE)
+    if handles:
+        ax.legend(handles, names, fontsize=8, ncol=2 if len(handles) > 12 else 1, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def write_charts(windows: list[dict], out_dir: Path) -> list[Path]:
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, build in (("customers_per_window.png", customers_figure), ("garment_mix.png", garment_mix_figure)):
+        fig = build(windows)
+        fig.savefig(out_dir / name, dpi=100)
+        plt.close(fig)
+        written.append(out_dir / name)
+    return written
+
+
+def check_out_dir(out: Path) -> None:
+    """``--out`` must be a folder (or not exist yet): a file there is one line, not a traceback."""
+    if out.exists() and not out.is_dir():
+        raise FashionEdgeError("is a file, not a folder (--out names the folder for the PNG charts)", path=out)
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise FashionEdgeError(f"{parent} is a file, not a folder (--out names the folder for the PNG charts)",
+                               path=out)
 
 
 def main(args) -> int:
     db_path = database_path(args)
+    out_dir = Path(args.out)
+    check_out_dir(out_dir)
     windows = read_windows(db_path, camera=args.camera)
     if not windows:
         print(f"{db_path}: no analytics windows" + (f" for camera {args.camera}" if args.camera else ""))
         return 0
     print(format_table(windows))
     if any(w["partial"] for w in windows):
-        print("* partial window (the daemon stopped before it ended)")
+        print(PARTIAL_NOTE)
     total = sum(w["customers"] for w in windows)
     print(f"{len(windows)} window(s), {total} customer(s)")
-    for path in write_charts(windows, Path(args.out)):
+    try:
+        charts = write_charts(windows, out_dir)
+    except OSError as exc:
+        raise FashionEdgeError(f"cannot write the charts ({exc.strerror or exc})", path=out_dir) from None
+    for path in charts:
         print(f"wrote {path}")
     return 0

@@ -89,8 +89,8 @@ def plot_history(history: dict, path: Path, title: str) -> None:
         stages = history.get("stage", [])
         if "finetune" in stages and "head" in stages:
             ax.axvline(stages.index("finetune") + 0.5, color="grey", linestyle="--", label="fine-tune starts")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
+        ax.set_xlabel("epoch (one pass over the training crops)")
+        ax.set_ylabel({"accuracy": "top-1 accuracy (fraction of crops)", "loss": "loss (cross-entropy per crop)"}[key])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

@@ -23,7 +23,7 @@ from edge.errors import DatasetError
 from edge.preprocess import detector_input
 from training.detector_data import GARMENT_CLASSES, PRODUCT_CLASSES
 from training.detector_data.yolo_labels import boxes_to_xyxy, read_labels
-from training.plots import plot_confusion_matrix
+from training.plots import plot_confusion_matrix, pr_figure
 from training.recover_coco import as_unit_chw
 
 from .metrics import DetectionEvaluator, box_iou
@@ -147,28 +147,23 @@ def person_recall(predict, samples: list[Sample], conf: float, match_iou: float,
 # -- figures -------------------------------------------------------------------------------------
 
 
-def plot_pr(evaluators: dict[str, DetectionEvaluator], labels: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(evaluators), figsize=(7 * len(evaluators), 6), squeeze=False)
-    for ax, (name, evaluator) in zip(axes[0], evaluators.items()):
-        res = evaluator.results()
-        for c, r in res.items():
+def pr_curves(evaluators: dict[str, DetectionEvaluator], labels: list[str]) -> dict[str, dict[str, tuple]]:
+    """{model: {label: (recall, precision, ap50)}} of the classes with true boxes."""
+    curves = {}
+    for name, evaluator in evaluators.items():
+        curves[name] = {}
+        for c, r in evaluator.results().items():
             if r["n_gt"] == 0 or r["curve"] is None or len(r["curve"][0]) == 0:
                 continue
             recall, precision = r["curve"]
-            ax.plot(recall, precision, label=f"{labels[c]} {r['ap50']:.3f}", linewidth=1)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.set_title(f"PR curves at IoU 0.5 - {name}")
-        ax.legend(fontsize=7, loc="lower left")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
+            curves[name][labels[c]] = (recall, precision, r["ap50"])
+    return curves
+
+
+def plot_pr(evaluators: dict[str, DetectionEvaluator], labels: list[str], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = pr_figure(pr_curves(evaluators, labels), "PR curves at IoU 0.5")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
