@@ -47,6 +47,7 @@ CAMERA_JOIN_S = 3.0  # then all camera threads, together
 STOP_BUDGET_S = 14.0  # sources + cameras + outbox flush; 'offline' and the broker stop come after
 PROGRESS_INTERVAL_S = 10.0  # file sources: one "frame x/y" line this often (a long file is otherwise silent)
 BROKER_FILE = "broker.json"  # in the state directory while the embedded broker runs: `alerts` reads it
+DEMO_MARKER = ".fashion-edge-demo"  # a state folder the demo owns and clears at every demo start
 
 
 @dataclass
@@ -61,6 +62,7 @@ class RunOptions:
     on_alert: object = None  # callable(payload: dict) for console output (demo); replaces the alert log line
     on_broker: object = None  # callable(host, port, moved_from, embedded) once the broker is known (demo)
     progress_interval_s: float = PROGRESS_INTERVAL_S
+    demo: bool = False  # False: a real run, whose state folder the demo must never clear again
 
 
 @dataclass
@@ -302,6 +304,8 @@ class Daemon:
             probe = self.state_dir / ".write-test"
             probe.touch()
             probe.unlink()
+            if not self.options.demo:
+                (self.state_dir / DEMO_MARKER).unlink(missing_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create or write the state directory {self.state_dir} ({exc.strerror or exc})",
                               field="service.state_dir") from None

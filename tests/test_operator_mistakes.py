@@ -84,23 +84,31 @@ def test_demo_next_to_a_busy_broker_moves_and_alerts_finds_it(tmp_path, shared_d
     assert not (tmp_path / "state" / "broker.json").exists()  # removed when the broker stopped
 
 
-def _windows(db: Path) -> int:
+def _windows(db: Path) -> tuple[int, int]:
+    """(windows, tracks counted in them): a second run in the same minute merges into the same row."""
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+        return tuple(conn.execute("SELECT COUNT(*), COALESCE(SUM(tracks), 0) FROM windows").fetchone())
 
 
 def test_demo_starts_clean_every_run_but_never_clears_a_store_folder(tmp_path, shared_dir):
     config = demo_config(tmp_path, shared_dir, mqtt={"port": free_port()})
     db = tmp_path / "state" / "analytics.sqlite"
-    first = cli("demo", "--config", config, "--max-frames", 30)
+    first = cli("demo", "--config", config, "--max-frames", 80)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("demo: clean start")
     after_first = _windows(db)
-    assert after_first >= 1
-    second = cli("demo", "--config", config, "--max-frames", 30)
+    assert after_first[0] >= 1 and after_first[1] >= 1  # customer #1 walks in within 80 frames
+    second = cli("demo", "--config", config, "--max-frames", 80)
     assert second.returncode == 0, second.stderr
     assert "previous demo run's analytics and outbox" in second.stdout.splitlines()[0]
-    assert _windows(db) == after_first  # not piled up: the same run gives the same windows
+    assert _windows(db)[1] == after_first[1]  # not piled up: this run's customers only
+
+    # `run` in that folder makes it a real one: a later demo there no longer clears it
+    assert cli("run", "--config", config, "--max-frames", 80).returncode == 0
+    fourth = cli("demo", "--config", config, "--max-frames", 80)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "is not a demo state folder" in fourth.stdout.splitlines()[0]
+    assert _windows(db)[1] > after_first[1]  # kept and added to
 
     # a folder the demo does not own (a store's state) keeps its analytics, and the demo says so
     store = tmp_path / "store-state"

@@ -6,7 +6,8 @@ intel-iot-devkit/sample-videos, or point ``--source`` at a camera (``--source 0`
 
 Every demo run starts clean: the demo's own analytics and outbox (``state/demo/``) of the previous
 run are removed first, so ``fashion-edge report`` shows this run only (a store's state is never
-touched: only a folder the demo marked as its own, or the default demo config's, is cleared).
+touched: only a folder the demo marked as its own, or the default demo config's, is cleared; a
+``fashion-edge run`` in a folder removes the mark).
 When port 1883 is taken (a Frigate / Home Assistant mosquitto), the embedded broker takes a free
 port and the demo says so; ``fashion-edge alerts`` finds it through ``state/demo/broker.json``.
 """
@@ -16,11 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import load_config
-from ..daemon import Daemon, default_demo_config, setup_logging
+from ..daemon import DEMO_MARKER, Daemon, default_demo_config, setup_logging
 from ..errors import ConfigError, SourceError
+from ..resources import is_demo_config
 from .run import checked_config, options_from_args, summarise
 
-DEMO_MARKER = ".fashion-edge-demo"  # in a state folder the demo owns (and may clear)
 DEMO_STATE_FILES = ("analytics.sqlite", "outbox.sqlite")  # with their -wal / -shm companions
 STAGE_ORDER = ("detect", "track", "garment_detect", "garments", "rules+analytics", "total")
 
@@ -104,9 +105,9 @@ def main(args) -> int:
         )
     if checked_config(config_path, source=args.source, command="demo") is None:  # the pre-flight of run
         return 2
-    is_default = config_path.resolve() == default_demo_config().resolve()
+    is_default = is_demo_config(config_path)  # False without a home: demo --config from a wheel
     print(start_clean(config.state_dir(), owned=is_default), flush=True)
-    daemon = Daemon(config, options_from_args(args, on_alert=_print_alert, on_broker=_print_broker))
+    daemon = Daemon(config, options_from_args(args, on_alert=_print_alert, on_broker=_print_broker, demo=True))
     code = daemon.run()
     summarise(daemon)
     print("\n".join(summary(daemon, config_path)), flush=True)
