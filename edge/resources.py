@@ -59,3 +59,11 @@ def find_home() -> Path:
 def demo_config() -> Path:
     """``<home>/configs/demo.yaml`` (its paths are relative to it: ../models, ../../shared)."""
     return find_home() / DEMO_CONFIG
+
+
+def is_demo_config(path: str | Path) -> bool:
+    """Is ``path`` the home's demo config? False when there is no home (``demo --config`` elsewhere)."""
+    try:
+        return Path(path).resolve() == demo_config().resolve()
+    except ConfigError:
+        return False

@@ -98,6 +98,10 @@ def test_demo_finds_its_home(installed, tmp_path, shared_dir):
     assert "demo finished: 30 frames" in result.stdout, result.stdout
     assert (home / "state" / "demo" / "analytics.sqlite").is_file()  # state beside the home's config
     assert not (elsewhere / "state").exists()
+    # an explicit --config needs no home
+    explicit = run(installed / "fashion-edge", "demo", "--config", home / "configs" / "demo.yaml", "--max-frames", 5,
+                   "--mqtt-port", free_port(), cwd=elsewhere, timeout=180)
+    assert explicit.returncode == 0 and "demo finished: 5 frames" in explicit.stdout, explicit.stderr
 
 
 def test_check_config_on_the_store_config(installed, tmp_path, shared_dir):
