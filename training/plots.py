@@ -39,7 +39,7 @@ def confusion_figure(counts, labels: list[str], title: str):
     rates = row_normalised(counts)
     size = len(labels)
     fontsize = 6 if size > 10 else 8
-    fig, (ax_counts, ax_rates) = plt.subplots(1, 2, figsize=(2.5 + 1.2 * size, 1.4 + 0.55 * size))
+    fig, (ax_counts, ax_rates) = plt.subplots(1, 2, figsize=(2.5 + 1.0 * size, 1.4 + 0.5 * size))
     peak = max(float(counts.max()), 1.0)
     ax_counts.imshow(counts, cmap="Blues", vmin=0, vmax=peak)
     ax_rates.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -48,7 +48,7 @@ def confusion_figure(counts, labels: list[str], title: str):
             if counts[i, j]:
                 ax_counts.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=fontsize,
                                color="white" if counts[i, j] > peak / 2 else "black")
-                ax_rates.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=fontsize,
+                ax_rates.text(j, i, f"{rates[i, j]:.2f}" if rates[i, j] >= 0.005 else "<.01", ha="center", va="center", fontsize=fontsize,
                               color="white" if rates[i, j] > 0.5 else "black")
     for ax, what in ((ax_counts, "counts (samples)"), (ax_rates, "row-normalised (fraction of the true class)")):
         ax.set_xticks(range(size), labels, rotation=45, ha="right")
