@@ -38,8 +38,13 @@ def installed(tmp_path_factory) -> Path:
     """The bin/ folder of a venv holding the wheel built from a copy of this working tree."""
     root = tmp_path_factory.mktemp("packaging")
     source = root / "source"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                            capture_output=True).stdout.decode().split("\0")
+    try:
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                                capture_output=True).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: the folders the build reads
+        listed = ["pyproject.toml", "README.md", "LICENSE"]
+        for top in ("edge", "training", "export", "models"):
+            shutil.copytree(REPO / top, source / top, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     for name in filter(None, listed):  # the checkout as a user clones it (links kept as links)
         src = REPO / name
         if not src.exists() and not src.is_symlink():
