@@ -199,3 +199,24 @@ def test_no_flags_finds_the_running_demos_broker(mosquitto):
             record.write_text(before)
     assert proc.returncode == 0, err
     assert "demo-store/entrance  dress" in out
+
+
+def test_config_brings_the_daemons_account(mosquitto_factory, tmp_path, shared_dir):
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "staff", "s3cret"], check=True)
+    broker = mosquitto_factory(f"allow_anonymous false\npassword_file {passwords}\n")
+    config = _config(tmp_path, shared_dir, {"host": "127.0.0.1", "port": broker.port, "username": "staff",
+                                            "password_env": "FE_TEST_ALERTS_PW"})
+    env = dict(os.environ, PYTHONPATH=str(REPO), FE_TEST_ALERTS_PW="s3cret")
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "alerts", "--config", str(config), "--count", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        proc.stderr.readline()  # "broker ... from mqtt in ..."
+        wait_listening(proc)  # accepted with the config's username and password
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    env["FE_TEST_ALERTS_PW"] = "wrong"
+    refused = subprocess.run([sys.executable, "-m", "edge", "alerts", "--config", str(config), "--count", "1"],
+                             capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert refused.returncode == 1 and "check mqtt.username and the password" in refused.stderr

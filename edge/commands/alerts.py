@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..errors import FashionEdgeError
-from ..mqtt.connection import read_password, refusal_text
+from ..mqtt.connection import configure_client, read_password, refusal_text
 from ..mqtt.topics import Topics, default_prefix
 
 _SEEN_IDS_KEPT = 10000
@@ -51,29 +51,30 @@ def _running_embedded_broker(state_dir) -> tuple[str, int] | None:
     return host, port
 
 
-def resolve_broker(args) -> tuple[str, int, str | None, str | None]:
-    """``(host, port, topic prefix or None, where they came from or None)``; see the module doc."""
+def resolve_broker(args) -> tuple[str, int, str | None, str | None, object]:
+    """``(host, port, topic prefix or None, where they came from or None, the config's MQTTConfig for
+    credentials and TLS or None)``; see the module doc."""
     if args.host is not None or args.port is not None:
-        return args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, None, None
+        return args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, None, None, None
     from ..config import load_config
     from ..daemon import default_demo_config
 
     if args.config:
         config = load_config(args.config)  # a bad config is one line (exit 2)
-        if config.mqtt.host:
-            return config.mqtt.host, config.mqtt.port, config.topic_prefix, f"mqtt in {args.config}"
+        if config.mqtt.host:  # the store's broker, with the daemon's account and TLS
+            return config.mqtt.host, config.mqtt.port, config.topic_prefix, f"mqtt in {args.config}", config.mqtt
         running = _running_embedded_broker(config.state_dir())
         if running:
-            return *running, config.topic_prefix, f"the embedded broker recorded in {config.state_dir()}"
-        return DEFAULT_HOST, config.mqtt.port, config.topic_prefix, None
+            return *running, config.topic_prefix, f"the embedded broker recorded in {config.state_dir()}", None
+        return DEFAULT_HOST, config.mqtt.port, config.topic_prefix, None, None
     try:
         config = load_config(default_demo_config())
     except FashionEdgeError:
-        return DEFAULT_HOST, DEFAULT_PORT, None, None
+        return DEFAULT_HOST, DEFAULT_PORT, None, None, None
     running = _running_embedded_broker(config.state_dir())
     if running and running[1] != DEFAULT_PORT:
-        return *running, None, "the running demo's embedded broker"
-    return DEFAULT_HOST, DEFAULT_PORT, None, None
+        return *running, None, "the running demo's embedded broker", None
+    return DEFAULT_HOST, DEFAULT_PORT, None, None, None
 
 
 def format_alert(alert: dict) -> str:
@@ -102,7 +103,7 @@ def _fail(message: str) -> int:
 
 
 def main(args) -> int:
-    host, port, config_prefix, found_in = resolve_broker(args)
+    host, port, config_prefix, found_in, account = resolve_broker(args)
     args.host, args.port = host, port
     if found_in:
         print(f"broker {host}:{port} from {found_in}", file=sys.stderr, flush=True)
@@ -118,6 +119,8 @@ def main(args) -> int:
         clean_session=True,
         protocol=mqtt.MQTTv311,
     )
+    if account is not None and not (args.username or args.password_env or args.ca):
+        configure_client(client, account)  # --config: the config's username, password source and TLS
     if args.username or password is not None:
         client.username_pw_set(args.username, password)
     if args.ca:
