@@ -263,3 +263,23 @@ def test_store_config_passes_with_the_models_laid_out_as_the_guide_says(tmp_path
     # without the secret the guide puts in /etc/fashion-edge/env: an error
     result = cli("check-config", config)
     assert result.returncode == 2 and any("FASHION_EDGE_MQTT_PASSWORD" in l for l in problems(result)[0])
+
+
+def test_every_bad_field_is_a_line(tmp_path, shared_dir):
+    data = demo_data(shared_dir)
+    data["mqtt"] = {"port": 70000, "keepalive_s": 1}
+    data["detector"]["confidence"] = 0.5
+    result = cli("check-config", write(tmp_path / "fields.yaml", data))
+    errors, _ = problems(result)
+    assert result.returncode == 2
+    assert sorted(l.split(": ")[3] for l in errors) == ["detector.confidence", "mqtt.keepalive_s", "mqtt.port"], errors
+
+
+def test_demo_performs_the_same_checks(tmp_path, shared_dir):
+    data = demo_data(shared_dir)
+    data["rules"][0]["when"] = ["dres"]
+    data["service"] = {"state_dir": str(tmp_path / "state")}
+    result = cli("demo", "--config", write(tmp_path / "demo.yaml", data), "--max-frames", 5)
+    errors = problems(result, "demo")[0]
+    assert result.returncode == 2 and len(errors) == 1 and "unknown garment 'dres'" in errors[0], result.stderr
+    assert not (tmp_path / "state").exists()

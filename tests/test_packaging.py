@@ -69,6 +69,16 @@ def installed(tmp_path_factory) -> Path:
     return venv / "bin"
 
 
+def test_version_of_the_checkout():
+    from importlib.metadata import version
+
+    from edge import __version__
+
+    result = subprocess.run([sys.executable, "-m", "edge", "--version"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.strip() == f"fashion-edge {__version__}"
+    assert version("fashion-edge") == __version__  # pyproject takes its version from edge.__version__
+
+
 def test_version(installed, tmp_path):
     from edge import __version__
 
