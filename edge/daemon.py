@@ -200,8 +200,8 @@ class Daemon:
                         break
                 cam.source_stats = dict(source.stats)
         except SourceError as exc:  # e.g. a camera that never gave a frame: one line, no traceback
-            cam.error = str(exc)
-            log.error("camera %s stopped: %s", name, exc)
+            cam.error = str(exc)  # the exit line says it (_exit_code)
+            log.debug("camera %s stopped: %s", name, exc)
             self.stop_event.set()
         except Exception as exc:  # a dead camera ends the service (exit 1): never half-alive
             cam.error = f"{type(exc).__name__}: {exc}"

@@ -78,13 +78,16 @@ def latency_table(latency: dict) -> list[str]:
     return lines
 
 
-def summary(daemon: Daemon, config_path: Path) -> list[str]:
+def summary(daemon: Daemon, config_path: Path, code: int = 0) -> list[str]:
     frames = sum(c.frames for c in daemon.cameras)
     alerts = sum(c.alerts for c in daemon.cameras)
     seconds = daemon.run_seconds
     fps = f", {frames / seconds:.1f} fps" if seconds > 0 else ""
     host, port = daemon.broker_address
-    lines = [f"demo finished: {frames} frames in {seconds:.1f} s{fps}, {alerts} alert(s)"]
+    if code and not frames:  # nothing ran (e.g. no camera): the reason is the line on stderr
+        return [f"demo stopped (exit {code}) before any frame; the reason is on the line above"]
+    ended = "finished" if not code else f"stopped (exit {code}, see the line above)"
+    lines = [f"demo {ended}: {frames} frames in {seconds:.1f} s{fps}, {alerts} alert(s)"]
     lines += latency_table(daemon.stats()["latency"])
     lines.append(f"alerts published to {host}:{port} under {daemon.config.topic_prefix}/alerts/")
     lines.append(f"analytics of this run: {daemon.state_dir / 'analytics.sqlite'}")
@@ -110,5 +113,5 @@ def main(args) -> int:
     daemon = Daemon(config, options_from_args(args, on_alert=_print_alert, on_broker=_print_broker, demo=True))
     code = daemon.run()
     summarise(daemon)
-    print("\n".join(summary(daemon, config_path)), flush=True)
+    print("\n".join(summary(daemon, config_path, code)), flush=True)
     return code
