@@ -32,8 +32,10 @@ def _calibration_batches(images_rgb: np.ndarray, normalisation: str):
         yield [normalise(image, normalisation)[None]]
 
 
-def export_int8(model, calibration_rgb: np.ndarray, normalisation: str, out_path: Path) -> Path:
-    """Convert with full-integer quantisation (uint8 in, uint8 probabilities out)."""
+def export_int8(model, calibration_rgb: np.ndarray, normalisation: str, out_path: Path,
+                with_embedding: bool = True) -> Path:
+    """Convert with full-integer quantisation (uint8 in, uint8 probabilities out as output 0; with
+    ``with_embedding`` the head's input tensor as output 1, see export/embedding.py)."""
     import tensorflow as tf
 
     if normalisation not in NORMALISATIONS:
@@ -53,6 +55,14 @@ def export_int8(model, calibration_rgb: np.ndarray, normalisation: str, out_path
     tmp_path = out_path.with_suffix(".tflite.tmp")
     tmp_path.write_bytes(tflite_bytes)
     tmp_path.replace(out_path)
+    if with_embedding:
+        # The head's input (global average pool) as output 1: the outfit embedding (export/embedding.py).
+        from export.embedding import add_embedding_output
+
+        try:
+            add_embedding_output(out_path)
+        except ModelError:  # a head without FULLY_CONNECTED: the model ships without an embedding
+            pass
     return out_path
 
 
@@ -66,6 +76,11 @@ def write_manifest(
     """The JSON the edge classifier reads beside the model (edge.runtime.manifest_path)."""
     model = TFLiteModel(model_path)
     scale, zero_point = model.input.quant or (0.0, 0)
+    embedding = None
+    if len(model.outputs) == 2:  # export_int8 added the embedding output
+        from export.embedding import add_embedding_output
+
+        embedding = add_embedding_output(model_path)  # a no-op on the file: reads the entry back
     if model.input.shape[1:3] != (input_size, input_size) or model.outputs[0].shape[-1] != len(labels):
         raise ModelError(
             f"model shapes {model.input.shape} -> {model.outputs[0].shape} do not match {input_size}px / {len(labels)} labels",
@@ -80,6 +95,7 @@ def write_manifest(
         "normalisation": normalisation,
         "input": {"dtype": model.input.dtype.name, "scale": float(scale), "zero_point": int(zero_point)},
         "output": "probabilities",
+        **({"embedding": embedding} if embedding else {}),
         "sha256": sha256_file(model_path),
         "size_bytes": Path(model_path).stat().st_size,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

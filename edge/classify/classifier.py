@@ -6,6 +6,11 @@ The manifest (see ``edge/manifest.py`` for the lookup order) says how to feed th
      "normalisation": "unit" | "symmetric" | "raw", "output": "probabilities" | "logits",
      "garment_map": {model label: garment label} (optional)}
 
+Optional outfit embedding: a manifest ``"embedding": {"output": 1, "size": 1280, ...}`` (written
+by ``python -m export.embedding``) names a second model output, the classifier head's input
+(global average pool). ``classify`` then also returns it, dequantised and L2-normalised, from the
+same interpreter run (no extra image pass). It is kept in memory only (see README, privacy).
+
 Input quantisation always comes from the interpreter. ``output`` missing: the dequantised output
 is taken as probabilities when it is non-negative and sums to ~1, otherwise softmax is applied.
 
@@ -20,7 +25,7 @@ comma-separated name ("jersey"); a key naming no label is an error (typos would 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +41,13 @@ class Classification:
     label: str  # best garment (or model) label
     score: float  # its probability (summed over mapped model labels)
     scores: dict[str, float]  # every output label -> probability
+    # L2-normalised float32 embedding when the model has one (manifest 'embedding'), else None.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+def l2_normalise(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -88,6 +100,7 @@ class GarmentClassifier:
             raise ModelError(f"duplicate labels {duplicates}: scores are keyed by label", path=self.manifest_file,
                              field="labels")
         self.input_size = self._check_input(manifest)
+        self.embedding_output = self._check_embedding(manifest.get("embedding"))
         self._check_output()
         self.normalisation = str(manifest.get("normalisation", "unit"))
         if self.normalisation not in NORMALISATIONS:
@@ -130,10 +143,33 @@ class GarmentClassifier:
                              path=self.manifest_file, field="input_size")
         return int(shape[1])
 
+    def _check_embedding(self, entry) -> int | None:
+        """Output index of the embedding the manifest declares (checked against the model), or None."""
+        if entry is None:
+            return None
+        outputs = self.model.outputs
+        try:
+            index, size = int(entry["output"]), int(entry["size"])
+        except (TypeError, KeyError, ValueError):
+            raise ModelError("embedding must be {output: index, size: n}", path=self.manifest_file,
+                             field="embedding") from None
+        if not 0 < index < len(outputs) or int(np.prod(outputs[index].shape)) != size:
+            raise ModelError(f"embedding output {index} of size {size} is not in the model "
+                             f"(outputs {[list(o.shape) for o in outputs]}); re-run python -m export.embedding",
+                             path=self.manifest_file, field="embedding")
+        return index
+
+    @property
+    def embedding_size(self) -> int | None:
+        if self.embedding_output is None:
+            return None
+        return int(np.prod(self.model.outputs[self.embedding_output].shape))
+
     def _check_output(self) -> None:
         shape = self.model.outputs[0].shape if self.model.outputs else ()
         n = len(self.model_labels)
-        if len(self.model.outputs) != 1 or int(np.prod(shape)) != n or shape[-1] != n:
+        expected = 1 if self.embedding_output is None else 2
+        if len(self.model.outputs) != expected or int(np.prod(shape)) != n or shape[-1] != n:
             raise ModelError(
                 f"output shape {[list(o.shape) for o in self.model.outputs]} is not a classifier output "
                 f"[1, {n}] ({n} labels in {self.manifest_file.name})",
@@ -151,8 +187,27 @@ class GarmentClassifier:
 
     def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
         """Model-label probabilities (n_model_labels,) of one BGR crop."""
+        return self._run(crop_bgr)[0]
+
+    def embed(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The L2-normalised embedding of one BGR crop (ModelError if the model has none)."""
+        if self.embedding_output is None:
+            raise ModelError("the classifier has no embedding output: run python -m export.embedding on it",
+                             path=self.model_path, field="embedding")
+        return self._run(crop_bgr)[1]
+
+    def _run(self, crop_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, embedding or None) from one interpreter run."""
         tensor = self.input_tensor(crop_bgr)
-        output = self.model.outputs[0].dequantize(self.model.run(tensor)[0]).reshape(-1)
+        raw = self.model.run(tensor)
+        embedding = None
+        if self.embedding_output is not None:
+            info = self.model.outputs[self.embedding_output]
+            embedding = l2_normalise(info.dequantize(raw[self.embedding_output]).reshape(-1))
+        return self._probabilities(raw[0]), embedding
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        output = self.model.outputs[0].dequantize(raw).reshape(-1)
         if self.output_kind == "logits":
             return softmax(output)
         if self.output_kind is None and (output.min() < -1e-6 or abs(float(output.sum()) - 1.0) > 0.05):
@@ -160,11 +215,12 @@ class GarmentClassifier:
         return np.clip(output, 0.0, None)
 
     def classify(self, crop_bgr: np.ndarray) -> Classification:
-        probs = self.probabilities(crop_bgr)
+        probs, embedding = self._run(crop_bgr)
         scores = probs @ self._to_garment if self._to_garment is not None else probs
         best = int(np.argmax(scores))
         return Classification(
             label=self.labels[best],
             score=float(scores[best]),
             scores={label: float(s) for label, s in zip(self.labels, scores)},
+            embedding=embedding,
         )
