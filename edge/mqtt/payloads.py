@@ -11,13 +11,14 @@ import base64
 import json
 import math
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 ALERT_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alert.schema.json"
-CAMERA_STATES = ("streaming", "reconnecting", "ended", "stuck")
+CAMERA_STATES = ("streaming", "reconnecting", "ended", "failed", "stuck")  # "failed": a live source that never streamed
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -132,13 +133,16 @@ def validate_alert(payload: Any) -> None:
             raise ValueError(f"alert.garments[{i}]: needs exactly a label and a score within 0..1")
 
 
-def make_status(state: str, since: datetime | str | None = None, fps: float | None = None, detail: str = "") -> dict:
-    """Camera status payload for ``{prefix}/cameras/{camera}/status``."""
+def make_status(state: str, since: datetime | float | None = None, fps: float | None = None, detail: str = "") -> dict:
+    """Camera status payload for ``{prefix}/cameras/{camera}/status``; ``since`` in epoch seconds
+    like the daemon's own status (docs/mqtt.md), now when not given."""
     if state not in CAMERA_STATES:
         raise ValueError(f"camera state must be one of {', '.join(CAMERA_STATES)}, not {state!r}")
+    if isinstance(since, datetime):
+        since = since.timestamp()
     return {
         "state": state,
-        "since": since if isinstance(since, str) else utc_now_iso(since),
+        "since": round(float(time.time() if since is None else since), 3),
         "fps": None if fps is None else round(float(fps), 2),
         "detail": detail,
     }

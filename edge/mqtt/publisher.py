@@ -37,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from ..config import MQTTConfig
 from .connection import configure_client, refusal_text
 from .outbox import Outbox
-from .payloads import encode, utc_now_iso, validate_alert
+from .payloads import encode, validate_alert
 from .topics import Topics
 
 log = logging.getLogger(__name__)
@@ -255,12 +255,13 @@ class MqttPublisher:
 
     def publish_stats(self, stats: dict) -> None:
         """Not retained, QoS 0, dropped while disconnected. Fills in outbox_depth, outbox_dropped,
-        connected and time when the caller did not give them."""
+        connected and time (epoch seconds, like the daemon's own stats) when the caller did not
+        give them."""
         payload = {
             "outbox_depth": self.outbox_depth,
             "outbox_dropped": self.outbox_dropped,
             "connected": self.connected,
-            "time": utc_now_iso(),
+            "time": round(time.time(), 3),
             **stats,
         }
         self._send_now(self.topics.stats, encode(payload), retain=False)
