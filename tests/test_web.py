@@ -103,6 +103,8 @@ def test_routes_frame_state_and_analytics(tmp_path, frame):
         windows = data["windows"]
         assert [w["customers"] for w in windows if w["customers"]] == [2, 2]
         assert windows[0]["dress_share"] == 1.0 and windows[1]["suit_share"] == 1.0
+        from edge.plot_style import label_colour  # the report's colours (issue 13)
+        assert data["colours"] == {label: label_colour(label) for label in ("dress", "suit")}
         assert all(start <= w["window_start"] < start + 86400 for w in windows)
 
         for path in ("frame/nope.jpg", "nothing", "api/analytics?day=yesterday"):

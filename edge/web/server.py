@@ -273,7 +273,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 windows = read_day_windows(state.analytics_db, camera, day)
                 live = state.live_counts(camera) if (state.live_counts and camera) else None
-                self._json({"day": day.isoformat(), "camera": camera, "windows": windows, "live": live})
+                from ..plot_style import label_colour
+
+                # one colour per label, the same as in `fashion-edge report` and the training figures
+                labels = {g for w in windows for g in w["garments"]} | {"dress", "suit"}
+                self._json({"day": day.isoformat(), "camera": camera, "windows": windows, "live": live,
+                            "colours": {label: label_colour(label) for label in sorted(labels)}})
             elif url.path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
             else:
