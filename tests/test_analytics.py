@@ -297,6 +297,12 @@ def test_a_database_of_the_previous_version_is_upgraded_and_its_rows_say_so(db):
     old, new = read_windows(db)
     assert (old["schema_version"], old["customers_matched"], old["dress_share"]) == (1, None, 1.0)
     assert (new["schema_version"], new["customers_matched"]) == (2, {})
+    a.close()
+    # A restart within the old row's window merges into it: the merged row still says schema 1.
+    b = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
+    visit(b, 1, -50, -45)
+    (merged,) = b.poll(T0 + 5)
+    assert merged["window_start"] == T0 - 60 and merged["customers"] == 2 and merged["schema_version"] == 1
 
 
 @pytest.mark.parametrize("unless, dress_share, alerts", [(["pants", "shorts"], 0.5, ["dress"]),
