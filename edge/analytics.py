@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS windows (
     updated_at REAL NOT NULL,
     matched TEXT,                  -- JSON {rule: customers the rule's garment test accepted}
     schema_version INTEGER NOT NULL DEFAULT 1,
+    styles TEXT,                   -- JSON {style name: customers} (styles.enabled; issue 14)
     PRIMARY KEY (site, camera, window_start)
 )
 """
@@ -102,6 +103,7 @@ CREATE TABLE IF NOT EXISTS windows (
 _ADDED_COLUMNS = {
     "matched": "TEXT",
     "schema_version": "INTEGER NOT NULL DEFAULT 1",
+    "styles": "TEXT",
 }
 
 
@@ -113,6 +115,7 @@ class _Track:
     garments: dict[str, float] = field(default_factory=dict)
     rules: set[str] = field(default_factory=set)  # rules that alerted
     matched: set[str] = field(default_factory=set)  # rules whose garment test accepts it (latest verdict)
+    style: str | None = None  # nearest style name (edge.styles), latest assignment
     ended: bool = False
 
     @property
@@ -186,6 +189,8 @@ def summary_from_row(row: sqlite3.Row | dict) -> dict:
         "open_tracks": int(row["open_tracks"]),
         "partial": bool(row["partial"]),
         "schema_version": version,
+        # Style mix {style: customers}; {} when styles are off, None in rows older than issue 14.
+        "styles": json.loads(row["styles"]) if "styles" in keys and row["styles"] is not None else None,
     }
 
 
@@ -260,6 +265,12 @@ class Analytics:
         track = self._tracks.get(track_id)
         if track is not None:
             track.matched = set(rules)
+
+    def track_style(self, track_id: int, style: str) -> None:
+        """The customer's nearest style (edge.styles); the latest assignment counts."""
+        track = self._tracks.get(track_id)
+        if track is not None:
+            track.style = style
 
     def track_alert(self, track_id: int, rule: str) -> None:
         track = self._tracks.get(track_id)
@@ -338,7 +349,10 @@ class Analytics:
         garments: dict[str, int] = {}
         rules: dict[str, int] = {}
         matched: dict[str, int] = {}
+        styles: dict[str, int] = {}
         for t in customers:
+            if t.style is not None:
+                styles[t.style] = styles.get(t.style, 0) + 1
             for label in t.garments:
                 garments[label] = garments.get(label, 0) + 1
             for rule in t.rules:
@@ -355,6 +369,7 @@ class Analytics:
             "garments": garments,
             "rules": rules,
             "matched": matched,
+            "styles": styles,
             "dress_customers": matched.get("dress", 0),
             "suit_customers": matched.get("suit", 0),
             "dwell_s": [round(t.dwell, 2) for t in customers],
@@ -440,7 +455,8 @@ class Analytics:
     def _summary_unstored(self, row: dict) -> dict:
         """The summary of a window not (yet) stored: its own counts, without a previous run's row."""
         return summary_from_row({**row, "garments": json.dumps(row["garments"]), "rules": json.dumps(row["rules"]),
-                                 "matched": json.dumps(row["matched"]), "dwell_s": json.dumps(row["dwell_s"])})
+                                 "matched": json.dumps(row["matched"]), "styles": json.dumps(row["styles"]),
+                                 "dwell_s": json.dumps(row["dwell_s"])})
 
     def _write(self, row: dict) -> dict:
         """Insert the window, or merge it into the row a previous run left; returns the summary."""
@@ -457,7 +473,7 @@ class Analytics:
                 # A row of an older version counted its shares another way: the merge says so.
                 old_version = int(old["schema_version"] or 1)
                 row["schema_version"] = min(row["schema_version"], old_version)
-                for key in ("garments", "rules", "matched"):
+                for key in ("garments", "rules", "matched", "styles"):
                     merged = json.loads(old[key] or "{}")
                     for label, n in row[key].items():
                         merged[label] = merged.get(label, 0) + n
@@ -468,6 +484,7 @@ class Analytics:
                 "garments": json.dumps(dict(sorted(row["garments"].items())), sort_keys=False),
                 "rules": json.dumps(dict(sorted(row["rules"].items()))),
                 "matched": json.dumps(dict(sorted(row["matched"].items()))),
+                "styles": json.dumps(dict(sorted(row["styles"].items()))),
                 "dwell_s": json.dumps(row["dwell_s"]),
                 "updated_at": time.time(),
             }

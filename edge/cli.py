@@ -70,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", metavar="FILE")
+
+    # issue 14 (helper D): the store's catalogue look-alikes, edge/commands/catalog.py
+    catalog = sub.add_parser("catalog", help="index the store's product photos / search similar items")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    for action, text in (("index", "embed a folder of product photos (id = file stem)"),
+                         ("search", "print the catalogue items most like a photo (cosine)")):
+        p = catalog_sub.add_parser(action, help=text)
+        p.add_argument("--model", help="classifier with an embedding (default: --config's, else models/)")
+        p.add_argument("--config", help="take the classifier from this daemon config")
+        if action == "index":
+            p.add_argument("dir", metavar="DIR", help="folder of product photos")
+            p.add_argument("--names", help="CSV with id,name columns (other columns ignored)")
+            p.add_argument("--out", default="catalog.npz", help="index file to write")
+        else:
+            p.add_argument("image", metavar="IMAGE")
+            p.add_argument("--index", default="catalog.npz", help="index from 'catalog index'")
+            p.add_argument("--top", type=int, default=5, help="items shown")
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 

@@ -274,6 +274,36 @@ class MQTTConfig(Strict):
         return self
 
 
+class StylesConfig(Strict):
+    """Style mix in the analytics (issue 14, docs/styles.md): each settled customer's outfit
+    embedding -> the nearest k-means style of ``map``; only the style id/name is stored."""
+
+    enabled: bool = Field(False, description="assign customers to styles (needs a classifier with an embedding)")
+    map: Path | None = Field(None, description="models/styles.json from python -m training.styles")
+
+    @model_validator(mode="after")
+    def _map_when_enabled(self):
+        if self.enabled and self.map is None:
+            raise ValueError("styles.enabled needs styles.map (models/styles.json)")
+        return self
+
+
+class CatalogConfig(Strict):
+    """Similar items of the store's catalogue in alerts (ids and scores only, docs/styles.md)."""
+
+    enabled: bool = Field(False, description="alerts of `rules` carry the top catalogue item ids")
+    index: Path | None = Field(None, description="catalog.npz from fashion-edge catalog index DIR")
+    top_k: int = Field(3, ge=1, le=20, description="items per alert (1..20)")
+    rules: list[str] = Field(default_factory=lambda: ["dress", "suit"],
+                             description="rules whose alerts carry matches; empty: every rule")
+
+    @model_validator(mode="after")
+    def _index_when_enabled(self):
+        if self.enabled and self.index is None:
+            raise ValueError("catalog.enabled needs catalog.index (catalog.npz)")
+        return self
+
+
 class SnapshotsConfig(Strict):
     enabled: bool = Field(False, description="privacy: no frame or crop leaves the device unless true")
     jpeg_quality: int = Field(80, ge=10, le=100)
@@ -370,6 +400,8 @@ class Config(Strict):
     mqtt: MQTTConfig = MQTTConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     service: ServiceConfig = ServiceConfig()
+    styles: StylesConfig = StylesConfig()  # issue 14 (helper D)
+    catalog: CatalogConfig = CatalogConfig()  # issue 14 (helper D)
 
     @model_validator(mode="after")
     def _unique_names(self):

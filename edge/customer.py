@@ -7,6 +7,11 @@ open garment slots get the exit decision). It owns its garment votes, the rules 
 fired, its dwell, its scan schedule and its call counters; the tracker's track (same id) owns
 its motion and colour appearance, because a tentative track needs them before a customer
 exists. ``Customers`` is the one map from id to record, fed by tracker events only.
+
+Outfit embedding (issue 14): the classifier's embedding of every good garment crop that voted is
+summed per voted label (``add_embedding``); ``outfit_embedding`` (all labels) and
+``garment_embedding`` (some labels, for the catalogue search) are those sums L2-normalised. They
+live only in this record, in memory, for the customer's life: never stored or published.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class Customer:
     scans: int = 0  # garment scans (garment detector runs, or body-region passes)
     classifier_calls: int = 0
     reacquired: int = 0  # times it came back after being lost
+    # voted label -> (sum of the crops' L2-normalised embeddings, crops): memory only, see module doc
+    embeddings: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict, repr=False)
+    style: str | None = None  # nearest style name once assigned (edge.styles)
 
     @property
     def dwell_s(self) -> float:
@@ -47,6 +55,24 @@ class Customer:
         for garment in self.garments.settled().values():
             scores[garment.label] = max(scores.get(garment.label, 0.0), float(garment.score))
         return scores
+
+    def add_embedding(self, label: str, embedding: np.ndarray) -> None:
+        total, count = self.embeddings.get(label, (np.zeros_like(embedding, dtype=np.float32), 0))
+        self.embeddings[label] = (total + embedding, count + 1)
+
+    def outfit_embedding(self) -> np.ndarray | None:
+        """Pooled embedding of all the voted crops (L2-normalised), None before any."""
+        return self.garment_embedding(None)
+
+    def garment_embedding(self, labels: list[str] | None) -> np.ndarray | None:
+        """Pooled embedding of the crops voted as ``labels`` (None: all), L2-normalised."""
+        wanted = None if labels is None else {x.lower() for x in labels}
+        sums = [total for label, (total, _) in self.embeddings.items() if wanted is None or label in wanted]
+        if not sums:
+            return None
+        pooled = np.sum(sums, axis=0)
+        norm = float(np.linalg.norm(pooled))
+        return pooled / norm if norm > 0 else None
 
     def decided_by(self, labels: list[str]) -> str:
         """How the named settled garments were decided: 'exit' if any at exit, else 'early' if

@@ -257,6 +257,7 @@ class Daemon:
             frame_index=alert.frame_index,
             source_time_s=alert.source_time_s,
             decided=alert.decided,
+            catalog=alert.catalog,  # catalog.enabled: look-alike item ids (issue 14)
         )
 
     def _snapshot(self, result: FrameResult, alert: Alert) -> bytes:

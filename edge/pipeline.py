@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .analytics import Analytics
+from .catalog import CatalogIndex
 from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
 from .consensus import TIME_EPS
@@ -29,6 +30,7 @@ from .rules import RuleEngine
 from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
 from .stats import StageTimer
+from .styles import StyleMap
 from .tracking import appearance
 from .tracking.bytetrack import ByteTracker, TrackEvent
 
@@ -49,6 +51,8 @@ class Alert:
     timestamp: float
     crop_box: tuple[int, int, int, int]
     decided: str = "consensus"  # how the garments were decided: consensus / early / exit
+    # catalogue matches [{"id", "score"}] when catalog.enabled covers this rule (ids only), else None
+    catalog: list[dict] | None = None
 
 
 @dataclass
@@ -99,6 +103,20 @@ class Models:
         self.classifier = GarmentClassifier(
             cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=cls.threads
         )
+        # Outfit embedding consumers (issue 14): both must come from this classifier's embedding.
+        self.styles: StyleMap | None = None
+        self.catalog: CatalogIndex | None = None
+        if config.styles.enabled or config.catalog.enabled:
+            if self.classifier.embedding_size is None:
+                raise ModelError("styles/catalog need a classifier with an embedding output "
+                                 "(python -m export.embedding)", path=cls.model, field="classifier.model")
+            from .runtime import sha256_file
+
+            digest = sha256_file(cls.model)
+            if config.styles.enabled:
+                self.styles = StyleMap.load(config.styles.map, model_sha256=digest)
+            if config.catalog.enabled:
+                self.catalog = CatalogIndex.load(config.catalog.index, model_sha256=digest)
 
 
 class CameraPipeline:
@@ -299,27 +317,29 @@ class CameraPipeline:
             customer = by_row.get(crop.person_index)
             if customer is None or not crop.good or not customer.garments.wants(crop.slot, ts):
                 continue
-            label, score, used_classifier = self._name_garment(crop)
+            label, score, used_classifier, embedding = self._name_garment(crop)
             calls += used_classifier
             customer.classifier_calls += used_classifier
             customer.garments.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
+            if embedding is not None and score >= self.config.consensus.min_score:
+                customer.add_embedding(label, embedding)  # a counted vote's crop: the outfit embedding
         return calls
 
-    def _name_garment(self, crop) -> tuple[str, float, bool]:
-        """(label, score, whether the classifier ran) for one garment crop."""
+    def _name_garment(self, crop) -> tuple[str, float, bool, np.ndarray | None]:
+        """(label, score, whether the classifier ran, its embedding or None) for one garment crop."""
         if crop.detector_label is None:  # body region: the classifier alone names it
             result = self.models.classifier.classify(crop.crop)
-            return result.label, result.score, True
+            return result.label, result.score, True, result.embedding
         # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
         # but an answer that contradicts the detector's class is overruled by the detector.
         finer = set(self.config.garments.refinements.get(crop.detector_label, [crop.detector_label]))
         plain = next(iter(finer)) if len(finer) == 1 else crop.detector_label
         if not finer & self.classifier_labels:
-            return plain, crop.detector_score, False
+            return plain, crop.detector_score, False, None
         result = self.models.classifier.classify(crop.crop)
         if result.label in finer:
-            return result.label, result.score, True
-        return plain, crop.detector_score, True
+            return result.label, result.score, True, result.embedding
+        return plain, crop.detector_score, True, result.embedding
 
     # -- rules ---------------------------------------------------------------------------------
     def _evaluate_rules(self, frame: Frame, tracks: Detections) -> list[Alert]:
@@ -336,6 +356,7 @@ class CameraPipeline:
         self.analytics.track_garments(customer.id, garments)
         # What the rules decided the customer wears (a vetoed dress is none): the analytics shares.
         self.analytics.track_verdicts(customer.id, self.rules.garment_verdicts(garments, pending))
+        self._assign_style(customer)
         when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
         matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when, pending=pending)
         h, w = frame.image.shape[:2]
@@ -355,9 +376,33 @@ class CameraPipeline:
                     timestamp=frame.timestamp,
                     crop_box=(max(0, x1), max(0, y1), min(w, x2), min(h, y2)),
                     decided=customer.decided_by([label for label, _ in match.garments]),
+                    catalog=self._catalog_matches(customer, match.rule_name, [label for label, _ in match.garments]),
                 )
             )
         return alerts
+
+    # -- outfit embedding: styles and catalogue (issue 14) -------------------------------------
+    def _assign_style(self, customer: Customer) -> None:
+        """The settled customer's nearest style; only its name reaches the analytics."""
+        if self.models.styles is None:
+            return
+        embedding = customer.outfit_embedding()
+        if embedding is not None:
+            customer.style = self.models.styles.assign(embedding).name
+            self.analytics.track_style(customer.id, customer.style)
+
+    def _catalog_matches(self, customer: Customer, rule: str, labels: list[str]) -> list[dict] | None:
+        """Top catalogue items like the alert's garments (their crops' pooled embedding, else the
+        whole outfit): ids and scores only."""
+        cfg = self.config.catalog
+        if self.models.catalog is None or (cfg.rules and rule not in cfg.rules):
+            return None
+        embedding = customer.garment_embedding(labels)
+        if embedding is None:
+            embedding = customer.outfit_embedding()
+        if embedding is None:
+            return []
+        return [{"id": m.id, "score": m.score} for m in self.models.catalog.search(embedding, cfg.top_k)]
 
     def counts(self) -> dict:
         return self.analytics.counts()

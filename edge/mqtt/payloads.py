@@ -56,6 +56,7 @@ def make_alert(
     time: datetime | str | None = None,
     snapshot_jpeg: bytes | None = None,
     decided: str = "consensus",
+    catalog: list[dict] | None = None,
 ) -> dict:
     """One alert payload. ``garments``: ``[{"label", "score"}]`` or ``[(label, score)]``;
     ``box``: person box x1, y1, x2, y2 in pixels (numpy values are fine);
@@ -74,6 +75,8 @@ def make_alert(
         "source_time_s": None if source_time_s is None else round(float(source_time_s), 3),
         "decided": decided,
     }
+    if catalog is not None:  # catalog.enabled (issue 14): catalogue item ids and cosine scores, nothing else
+        payload["catalog"] = [{"id": str(m["id"]), "score": round(float(m["score"]), 4)} for m in catalog]
     if snapshot_jpeg is not None:
         payload["snapshot"] = base64.b64encode(snapshot_jpeg).decode("ascii")
     validate_alert(payload)
@@ -98,7 +101,7 @@ def validate_alert(payload: Any) -> None:
     for key in _ALERT_KEYS:
         if key not in payload:
             raise ValueError(f"alert.{key}: missing")
-    extra = set(payload) - set(_ALERT_KEYS) - {"snapshot", "decided"}
+    extra = set(payload) - set(_ALERT_KEYS) - {"snapshot", "decided", "catalog"}
     if extra:
         raise ValueError(f"alert.{sorted(extra)[0]}: unknown field")
     checks = {
@@ -131,6 +134,16 @@ def validate_alert(payload: Any) -> None:
             or not 0 <= garment["score"] <= 1
         ):
             raise ValueError(f"alert.garments[{i}]: needs exactly a label and a score within 0..1")
+    for i, match in enumerate(payload.get("catalog", [])):
+        if (
+            not isinstance(match, dict)
+            or set(match) != {"id", "score"}
+            or not isinstance(match["id"], str)
+            or not match["id"]
+            or not _is_number(match["score"])
+            or not -1 <= match["score"] <= 1
+        ):
+            raise ValueError(f"alert.catalog[{i}]: needs exactly an item id and a cosine score within -1..1")
 
 
 def make_status(state: str, since: datetime | float | None = None, fps: float | None = None, detail: str = "") -> dict:
