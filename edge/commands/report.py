@@ -197,11 +197,44 @@ def garment_mix_figure(windows: list[dict]):
     return fig
 
 
+def style_mix_figure(windows: list[dict]):
+    """Customers per style (nearest k-means style of the outfit embedding, docs/styles.md), stacked
+    per window; drawn only when some window has a style mix (styles.enabled)."""
+    import numpy as np
+
+    from ..plot_style import distinct_colours
+
+    plt = _pyplot()
+    starts, ticks, partial = _time_axis(windows)
+    index = {s: i for i, s in enumerate(starts)}
+    styles = sorted({name for w in windows for name in (w.get("styles") or {})})
+    colours = distinct_colours(styles)
+    x = np.arange(len(starts))
+    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30) + 3.5, 4.2), layout="constrained")
+    bottom = np.zeros(len(starts))
+    for style in styles:
+        counts = np.zeros(len(starts))
+        for w in windows:
+            counts[index[w["window_start"]]] += (w.get("styles") or {}).get(style, 0)
+        bars = ax.bar(x, counts, 0.8, bottom=bottom, label=style, color=colours[style])
+        for i, patch in enumerate(bars):
+            patch.set_hatch(_partial_hatch(partial, i))
+        bottom += counts
+    _finish_axes(ax, windows, ticks, bottom, [NO_CUSTOMERS] * len(starts),
+                 "customers of the style (people per window)", "Style mix per window (k-means styles)")
+    if styles:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
 def write_charts(windows: list[dict], out_dir: Path) -> list[Path]:
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, build in (("customers_per_window.png", customers_figure), ("garment_mix.png", garment_mix_figure)):
+    charts = [("customers_per_window.png", customers_figure), ("garment_mix.png", garment_mix_figure)]
+    if any(w.get("styles") for w in windows):  # styles.enabled (issue 14)
+        charts.append(("style_mix.png", style_mix_figure))
+    for name, build in charts:
         fig = build(windows)
         fig.savefig(out_dir / name, dpi=100)
         plt.close(fig)

@@ -1,0 +1,210 @@
+"""Fit the style map: ``python -m training.styles --config configs/styles.yaml``.
+
+1. Embed the colorful-fashion **train** photos (person level: the garment boxes of a photo pooled)
+   and the clothing **train** photos (product level) through the daemon's classifier (cached).
+2. k-means (k-means++, best of ``n_init``) for every k in ``k_range``; keep the k with the highest
+   silhouette (sampled, seeded). Ties go to the smaller k.
+3. Name each cluster by its dominant colour and garments ("black: pants+t-shirt"); ``names`` in
+   the YAML (cluster id -> name) overrides an automatic name.
+4. Write ``out`` (models/styles.json: centroids, names, counts, the classifier's sha256) and a
+   contact sheet of each cluster's photos nearest its centre plus the silhouette-by-k plot under
+   ``report_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from edge.classify.classifier import GarmentClassifier
+from edge.errors import ConfigError, FashionEdgeError
+from edge.runtime import sha256_file
+from edge.styles import kmeans, silhouette
+
+from .data import Embedded, clothing_items, embed_items, worn_items
+
+DEFAULTS = {
+    "k_range": [4, 12],
+    "seed": 0,
+    "n_init": 4,
+    "silhouette_sample": 2000,
+    "names": {},
+    "contact_per_cluster": 10,
+}
+
+
+def load_config(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"malformed YAML ({type(exc).__name__})", path=path) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping", path=path)
+    config = {**DEFAULTS, **data}
+    base = path.resolve().parent
+    for key in ("model", "out", "report_dir", "cache_dir", "label_map"):
+        if key not in config:
+            raise ConfigError("missing", path=path, field=key)
+        config[key] = (base / config[key]).resolve()
+    for key in ("clothing", "colorful_fashion"):
+        source = config.get("data", {}).get(key)
+        if not isinstance(source, dict) or "root" not in source:
+            raise ConfigError("needs root", path=path, field=f"data.{key}")
+        source["root"] = (base / source["root"]).resolve()
+        if "split_file" in source:
+            source["split_file"] = (base / source["split_file"]).resolve()
+    low, high = config["k_range"]
+    if not 2 <= int(low) <= int(high):
+        raise ConfigError("must be [low, high] with 2 <= low <= high", path=path, field="k_range")
+    if not isinstance(config["names"], dict):
+        raise ConfigError("must map cluster id -> name", path=path, field="names")
+    return config
+
+
+def choose_k(x: np.ndarray, k_range, seed: int, n_init: int, sample: int) -> tuple[int, dict[int, float], dict]:
+    scores, fits = {}, {}
+    for k in range(int(k_range[0]), int(k_range[1]) + 1):
+        centres, labels, inertia = kmeans(x, k, seed=seed, n_init=n_init)
+        scores[k] = round(silhouette(x, labels, sample=sample, seed=seed), 4)
+        fits[k] = (centres, labels, inertia)
+        print(f"k={k:2d}  silhouette {scores[k]:.4f}  inertia {inertia:.1f}", flush=True)
+    best = max(scores, key=lambda k: (scores[k], -k))
+    return best, scores, fits[best]
+
+
+def auto_name(labels: list[list[str]], colours: list[str], sources: list[str]) -> str:
+    garments = Counter(label for item in labels for label in set(item))
+    top_garments = "+".join(g for g, _ in garments.most_common(2))
+    colour = Counter(colours).most_common(1)[0][0]
+    worn = sum(s == "worn" for s in sources) / max(len(sources), 1)
+    kind = "worn" if worn >= 0.5 else "product"
+    return f"{colour} {top_garments} ({kind})"
+
+
+def contact_sheet(embedded: Embedded, centres: np.ndarray, labels: np.ndarray, names: list[str],
+                  per_cluster: int, out: Path, thumb: int = 96) -> Path:
+    """One row per cluster: its name, then the photos nearest its centre."""
+    label_w = 300
+    rows = []
+    for j, name in enumerate(names):
+        members = np.nonzero(labels == j)[0]
+        row = np.full((thumb, label_w + per_cluster * thumb, 3), 255, np.uint8)
+        cv2.putText(row, f"{j}: {name}"[:40], (4, thumb // 2 - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(row, f"{len(members)} photos", (4, thumb // 2 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1,
+                    cv2.LINE_AA)
+        if len(members):
+            distance = ((embedded.embeddings[members] - centres[j]) ** 2).sum(1)
+            for n, index in enumerate(members[np.argsort(distance)][:per_cluster]):
+                image = cv2.imread(str(embedded.items[index].path))
+                if image is None:
+                    continue
+                scale = thumb / max(image.shape[:2])
+                small = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))),
+                                   interpolation=cv2.INTER_AREA)
+                x0 = label_w + n * thumb + (thumb - small.shape[1]) // 2
+                y0 = (thumb - small.shape[0]) // 2
+                row[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+        rows.append(row)
+        rows.append(np.full((4, rows[-1].shape[1], 3), 200, np.uint8))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.concatenate(rows[:-1]))
+    return out
+
+
+def silhouette_plot(scores: dict[int, float], best: int, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ks = sorted(scores)
+    ax.plot(ks, [scores[k] for k in ks], marker="o", color="#1f77b4")
+    ax.axvline(best, color="#d62728", linestyle="--", label=f"chosen k = {best}")
+    ax.set_xlabel("k (clusters)")
+    ax.set_ylabel("mean silhouette (cosine space)")
+    ax.set_title("Style clusters: silhouette by k")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def fit(config: dict) -> dict:
+    classifier = GarmentClassifier(config["model"])
+    if classifier.embedding_size is None:
+        raise FashionEdgeError(f"{config['model'].name}: no embedding output (python -m export.embedding "
+                               f"{config['model']})")
+    clothing = config["data"]["clothing"]
+    worn = config["data"]["colorful_fashion"]
+    products = embed_items(classifier, clothing_items(clothing["root"], clothing["split_file"], config["label_map"],
+                                                      "train"), config["cache_dir"], "clothing-train")
+    people = embed_items(classifier, worn_items(worn["root"], "train", int(worn.get("min_side_px", 40))),
+                         config["cache_dir"], "colorful-train-persons")
+    embedded = Embedded(people.items + products.items, np.concatenate([people.embeddings, products.embeddings]),
+                        people.colours + products.colours)
+    x = embedded.embeddings.astype(np.float64)
+    best, scores, (centres, labels, inertia) = choose_k(x, config["k_range"], int(config["seed"]),
+                                                       int(config["n_init"]), int(config["silhouette_sample"]))
+    names, styles = [], []
+    for j in range(best):
+        members = np.nonzero(labels == j)[0]
+        auto = auto_name([embedded.items[i].labels for i in members], [embedded.colours[i] for i in members],
+                         [embedded.items[i].source for i in members])
+        name = str(config["names"].get(j, config["names"].get(str(j), auto)))
+        names.append(name)
+        sources = Counter(embedded.items[i].source for i in members)
+        styles.append({"id": j, "name": name, "auto_name": auto, "count": int(len(members)),
+                       "worn": int(sources["worn"]), "product": int(sources["product"])})
+    result = {
+        "model_sha256": sha256_file(config["model"]),
+        "model": config["model"].name,
+        "embedding_size": int(x.shape[1]),
+        "k": best,
+        "silhouette": scores[best],
+        "silhouette_by_k": {str(k): v for k, v in scores.items()},
+        "inertia": round(inertia, 3),
+        "fitted_on": {"colorful-fashion train persons": len(people.items), "clothing train products": len(products.items)},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "python -m training.styles --config configs/styles.yaml",
+        "styles": styles,
+        "centroids": [[round(float(v), 5) for v in c] for c in centres],
+    }
+    config["out"].parent.mkdir(parents=True, exist_ok=True)
+    config["out"].write_text(json.dumps(result) + "\n")
+    report = Path(config["report_dir"])
+    report.mkdir(parents=True, exist_ok=True)
+    contact_sheet(embedded, centres, labels, names, int(config["contact_per_cluster"]), report / "contact_sheet.png")
+    silhouette_plot(scores, best, report / "silhouette_by_k.png")
+    summary = {k: v for k, v in result.items() if k != "centroids"}
+    (report / "styles.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.styles", description="fit the k-means style map")
+    parser.add_argument("--config", type=Path, default=Path("configs/styles.yaml"))
+    args = parser.parse_args(argv)
+    try:
+        result = fit(load_config(args.config))
+    except FashionEdgeError as exc:
+        print(f"training.styles: {exc}", file=sys.stderr)
+        return 2
+    print(f"k={result['k']} (silhouette {result['silhouette']:.4f}); styles: "
+          + "; ".join(f"{s['id']} {s['name']} ({s['count']})" for s in result["styles"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
