@@ -10,7 +10,8 @@ What is checked, in order:
 1. the YAML and every field (all validation errors, not the first);
 2. every model: header loaded by the runtime, manifest found and consistent with it (the same
    ``YoloDetector`` / ``GarmentClassifier`` constructors the daemon uses; a missing file, a
-   folder or a README given as the model is an error), the person class, the garment detector;
+   folder or a README given as the model is an error), the person class, the garment detector,
+   and the style map / catalogue index when enabled (built from this classifier's embedding);
 3. every camera source: a file or folder must exist, open as a video / image folder and give a
    frame; a live source (camera index, URL) is tried for ``live_timeout_s`` and a failure is a
    *warning* (a camera may be off while a config is checked; the daemon retries it).
@@ -163,7 +164,27 @@ def _check_models(config: Config, out: _Collector) -> dict:
             cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=1))
         if classifier is not None:
             loaded["classifier"] = classifier
+            _check_embedding_users(config, out, classifier)
     return loaded
+
+
+def _check_embedding_users(config: Config, out: _Collector, classifier) -> None:
+    """styles.map / catalog.index (issue 14): loaded as ``Models`` loads them, against this classifier."""
+    if not (config.styles.enabled or config.catalog.enabled):
+        return
+    if getattr(classifier, "embedding_size", None) is None:
+        out.error("classifier.model", f"{config.classifier.model}: styles/catalog need a classifier with an "
+                  "embedding output (python -m export.embedding)")
+        return
+    from .catalog import CatalogIndex
+    from .runtime import sha256_file
+    from .styles import StyleMap
+
+    digest = sha256_file(config.classifier.model)
+    if config.styles.enabled:
+        out.attempt("styles.map", lambda: StyleMap.load(config.styles.map, model_sha256=digest))
+    if config.catalog.enabled:
+        out.attempt("catalog.index", lambda: CatalogIndex.load(config.catalog.index, model_sha256=digest))
 
 
 # -- sources -----------------------------------------------------------------------------------

@@ -283,3 +283,19 @@ def test_demo_performs_the_same_checks(tmp_path, shared_dir):
     errors = problems(result, "demo")[0]
     assert result.returncode == 2 and len(errors) == 1 and "unknown garment 'dres'" in errors[0], result.stderr
     assert not (tmp_path / "state").exists()
+
+
+def test_style_map_and_catalogue_index_are_checked(tmp_path, shared_dir):
+    data = demo_data(shared_dir)
+    data["mqtt"] = {"host": "127.0.0.1", "port": 1}
+    data["styles"] = {"enabled": True, "map": str(tmp_path / "styles.json")}
+    data["catalog"] = {"enabled": True, "index": str(tmp_path / "catalog.npz")}
+    result = cli("check-config", write(tmp_path / "styles.yaml", data))
+    errors = problems(result)[0]
+    assert result.returncode == 2 and len(errors) == 2, result.stderr
+    assert ": styles.map: " in errors[0] and ": catalog.index: " in errors[1], errors
+    if (REPO / "models" / "styles.json").is_file():  # the shipped map fits the shipped classifier
+        data["styles"]["map"] = str(REPO / "models" / "styles.json")
+        del data["catalog"]
+        result = cli("check-config", write(tmp_path / "styles.yaml", data))
+        assert result.returncode == 0, result.stderr
