@@ -7,7 +7,10 @@
      "styles": [{"id": 0, "name": "dark pants + t-shirt", "count": 512}, ...],
      "centroids": [[...1280 floats...], ...]}
 
-Embeddings are L2-normalised, so the nearest centroid by cosine is the k-means assignment.
+Embeddings are L2-normalised; ``centre`` (optional) is the mean embedding of the worn photos the
+map was fitted on: a customer's embedding minus it, renormalised, is what the centroids cluster
+(worn and product photos are centred on their own means, see training/styles). The nearest
+centroid by cosine is then the k-means assignment.
 A map fitted on another model's embeddings is meaningless: ``StyleMap.load`` refuses it with one
 line when the classifier's sha256 differs. k-means++ and the silhouette live here (numpy only) so
 training and tests use the same code.
@@ -103,7 +106,9 @@ class Style:
 
 
 class StyleMap:
-    def __init__(self, centroids: np.ndarray, names: list[str], model_sha256: str, path: Path | None = None):
+    def __init__(self, centroids: np.ndarray, names: list[str], model_sha256: str, path: Path | None = None,
+                 centre: np.ndarray | None = None):
+        self.centre = None if centre is None else np.asarray(centre, np.float32)
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
         self.centroids = (centroids / np.maximum(norms, 1e-12)).astype(np.float32)
         self.names = list(names)
@@ -119,6 +124,7 @@ class StyleMap:
             centroids = np.asarray(data["centroids"], np.float32)
             names = [str(s["name"]) for s in data["styles"]]
             fitted_on = str(data["model_sha256"])
+            centre = np.asarray(data["centre"], np.float32) if data.get("centre") is not None else None
         except FileNotFoundError:
             raise ModelError("style map not found (python -m training.styles --config configs/styles.yaml)",
                              path=path) from None
@@ -127,22 +133,29 @@ class StyleMap:
         if centroids.ndim != 2 or len(names) != len(centroids):
             raise ModelError(f"{len(names)} names for centroids of shape {list(centroids.shape)}", path=path,
                              field="centroids")
+        if centre is not None and centre.shape != (centroids.shape[1],):
+            raise ModelError(f"centre of shape {list(centre.shape)} for {centroids.shape[1]}-d centroids", path=path,
+                             field="centre")
         if model_path is not None:
             model_sha256 = sha256_file(model_path)
         if model_sha256 is not None and model_sha256 != fitted_on:
             raise ModelError(f"fitted on another classifier (sha256 {fitted_on[:12]}..., this model "
                              f"{model_sha256[:12]}...): re-run python -m training.styles", path=path,
                              field="model_sha256")
-        return cls(centroids, names, fitted_on, path)
+        return cls(centroids, names, fitted_on, path, centre)
 
     @property
     def embedding_size(self) -> int:
         return int(self.centroids.shape[1])
 
+    def _centred(self, embeddings: np.ndarray) -> np.ndarray:
+        x = np.asarray(embeddings, np.float32)
+        return x if self.centre is None else x - self.centre
+
     def assign(self, embedding: np.ndarray) -> Style:
-        """The nearest style (cosine) of one L2-normalised embedding."""
-        index = int(np.argmax(self.centroids @ np.asarray(embedding, np.float32)))
+        """The nearest style (cosine) of one L2-normalised customer embedding."""
+        index = int(np.argmax(self.centroids @ self._centred(embedding)))
         return Style(index, self.names[index])
 
     def assign_many(self, embeddings: np.ndarray) -> np.ndarray:
-        return np.argmax(np.asarray(embeddings, np.float32) @ self.centroids.T, axis=1)
+        return np.argmax(self._centred(embeddings) @ self.centroids.T, axis=1)

@@ -186,3 +186,16 @@ def test_windows_without_styles_say_so(tmp_path):
     again.track_style(3, "casual")
     again.track_ended(3, 12.0)
     assert again.flush(70.0)[0]["styles"] == {"casual": 2}
+
+
+def test_committed_style_map_fits_the_shipped_classifier():
+    """models/styles.json belongs to models/garment-classifier.tflite. A new classifier needs the
+    sequence in docs/styles.md (export.embedding -> training.styles -> catalog index)."""
+    style_map = StyleMap.load(REPO / "models" / "styles.json", model_path=MODEL)
+    data = json.loads((REPO / "models" / "styles.json").read_text())
+    assert 2 <= len(style_map.names) == data["k"] and style_map.embedding_size == 1280
+    assert style_map.centre is not None and style_map.centre.shape == (1280,)
+    # the centre is subtracted before the nearest centroid is taken
+    centred = style_map.centroids[1] + style_map.centre
+    assert style_map.assign(centred / np.linalg.norm(centred)).id == 1
+    assert (REPO / "models" / "reports" / "styles" / "contact_sheet.png").is_file()

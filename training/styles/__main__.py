@@ -82,13 +82,23 @@ def choose_k(x: np.ndarray, k_range, seed: int, n_init: int, sample: int) -> tup
     return best, scores, fits[best]
 
 
-def auto_name(labels: list[list[str]], colours: list[str], sources: list[str]) -> str:
-    garments = Counter(label for item in labels for label in set(item))
-    top_garments = "+".join(g for g, _ in garments.most_common(2))
-    colour = Counter(colours).most_common(1)[0][0]
-    worn = sum(s == "worn" for s in sources) / max(len(sources), 1)
-    kind = "worn" if worn >= 0.5 else "product"
-    return f"{colour} {top_garments} ({kind})"
+def _distinctive(counts: Counter, n: int, overall: Counter, total: int, top: int, min_share: float) -> list[str]:
+    """Names over-represented in a cluster (share in it / share overall), among those on at least
+    ``min_share`` of its members: shoes are on everybody and name no style."""
+    lift = {name: (c / n) / (overall[name] / total) for name, c in counts.items() if c / n >= min_share}
+    return sorted(lift, key=lambda name: -lift[name])[:top]
+
+
+def auto_name(labels: list[list[str]], colours: list[str], sources: list[str],
+              all_labels: list[list[str]], all_colours: list[str]) -> str:
+    """'<colour> <garment>+<garment> (worn|product|mixed)' from what sets the cluster apart."""
+    n, total = max(len(labels), 1), max(len(all_labels), 1)
+    garments = _distinctive(Counter(g for item in labels for g in set(item)), n,
+                            Counter(g for item in all_labels for g in set(item)), total, 2, 0.2)
+    colour = _distinctive(Counter(colours), n, Counter(all_colours), total, 1, 0.25)
+    worn = sum(s == "worn" for s in sources) / n
+    kind = "worn" if worn >= 0.8 else "product" if worn <= 0.2 else "mixed"
+    return f"{colour[0] if colour else 'mixed colours'} {'+'.join(garments) or 'mixed'} ({kind})"
 
 
 def contact_sheet(embedded: Embedded, centres: np.ndarray, labels: np.ndarray, names: list[str],
@@ -152,7 +162,19 @@ def fit(config: dict) -> dict:
                                                       "train"), config["cache_dir"], "clothing-train")
     people = embed_items(classifier, worn_items(worn["root"], "train", int(worn.get("min_side_px", 40))),
                          config["cache_dir"], "colorful-train-persons")
-    embedded = Embedded(people.items + products.items, np.concatenate([people.embeddings, products.embeddings]),
+    # Domain centring: worn and product photos differ more by domain (street vs flat lay) than by
+    # garment, so uncentred k-means puts nearly every person in one cluster. Each domain is centred
+    # on its own mean; the daemon sees worn crops and subtracts the worn mean (``centre``).
+    worn_centre = people.embeddings.mean(0)
+    product_centre = products.embeddings.mean(0)
+
+    def centred(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        x = x - centre
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    embedded = Embedded(people.items + products.items,
+                        np.concatenate([centred(people.embeddings, worn_centre),
+                                        centred(products.embeddings, product_centre)]),
                         people.colours + products.colours)
     x = embedded.embeddings.astype(np.float64)
     best, scores, (centres, labels, inertia) = choose_k(x, config["k_range"], int(config["seed"]),
@@ -161,7 +183,8 @@ def fit(config: dict) -> dict:
     for j in range(best):
         members = np.nonzero(labels == j)[0]
         auto = auto_name([embedded.items[i].labels for i in members], [embedded.colours[i] for i in members],
-                         [embedded.items[i].source for i in members])
+                         [embedded.items[i].source for i in members], [i.labels for i in embedded.items],
+                         embedded.colours)
         name = str(config["names"].get(j, config["names"].get(str(j), auto)))
         names.append(name)
         sources = Counter(embedded.items[i].source for i in members)
@@ -179,6 +202,8 @@ def fit(config: dict) -> dict:
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "python -m training.styles --config configs/styles.yaml",
         "styles": styles,
+        "centre": [round(float(v), 6) for v in worn_centre],  # subtracted from a customer's embedding
+        "product_centre": [round(float(v), 6) for v in product_centre],
         "centroids": [[round(float(v), 5) for v in c] for c in centres],
     }
     config["out"].parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +212,7 @@ def fit(config: dict) -> dict:
     report.mkdir(parents=True, exist_ok=True)
     contact_sheet(embedded, centres, labels, names, int(config["contact_per_cluster"]), report / "contact_sheet.png")
     silhouette_plot(scores, best, report / "silhouette_by_k.png")
-    summary = {k: v for k, v in result.items() if k != "centroids"}
+    summary = {k: v for k, v in result.items() if k not in ("centroids", "centre", "product_centre")}
     (report / "styles.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
 
