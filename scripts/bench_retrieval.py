@@ -52,6 +52,33 @@ def per_label(values: np.ndarray, labels: list[str]) -> dict[str, dict]:
     return {label: {"n": len(v), "p@5": round(float(np.mean(v)), 4)} for label, v in sorted(groups.items())}
 
 
+def float_figures(args, classifier, train, val, worn, index_labels, val_labels, worn_labels, strict_rows,
+                  lenient_rows, sets, k, product_int8, strict_int8) -> dict:
+    """The same precision@k with float embeddings of the int8 file's dequantised weights."""
+    from edge.runtime import sha256_file
+    from training.styles.float_embedding import build_float, embed_items_float
+
+    model, _ = build_float(args.model)
+    sha = sha256_file(args.model)
+    train_f = embed_items_float(model, train.items, args.cache, "clothing-train", sha)
+    val_f = embed_items_float(model, val.items, args.cache, "clothing-val", sha)
+    worn_f = embed_items_float(model, worn.items, args.cache, "colorful-val-boxes", sha)
+    product = precision_at(val_f, train_f, index_labels, [{x} for x in val_labels], k)
+    strict = precision_at(worn_f[strict_rows], train_f, index_labels, [sets[worn_labels[n]] for n in strict_rows], k)
+    lenient = precision_at(worn_f[lenient_rows], train_f, index_labels,
+                           [sets[worn_labels[n]] for n in lenient_rows], k)
+    return {
+        "what": "Keras MobileNetV2 with the int8 file's dequantised weights (identity BN): no activation rounding",
+        "product_to_product": {f"precision@{k}": round(float(product.mean()), 4),
+                               "int8_minus_float_points": round(100 * float(product_int8.mean() - product.mean()), 2)},
+        "worn_to_product_strict": {f"precision@{k}": round(float(strict.mean()), 4),
+                                   "int8_minus_float_points": round(100 * float(strict_int8.mean() - strict.mean()), 2)},
+        "worn_to_product_lenient": {f"precision@{k}": round(float(lenient.mean()), 4)},
+        "cosine_int8_vs_float": {"clothing val mean": round(float(np.mean(np.sum(val_f * val.embeddings, 1))), 4),
+                                 "worn boxes mean": round(float(np.mean(np.sum(worn_f * worn.embeddings, 1))), 4)},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "garment-classifier.tflite")
@@ -59,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "styles")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here too")
+    parser.add_argument("--float", action="store_true", dest="with_float",
+                        help="also a float re-computation of the same network (training/styles/float_embedding.py)")
     args = parser.parse_args(argv)
     classifier = GarmentClassifier(args.model)
     clothing = args.shared / "datasets" / "clothing"
@@ -97,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                         "per_label": per_label(lenient, [worn_labels[n] for n in lenient_rows])},
         },
     }
+    if args.with_float:
+        figures["float_recomputed"] = float_figures(args, classifier, train, val, worn, index_labels, val_labels,
+                                                    worn_labels, strict_rows, lenient_rows, sets, k, product, strict)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.out:
