@@ -84,7 +84,10 @@ class _Collector:
         try:
             return build()
         except FashionEdgeError as exc:
-            self.error(field_name, str(exc))
+            text = str(exc)
+            named = text.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+            # a message that already names its config field (detector.class_conf.dres: ...) is kept as is
+            self.error(None if named in Config.model_fields else field_name, text)
             return None
 
 

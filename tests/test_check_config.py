@@ -299,3 +299,15 @@ def test_style_map_and_catalogue_index_are_checked(tmp_path, shared_dir):
         del data["catalog"]
         result = cli("check-config", write(tmp_path / "styles.yaml", data))
         assert result.returncode == 0, result.stderr
+
+
+def test_label_typos_in_thresholds_and_the_label_map_name_their_field(tmp_path, shared_dir):
+    data = demo_data(shared_dir)
+    data["mqtt"] = {"host": "127.0.0.1", "port": 1}
+    data["detector"]["class_conf"] = {"persn": 0.2}
+    data["garments"]["class_conf"] = {"dres": 0.7}
+    data["classifier"]["label_map"] = {"blazr": "suit"}
+    config = write(tmp_path / "labels.yaml", data)
+    errors = problems(cli("check-config", config))[0]
+    fields = [l.split(f"{config}: ", 1)[1].split(":")[0] for l in errors]
+    assert fields == ["detector.class_conf.persn", "garments.class_conf.dres", "classifier.label_map"], errors
