@@ -109,7 +109,9 @@ class CatalogIndex:
         return index
 
     def search(self, embedding: np.ndarray, top: int = 3) -> list[Match]:
-        scores = self.embeddings @ np.asarray(embedding, np.float32)
+        # einsum, not BLAS: right after a TFLite run, OpenBLAS' threads fight the interpreter's for
+        # the cores (measured: 20 ms median for 3,656 items vs 1.1 ms single-threaded einsum).
+        scores = np.einsum("ij,j->i", self.embeddings, np.asarray(embedding, np.float32))
         top = min(top, len(scores))
         # argpartition + a sort of the k best: a full argsort of a large catalogue costs ~30x more
         best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
