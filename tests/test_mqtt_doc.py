@@ -2,9 +2,9 @@
 
 The daemon runs on the clip (200 frames) against a real mosquitto and a real subscriber records
 every message; `edge/mqtt/payloads.py` builds the payload variants a file run cannot produce (an
-alert with a snapshot, a `stuck` status). Every field of every payload must be in the topic's
-table with the documented type, every `always` field in every payload, and every documented
-field in at least one payload.
+alert with a snapshot and catalogue matches, a `stuck` status). Every field of every payload must
+be in the topic's table with the documented type, every `always` field in every payload, and
+every documented field in at least one payload.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def payloads(tmp_path_factory, shared_dir) -> dict[str, list[dict]]:
         kinds.setdefault(kind, []).append(json.loads(payload))
     assert set(kinds) == {"alerts", "status", "counts", "analytics", "stats"}, set(kinds)
     kinds["alerts"].append(make_alert("store-042", "entrance", 17, "dress", [("dress", 0.9)], [1, 2, 3, 4], 10, None,
-                                      snapshot_jpeg=b"\xff\xd8jpeg", decided="exit"))
+                                      snapshot_jpeg=b"\xff\xd8jpeg", decided="exit",
+                                      catalog=[{"id": "sku-1042", "score": 0.87}]))
     kinds["status"].append(make_status("stuck", detail="entrance:detect running 31.0s"))
     stats = kinds["stats"]
     kinds["stats.latency"] = [s["latency"] for s in stats if s["latency"]]
