@@ -165,3 +165,25 @@ def test_report_out_on_an_existing_file_is_one_line(tmp_path, repo_dir):
     assert not_a_folder.read_bytes() == b"keep me"
     ok = _report(repo_dir, "--db", db, "--out", tmp_path / "charts")
     assert ok.returncode == 0 and (tmp_path / "charts" / "garment_mix.png").is_file(), ok.stderr
+
+
+def test_report_marks_shares_an_older_version_counted(tmp_path, repo_dir):
+    """A schema-1 row (its dress share counted vetoed dresses) is marked in the table."""
+    import sqlite3
+
+    db = tmp_path / "analytics.sqlite"
+    a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
+    visit(a, 1, 0, 10, {"dress": 0.9})
+    a.track_verdicts(1, {"dress"})
+    visit(a, 2, 65, 70, {"dress": 0.9, "pants": 0.8})
+    a.poll(T0 + 130)
+    a.close()
+    with sqlite3.connect(db) as conn:  # the second window as an older version stored it
+        conn.execute("UPDATE windows SET schema_version = 1, matched = NULL, dress_customers = 1 "
+                     "WHERE window_start = ?", (T0 + 60,))
+    result = _report(repo_dir, "--db", db, "--out", tmp_path / "charts")
+    assert result.returncode == 0, result.stderr
+    first, second = (line for line in result.stdout.splitlines() if "door" in line)
+    assert "100%" in first and "~" not in first
+    assert "100%~" in second
+    assert "~ share counted by an older version" in result.stdout

@@ -33,6 +33,13 @@ def database_path(args) -> Path:
     return load_config(args.config).state_dir() / DB_NAME
 
 
+LEGACY_NOTE = "~ share counted by an older version (every settled garment, rule vetoes not applied)"
+
+
+def _legacy(window: dict) -> str:
+    return "~" if window.get("schema_version", 1) < 2 and window["customers"] else ""
+
+
 def _percent(value: float, customers: int) -> str:
     return f"{100 * value:.0f}%" if customers else "-"
 
@@ -48,8 +55,8 @@ def format_table(windows: list[dict]) -> str:
             w["camera"],
             str(w["customers"]),
             ", ".join(f"{label} {n}" for label, n in top) or "-",
-            _percent(w["dress_share"], w["customers"]),
-            _percent(w["suit_share"], w["customers"]),
+            _percent(w["dress_share"], w["customers"]) + _legacy(w),
+            _percent(w["suit_share"], w["customers"]) + _legacy(w),
             f"{p50:.1f} s" if p50 is not None else "-",
         ))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -263,6 +270,8 @@ def main(args) -> int:
     print(format_table(windows))
     if any(w["partial"] for w in windows):
         print(PARTIAL_NOTE)
+    if any(_legacy(w) for w in windows):
+        print(LEGACY_NOTE)
     total = sum(w["customers"] for w in windows)
     print(f"{len(windows)} window(s), {total} customer(s)")
     try:
