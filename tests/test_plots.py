@@ -97,3 +97,31 @@ def test_label_colours_are_fixed_and_distinct():
     assert label_colour("entrance") == label_colour("entrance")  # unknown labels: stable by name
     spare = distinct_colours([f"camera-{i}" for i in range(8)])
     assert len(set(spare.values())) == 8
+
+
+def test_report_figures_redraw_from_metrics_json(tmp_path, repo_dir):
+    """scripts/replot_reports.py: the committed classifier report's figures from its metrics.json,
+    and a detector report's confusion matrices from the counts its evaluation now stores."""
+    import importlib.util
+    import json
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("replot_reports", repo_dir / "scripts" / "replot_reports.py")
+    replot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replot)
+
+    classifier = tmp_path / "classifier"
+    classifier.mkdir()
+    shutil.copy(repo_dir / "models" / "reports" / "classifier" / "metrics.json", classifier)
+    written = replot.replot(classifier)
+    assert sorted(p.name for p in written) == ["confusion_float.png", "confusion_int8.png", "training_curves.png"]
+    image = cv2.imread(str(classifier / "confusion_int8.png"))
+    assert image.shape[1] > 1.5 * image.shape[0]  # counts and rates side by side
+
+    detector = tmp_path / "detector"
+    detector.mkdir()
+    labels = ["dress", "pants", "background"]
+    (detector / "metrics.json").write_text(json.dumps(
+        {"val_images": 2, "int8": {"confusion": {"labels": labels, "counts": [[3, 0, 1], [0, 2, 0], [1, 0, 0]]}}}))
+    assert [p.name for p in replot.replot_detector(detector)] == ["confusion_int8.png"]
+    assert cv2.imread(str(detector / "confusion_int8.png")) is not None

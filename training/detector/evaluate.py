@@ -207,6 +207,9 @@ def evaluate_all(cfg, weights: str | Path, tflite: str | Path | None = None, rep
     for name, predict in predictors.items():
         evaluators[name] = evaluate(predict, val, len(labels), f"val {name}")
         results[name] = summarise(evaluators[name], labels)
+        # [true, predicted] with background last: figures can be redrawn without a model run
+        results[name]["confusion"] = {"labels": list(labels) + ["background"],
+                                      "counts": evaluators[name].confusion.T.tolist()}
         results[name]["store_person"] = person_recall(predict, store, ev["store_conf"], ev["match_iou"])
     plot_pr(evaluators, labels, report_dir / "pr_curves.png")
     for name, evaluator in evaluators.items():
