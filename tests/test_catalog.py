@@ -136,8 +136,9 @@ def test_catalogue_from_another_model_stops_the_daemon_with_one_line(shared_dir,
 
 
 def test_only_item_ids_reach_mqtt(shared_dir, tmp_path, index_file, mosquitto):
-    """The daemon on frames of the dress photo with catalog.enabled against a real broker: the alert
-    carries item ids and scores, and no message holds an embedding, a crop or an image."""
+    """The daemon on frames of the dress photo with catalog.enabled and styles.enabled against a real
+    broker: the alert carries item ids and scores, the retained analytics window its style mix (names
+    and counts), and no message holds an embedding, a crop or an image."""
     from test_daemon import Collector, run_daemon, write_config
 
     frames = tmp_path / "frames"
@@ -146,7 +147,8 @@ def test_only_item_ids_reach_mqtt(shared_dir, tmp_path, index_file, mosquitto):
     for i in range(30):
         cv2.imwrite(str(frames / f"{i:03d}.jpg"), canvas)
     config = write_config(tmp_path, shared_dir, catalog={"enabled": True, "index": str(index_file), "top_k": 3,
-                                                         "rules": []})
+                                                         "rules": []},
+                          styles={"enabled": True, "map": str(REPO / "models" / "styles.json")})
     data = yaml.safe_load(config.read_text())
     data["cameras"][0]["source"] = str(frames)
     config.write_text(yaml.safe_dump(data))
@@ -168,6 +170,11 @@ def test_only_item_ids_reach_mqtt(shared_dir, tmp_path, index_file, mosquitto):
         assert "snapshot" not in alert
         assert len(alert["catalog"]) == 3 and {m["id"] for m in alert["catalog"]} <= ids, alert
         assert all(set(m) == {"id", "score"} for m in alert["catalog"])
+    windows = [json.loads(p) for t, p, retained in everything if t.endswith("/analytics")]
+    assert windows and all(isinstance(w["styles"], dict) for w in windows), windows
+    style_names = {s["name"] for s in json.loads((REPO / "models" / "styles.json").read_text())["styles"]}
+    mix = {name: n for w in windows for name, n in w["styles"].items()}
+    assert mix and set(mix) <= style_names and all(isinstance(n, int) for n in mix.values()), mix
     for topic, payload, _ in everything:
         assert len(payload) < 4000, (topic, len(payload))  # a 1280-d vector or a JPEG would not fit
         assert b"embedding" not in payload and b"/9j/" not in payload, topic  # no vector, no base64 JPEG
