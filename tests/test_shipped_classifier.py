@@ -52,7 +52,7 @@ def test_manifest_describes_the_model(shipped, repo_dir):
     int8, flt = manifest["metrics"]["int8"], manifest["metrics"]["float"]
     assert flt["top1"] - int8["top1"] == pytest.approx(manifest["parity"]["accuracy_drop"])
     if manifest["shipped"]:
-        assert int8["ten_class_accuracy"] >= 0.87  # never shipped below this (issue's floor)
+        assert int8["ten_class_accuracy"] >= 0.88  # issue 9's target, reached by the session-4 model
         assert manifest["parity"]["passed"]
         # the ship rule: it beat, through the daemon's classifier, the ImageNet baseline the configs
         # used before and the previous candidate, on every configured metric
