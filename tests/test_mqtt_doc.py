@@ -141,3 +141,11 @@ def test_the_parser_sees_a_drifted_doc():
     assert "dress_share" not in tables["analytics"]
     assert not type_ok("number (epoch seconds)", "2026-11-22T05:10:00Z")
     assert not type_ok("string (ISO-8601 UTC)", 1795324500.0)
+
+
+def test_developer_notes_are_not_in_the_user_docs():
+    """docs/ is for users; the helper sessions' working rules live in dev/ (issue 13)."""
+    assert not (REPO / "docs" / "dev").exists()
+    assert (REPO / "dev" / "HELPERS.md").is_file()
+    for doc in (REPO / "docs").rglob("*.md"):
+        assert "helper session" not in doc.read_text().lower(), doc
