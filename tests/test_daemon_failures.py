@@ -27,16 +27,18 @@ from test_daemon import REPO, Collector, run_daemon, wait_until, write_config
 # its clean-up (what a dead analytics database did before the fix). It first tells the test socket.
 CRASHING_CAMERA = textwrap.dedent(
     """
-    import os, socket, sys
+    import os, socket, sys, time
     import edge.pipeline as pipeline
 
     process, finish = pipeline.CameraPipeline.process, pipeline.CameraPipeline.finish
-    seen = {"n": 0}
+    seen = {"n": 0, "first": None}
 
     def crashing_process(self, frame):
         if self.camera.name == "entrance":
             seen["n"] += 1
-            if seen["n"] == 8:
+            seen["first"] = seen["first"] or time.monotonic()
+            # healthy for 8 frames and 1.5 s (several 200 ms watchdog periods, even on a fast machine)
+            if seen["n"] >= 8 and time.monotonic() - seen["first"] >= 1.5:
                 marker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 marker.sendto(b"TEST=camera-dies", os.environ["NOTIFY_SOCKET"])
                 raise RuntimeError("simulated inference failure")

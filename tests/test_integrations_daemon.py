@@ -131,7 +131,10 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
     driver = _browser()
     try:
         driver.get(daemon["web"])
-        wait = WebDriverWait(driver, 30, poll_frequency=0.2)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # the page re-renders its status table on every poll: an element found a moment ago can go stale
+        wait = WebDriverWait(driver, 30, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
         canvas = wait.until(lambda d: d.find_element(By.ID, "live-entrance"))
         # the live image updates: several different frames arrive
         wait.until(lambda d: int(canvas.get_attribute("data-updates") or 0) >= 3)
