@@ -140,6 +140,15 @@ def cut_by_a_neighbour(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, orig
     return out
 
 
+def refined_names(refinements: dict[str, list[str]], detector_label: str) -> tuple[set[str], str]:
+    """(labels the classifier may give a garment-detector box of class ``detector_label``, the plain
+    label the box keeps otherwise). ``refinements`` is ``garments.refinements``; an unlisted class
+    refines to itself, and a class with one refinement is always called by it."""
+    finer = set(refinements.get(detector_label, [detector_label]))
+    plain = next(iter(finer)) if len(finer) == 1 else detector_label
+    return finer, plain
+
+
 def crop_weight(crop: np.ndarray) -> float:
     """Worth of one vote from ``crop`` (BGR): size x sharpness, within 0.1..1."""
     if not crop.size:

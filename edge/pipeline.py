@@ -25,7 +25,7 @@ from .customer import Customer, Customers
 from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ConfigError, ModelError
-from .garments import crop_weight, foot_point, garment_crops
+from .garments import crop_weight, foot_point, garment_crops, refined_names
 from .rules import RuleEngine
 from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
@@ -332,8 +332,7 @@ class CameraPipeline:
             return result.label, result.score, True, result.embedding
         # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
         # but an answer that contradicts the detector's class is overruled by the detector.
-        finer = set(self.config.garments.refinements.get(crop.detector_label, [crop.detector_label]))
-        plain = next(iter(finer)) if len(finer) == 1 else crop.detector_label
+        finer, plain = refined_names(self.config.garments.refinements, crop.detector_label)
         if not finer & self.classifier_labels:
             return plain, crop.detector_score, False, None
         result = self.models.classifier.classify(crop.crop)
@@ -384,7 +383,7 @@ class CameraPipeline:
     # -- outfit embedding: styles and catalogue (issue 14) -------------------------------------
     def _assign_style(self, customer: Customer) -> None:
         """The settled customer's nearest style; only its name reaches the analytics."""
-        if getattr(self.models, "styles", None) is None:  # stub model sets in tests have none
+        if self.models.styles is None:
             return
         embedding = customer.outfit_embedding()
         if embedding is not None:
@@ -395,7 +394,7 @@ class CameraPipeline:
         """Top catalogue items like the alert's garments (their crops' pooled embedding, else the
         whole outfit): ids and scores only."""
         cfg = self.config.catalog
-        if getattr(self.models, "catalog", None) is None or (cfg.rules and rule not in cfg.rules):
+        if self.models.catalog is None or (cfg.rules and rule not in cfg.rules):
             return None
         embedding = customer.garment_embedding(labels)
         if embedding is None:

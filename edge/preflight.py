@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .config import Config, load_config, read_yaml, validation_errors
 from .errors import FashionEdgeError
-from .garments import GARMENT_VOCABULARY
+from .garments import GARMENT_VOCABULARY, refined_names
 
 # check-config: how long a live source (camera index, RTSP/HTTP URL) may take to give a first frame.
 LIVE_PROBE_S = 5.0
@@ -175,7 +175,7 @@ def _check_embedding_users(config: Config, out: _Collector, classifier) -> None:
     """styles.map / catalog.index (issue 14): loaded as ``Models`` loads them, against this classifier."""
     if not (config.styles.enabled or config.catalog.enabled):
         return
-    if getattr(classifier, "embedding_size", None) is None:
+    if classifier.embedding_size is None:
         out.error("classifier.model", f"{config.classifier.model}: styles/catalog need a classifier with an "
                   "embedding output (python -m export.embedding)")
         return
@@ -295,7 +295,8 @@ def _check_secrets(config: Config, out: _Collector) -> None:
 
 def producible_garments(config: Config, models: dict) -> set[str] | None:
     """Lower-case garment labels a customer can settle on with these models (what rules see), or
-    None when a model needed to know did not load. Mirrors ``CameraPipeline._name_garment``: with a
+    None when a model needed to know did not load. As ``CameraPipeline._name_garment`` names crops
+    (both through ``garments.refined_names``): with a
     garment detector, a box labelled L is named by the classifier only within
     ``garments.refinements[L]`` and otherwise keeps its plain label; without one, body-region crops
     get the classifier's labels (after its label map)."""
@@ -313,9 +314,8 @@ def producible_garments(config: Config, models: dict) -> set[str] | None:
         return classifier_labels
     out = set()
     for label in garment_detector.garment_labels:
-        finer = {name.lower() for name in config.garments.refinements.get(label, [label])}
-        plain = next(iter(finer)) if len(finer) == 1 else label.lower()
-        out |= {plain} | (finer & classifier_labels)
+        finer, plain = refined_names(config.garments.refinements, label)
+        out |= {plain.lower()} | ({name.lower() for name in finer} & classifier_labels)
     return out
 
 

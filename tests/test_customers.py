@@ -78,6 +78,8 @@ class StubModels:
         self.detector = PaintedPeople()
         self.garment_detector = ColourGarments(garment_score)
         self.classifier = NoClassifier()
+        self.styles = None  # the outfit-embedding consumers of Models: off
+        self.catalog = None
 
 
 def pipeline(tmp_path, garment_score: float = 0.9, **consensus) -> CameraPipeline:
