@@ -163,19 +163,19 @@ def customers_figure(windows: list[dict]):
     return fig
 
 
-def garment_mix_figure(windows: list[dict]):
-    """Customers per settled garment label, stacked, all cameras together (before the rules: a
-    dress a rule vetoed is still a dress vote here; see ``edge/analytics.py``)."""
+def _stacked_mix(windows: list[dict], mix_of, ylabel: str, title: str, empty_notes=None):
+    """(figure, axes, partial flags): customers per name of a per-window ``{name: customers}`` mix
+    (``mix_of(window)``), stacked per window, one fixed colour per name; ``empty_notes(customers)``
+    says what an empty window's text is (default: no customers)."""
     import numpy as np
-    from matplotlib.patches import Patch
 
     from ..plot_style import distinct_colours
 
     plt = _pyplot()
     starts, ticks, partial = _time_axis(windows)
     index = {s: i for i, s in enumerate(starts)}
-    garments = sorted({g for w in windows for g in w["garments"]})
-    colours = distinct_colours(garments)
+    names = sorted({name for w in windows for name in mix_of(w)})
+    colours = distinct_colours(names)
     customers = np.zeros(len(starts))
     for w in windows:
         customers[index[w["window_start"]]] += w["customers"]
@@ -183,17 +183,29 @@ def garment_mix_figure(windows: list[dict]):
     # constrained layout leaves room for the legend right of the axes
     fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30) + 3.5, 4.2), layout="constrained")
     bottom = np.zeros(len(starts))
-    for garment in garments:
+    for name in names:
         counts = np.zeros(len(starts))
         for w in windows:
-            counts[index[w["window_start"]]] += w["garments"].get(garment, 0)
-        bars = ax.bar(x, counts, 0.8, bottom=bottom, label=garment, color=colours[garment])
+            counts[index[w["window_start"]]] += mix_of(w).get(name, 0)
+        bars = ax.bar(x, counts, 0.8, bottom=bottom, label=name, color=colours[name])
         for i, patch in enumerate(bars):
             patch.set_hatch(_partial_hatch(partial, i))
         bottom += counts
+    notes = empty_notes(customers) if empty_notes else [NO_CUSTOMERS] * len(starts)
+    _finish_axes(ax, windows, ticks, bottom, notes, ylabel, title)
+    return fig, ax, partial
+
+
+def garment_mix_figure(windows: list[dict]):
+    """Customers per settled garment label, stacked, all cameras together (before the rules: a
+    dress a rule vetoed is still a dress vote here; see ``edge/analytics.py``)."""
+    from matplotlib.patches import Patch
+
     # A window without customers says so; one with customers whose garments never settled the other.
-    _finish_axes(ax, windows, ticks, bottom, [NO_GARMENTS if n else NO_CUSTOMERS for n in customers],
-                 "customers with the garment (people per window)", "Garment mix per window (settled votes, before rules)")
+    fig, ax, partial = _stacked_mix(
+        windows, lambda w: w["garments"], "customers with the garment (people per window)",
+        "Garment mix per window (settled votes, before rules)",
+        empty_notes=lambda customers: [NO_GARMENTS if n else NO_CUSTOMERS for n in customers])
     handles, names = ax.get_legend_handles_labels()
     if any(partial):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
@@ -207,29 +219,9 @@ def garment_mix_figure(windows: list[dict]):
 def style_mix_figure(windows: list[dict]):
     """Customers per style (nearest k-means style of the outfit embedding, docs/styles.md), stacked
     per window; drawn only when some window has a style mix (styles.enabled)."""
-    import numpy as np
-
-    from ..plot_style import distinct_colours
-
-    plt = _pyplot()
-    starts, ticks, partial = _time_axis(windows)
-    index = {s: i for i, s in enumerate(starts)}
-    styles = sorted({name for w in windows for name in (w.get("styles") or {})})
-    colours = distinct_colours(styles)
-    x = np.arange(len(starts))
-    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30) + 3.5, 4.2), layout="constrained")
-    bottom = np.zeros(len(starts))
-    for style in styles:
-        counts = np.zeros(len(starts))
-        for w in windows:
-            counts[index[w["window_start"]]] += (w.get("styles") or {}).get(style, 0)
-        bars = ax.bar(x, counts, 0.8, bottom=bottom, label=style, color=colours[style])
-        for i, patch in enumerate(bars):
-            patch.set_hatch(_partial_hatch(partial, i))
-        bottom += counts
-    _finish_axes(ax, windows, ticks, bottom, [NO_CUSTOMERS] * len(starts),
-                 "customers of the style (people per window)", "Style mix per window (k-means styles)")
-    if styles:
+    fig, ax, _ = _stacked_mix(windows, lambda w: w.get("styles") or {}, "customers of the style (people per window)",
+                              "Style mix per window (k-means styles)")
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
