@@ -48,6 +48,21 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
 
 
+def demo_config_data(shared: Path) -> dict:
+    """configs/demo.yaml as a dict with absolute model paths and ``shared``'s demo clip, so a test
+    can change it and write it anywhere."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
+    for key in ("detector", "classifier", "garments"):
+        for field in ("model", "manifest", "detector"):
+            value = data[key].get(field)
+            if isinstance(value, str) and not Path(value).is_absolute():
+                data[key][field] = str((REPO / "configs" / value).resolve())
+    return data
+
+
 def write_clip_frames(shared: Path, folder: Path, count: int) -> Path:
     """The first ``count`` frames of the demo clip as numbered JPGs in ``folder`` (real footage
     for image-folder sources and the MJPEG test camera)."""

@@ -110,13 +110,10 @@ def test_missing_password_env_exits_2():
 def _config(tmp_path: Path, shared: Path, mqtt: dict, site: str = "shop9") -> Path:
     import yaml
 
-    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    from conftest import demo_config_data
+
+    data = demo_config_data(shared)
     data["site"] = site
-    data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            if isinstance(data[key].get(field), str):
-                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
     data["service"] = {"state_dir": str(tmp_path / "state")}
     data["mqtt"] = mqtt
     path = tmp_path / "store.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import free_port
+from conftest import demo_config_data, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = "media/one-by-one-person-detection.mp4"
@@ -28,12 +28,7 @@ def cli(*args, cwd: Path = REPO, env: dict | None = None, timeout: float = 120) 
 
 def demo_data(shared: Path) -> dict:
     """configs/demo.yaml with absolute paths (it can be written anywhere)."""
-    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    data["cameras"][0]["source"] = str(shared / CLIP)
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            if isinstance(data[key].get(field), str):
-                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
+    data = demo_config_data(shared)
     data.pop("service", None)
     return data
 

@@ -18,12 +18,9 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def demo_config(tmp_path: Path, shared: Path, mutate=None) -> Path:
-    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            if isinstance(data[key].get(field), str):
-                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
+    from conftest import demo_config_data
+
+    data = demo_config_data(shared)
     data["service"] = {"state_dir": str(tmp_path / "state")}
     data["mqtt"] = {"host": "127.0.0.1", "port": 1}
     if mutate:

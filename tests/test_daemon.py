@@ -31,13 +31,9 @@ ALERT_ID = re.compile(r"alert ([0-9a-f-]{36}):")
 
 def write_config(tmp_path: Path, shared: Path, **overrides) -> Path:
     """A config for the clip whose rule fires on what the people in it wear."""
-    base = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    base["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            value = base[key].get(field)
-            if value and not Path(value).is_absolute():
-                base[key][field] = str((REPO / "configs" / value).resolve())
+    from conftest import demo_config_data
+
+    base = demo_config_data(shared)
     base["service"] = {"state_dir": str(tmp_path / "state"), "log_level": "INFO"}
     base["mqtt"] = {"host": "127.0.0.1", "port": 1883, "stats_interval_s": 1.0}
     base["rules"] = any_garment_rule(base)

@@ -31,13 +31,9 @@ CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path(
 
 
 def write_config(tmp: Path, shared: Path, web_port: int, metrics_port: int) -> Path:
-    base = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    base["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            value = base[key].get(field)
-            if value and not Path(value).is_absolute():
-                base[key][field] = str((REPO / "configs" / value).resolve())
+    from conftest import demo_config_data
+
+    base = demo_config_data(shared)
     base["analytics"] = {"window_s": 2, "min_dwell_s": 0.5}  # windows close every 20 frames of the clip
     base["rules"][0]["zones"] = [[[0, 200], [768, 200], [768, 432], [0, 432]]]
     base["mqtt"] = {"discovery": {"enabled": True}}

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from conftest import free_port
+from conftest import demo_config_data, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-CLIP = "media/one-by-one-person-detection.mp4"
 
 
 def cli(*args, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -32,12 +31,7 @@ def popen(*args) -> subprocess.Popen:
 
 def demo_config(tmp_path: Path, shared: Path, name: str = "demo.yaml", **sections) -> Path:
     """configs/demo.yaml with absolute model paths, its state in tmp_path; ``sections`` replace top-level keys."""
-    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    data["cameras"][0]["source"] = str(shared / CLIP)
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            if isinstance(data[key].get(field), str):
-                data[key][field] = str((REPO / "configs" / data[key][field]).resolve())
+    data = demo_config_data(shared)
     data["service"] = {"state_dir": str(tmp_path / "state")}
     data.update(sections)
     path = tmp_path / name

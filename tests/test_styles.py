@@ -87,13 +87,10 @@ def test_style_map_refuses_another_models_embeddings(tmp_path):
     assert "\n" not in message and "styles.json" in message and "fitted on another classifier" in message
 
 
-def test_daemon_with_a_mismatched_style_map_exits_2_with_one_line(tmp_path):
-    config = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
-    for key in ("detector", "classifier", "garments"):
-        for field in ("model", "manifest", "detector"):
-            if config[key].get(field):
-                config[key][field] = str((REPO / "configs" / config[key][field]).resolve())
-    config["cameras"][0]["source"] = str((REPO / "configs" / config["cameras"][0]["source"]).resolve())
+def test_daemon_with_a_mismatched_style_map_exits_2_with_one_line(tmp_path, shared_dir):
+    from conftest import demo_config_data
+
+    config = demo_config_data(shared_dir)
     config["service"] = {"state_dir": str(tmp_path / "state")}
     stale = tmp_path / "styles.json"
     stale.write_text(json.dumps({"model_sha256": "0" * 64, "styles": [{"id": 0, "name": "x"}],
