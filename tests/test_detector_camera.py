@@ -209,3 +209,62 @@ def test_ship_rule():
     assert not decide(shipped, res(0.745, 0.700), True)["ship"]  # -1.6 points clean
     assert not decide(shipped, res(0.770, 0.590), True)["ship"]  # degraded not better
     assert not decide(shipped, res(0.770, 0.650), False)["ship"]  # parity failed
+
+
+class _CropTeacher:
+    """A predictor stub with the TFLitePredictor interface: fixed boxes in crop pixels; records the crops."""
+
+    def __init__(self, xyxy, scores, classes):
+        self.out = (np.array(xyxy, float).reshape(-1, 4), np.array(scores, float), np.array(classes, np.int64))
+        self.crops = []
+
+    def __call__(self, image):
+        self.crops.append(image.shape[:2])
+        return self.out
+
+
+def test_store_pseudo_labels_are_found_on_person_crops_in_frame_pixels():
+    from training.detector_data.pseudo_labels import garment_pseudo_labels
+
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    people = np.array([[100, 200, 200, 500], [600, 100, 700, 400]], float)
+    # in crop pixels: a jacket (kept), a low-scored dress (dropped), the person itself (dropped),
+    # a bag whose centre lies outside the crop's person (kept only if inside: here inside)
+    teacher = _CropTeacher([[10, 20, 90, 150], [10, 150, 90, 290], [0, 0, 100, 300], [60, 100, 99, 160]],
+                           [0.8, 0.4, 0.95, 0.7], [PRODUCT_CLASSES.index("jacket"), PRODUCT_CLASSES.index("dress"),
+                                                   0, PRODUCT_CLASSES.index("bag")])
+    xyxy, cls = garment_pseudo_labels(frame, people, teacher, conf=0.6)
+    assert teacher.crops == [(300, 100), (300, 100)]  # one crop per person, the person box without margin
+    assert [PRODUCT_CLASSES[c] for c in cls] == ["jacket", "bag", "jacket", "bag"]
+    np.testing.assert_allclose(xyxy[0], [110, 220, 190, 350])  # shifted back by the crop's origin
+    np.testing.assert_allclose(xyxy[2], [610, 120, 690, 250])
+    # a person cut by the frame edge: the crop is clipped to the frame, boxes still in frame pixels
+    xyxy, cls = garment_pseudo_labels(frame, np.array([[-50, 600, 50, 800]], float), teacher, conf=0.6)
+    assert teacher.crops[-1] == (120, 50)
+    np.testing.assert_allclose(xyxy[0], [10, 620, 90, 750])
+    assert garment_pseudo_labels(frame, np.zeros((0, 4)), teacher, conf=0.6)[0].shape == (0, 4)
+
+
+def test_store_pseudo_labels_with_a_real_teacher_on_store_footage(shared_dir):
+    """Round 1's int8 candidate labels the garments of the demo clip's customer on his person crop."""
+    from training.detector.evaluate import TFLitePredictor
+    from training.detector_data.pseudo_labels import garment_pseudo_labels
+
+    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
+    person = TFLitePredictor(shared_dir / "models" / "coco-yolo" / "yolo11n_full_integer_quant_416.tflite", 0.5, 0.6)
+    teacher = TFLitePredictor(REPO / "models/reports/detector/camera_candidate/garment-detector-camera.tflite", 0.6, 0.6)
+    found = []
+    for index in range(0, 300, 30):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        assert ok
+        xyxy, _, classes = person(frame)
+        people = xyxy[classes == 0]
+        boxes, cls = garment_pseudo_labels(frame, people, teacher, conf=0.6)
+        for box, c in zip(boxes, cls):
+            inside = ((people[:, 0] <= (box[0] + box[2]) / 2) & ((box[0] + box[2]) / 2 <= people[:, 2])
+                      & (people[:, 1] <= (box[1] + box[3]) / 2) & ((box[1] + box[3]) / 2 <= people[:, 3]))
+            assert inside.any() and c != 0
+        found += [PRODUCT_CLASSES[c] for c in cls]
+    assert found, "no garment labelled on ten frames with customers"
+    assert set(found) <= set(PRODUCT_CLASSES[1:])

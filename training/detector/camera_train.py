@@ -31,11 +31,21 @@ def run_data(cfg) -> dict:
     settings = AugmentSettings(person_h=tuple(cam.get("person_h", (90, 300))),
                                jpeg_quality=tuple(cam.get("jpeg_quality", (25, 80))))
     val_ids = set(read_split(cfg.shared_path(cfg.get("data", "fashion_dir")) / "splits" / "val.txt"))
+    teacher, teacher_conf = None, 0.5
+    pseudo = cam.get("store_pseudo_labels")
+    if pseudo:  # garment labels for the store frames from a garment detector (an int8 .tflite)
+        from training.detector.evaluate import TFLitePredictor
+
+        model = cfg.repo_path(pseudo["teacher"])
+        if not model.is_file():
+            raise ConfigError(f"file not found: {model}", path=cfg.path, field="camera.store_pseudo_labels.teacher")
+        teacher_conf = float(pseudo.get("conf", 0.5))
+        teacher = TFLitePredictor(model, teacher_conf, 0.6)
     summary = build_camera_train(cfg.repo_path(cfg.get("data", "source")), cfg.repo_path(cfg.get("data", "out")),
                                  val_ids, seed=int(cam.get("seed", 0)), p_degrade=float(cam.get("p_degrade", 0.7)),
                                  max_fashion=cam.get("max_fashion"), store_step=int(cam.get("store_step", 1)),
-                                 settings=settings)
-    print(json.dumps(summary["images"]), json.dumps(summary["person_h"]))
+                                 settings=settings, store_teacher=teacher, store_teacher_conf=teacher_conf)
+    print(json.dumps(summary["images"]), json.dumps(summary["person_h"]), json.dumps(summary["store_pseudo_labels"]))
     return summary
 
 

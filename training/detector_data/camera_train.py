@@ -7,8 +7,9 @@ frames) and writes ``out`` (Ultralytics layout):
 * ``images/train``: each colorful-fashion training image (dress images twice, as prepared) becomes
   either a ``camera_augment`` sample (``p_degrade``; written as JPEG q95 after its own random JPEG
   step) or stays full resolution (a symlink: nothing is lost at the top end); then a random subset of
-  ``max_fashion`` of them is kept. Store frames (person boxes only, already camera images) are
-  linked every ``store_step``-th. Everything is seeded (``seed``): the same call writes the same
+  ``max_fashion`` of them is kept. Store frames (teacher person boxes, already camera images) are
+  linked every ``store_step``-th; with a ``store_teacher`` their labels also get the garments a
+  garment detector finds on each person crop (``training.detector_data.pseudo_labels``). Everything is seeded (``seed``): the same call writes the same
   files.
 * ``images/val``, ``images/store_val``: links to the source's clean val split (Ultralytics'
   per-epoch validation, the export's parity evaluation) and store_val frames.
@@ -34,6 +35,7 @@ from edge.errors import DatasetError
 
 from . import PRODUCT_CLASSES
 from .camera import AugmentSettings, camera_augment
+from .pseudo_labels import garment_pseudo_labels
 from .yolo_labels import Box, boxes_to_xyxy, read_labels, write_labels, xyxy_pixels_to_box
 
 
@@ -73,7 +75,11 @@ def link_split(source: Path, out: Path, split: str) -> int:
 
 def build_camera_train(source: Path, out: Path, val_ids: set[str], seed: int = 0, p_degrade: float = 0.7,
                        max_fashion: int | None = None, store_step: int = 1,
-                       settings: AugmentSettings = AugmentSettings(), limit: int | None = None) -> dict:
+                       settings: AugmentSettings = AugmentSettings(), limit: int | None = None,
+                       store_teacher=None, store_teacher_conf: float = 0.5) -> dict:
+    """``store_teacher`` (a predictor, see ``training.detector_data.pseudo_labels``) adds garment
+    boxes scored >= ``store_teacher_conf`` on each store frame's person crops; None keeps the store
+    frames' person-only labels."""
     images_dir, labels_dir = source / "images" / "train", source / "labels" / "train"
     if not images_dir.is_dir():
         raise DatasetError("prepared train split not found (run the prepare step)", path=images_dir)
@@ -122,11 +128,23 @@ def build_camera_train(source: Path, out: Path, val_ids: set[str], seed: int = 0
             write_labels(out / "labels" / "train" / f"{f.stem}.txt", boxes)
         for b in new:
             counts[PRODUCT_CLASSES[b.cls]] += 1
-    for f in store:
+    pseudo = {name: 0 for name in PRODUCT_CLASSES[1:]}
+    for f in tqdm(store, desc="store frames", unit="frame"):
         _link(f, out / "images" / "train" / f.name)
         boxes = read_labels(labels_dir / f"{f.stem}.txt", len(PRODUCT_CLASSES))
+        if store_teacher is not None:
+            frame = cv2.imread(str(f))
+            if frame is None:
+                raise DatasetError("cannot decode image", path=f)
+            h, w = frame.shape[:2]
+            people = boxes_to_xyxy([b for b in boxes if b.cls == 0], w, h)
+            xyxy, cls = garment_pseudo_labels(frame, people, store_teacher, store_teacher_conf)
+            boxes = list(boxes) + [xyxy_pixels_to_box(int(c), b, w, h) for b, c in zip(xyxy, cls)]
+            for c in cls:
+                pseudo[PRODUCT_CLASSES[int(c)]] += 1
         write_labels(out / "labels" / "train" / f"{f.stem}.txt", boxes)
-        counts["person"] += len(boxes)
+        for b in boxes:
+            counts[PRODUCT_CLASSES[b.cls]] += 1
     for split in ("val", "store_val"):
         link_split(source, out, split)
     import yaml
@@ -139,6 +157,8 @@ def build_camera_train(source: Path, out: Path, val_ids: set[str], seed: int = 0
                "images": {"fashion_degraded": degraded, "fashion_full": len(chosen) - degraded, "store": len(store),
                           "train_total": len(chosen) + len(store)},
                "boxes": counts,
+               "store_pseudo_labels": ({"conf": store_teacher_conf, "boxes": pseudo}
+                                       if store_teacher is not None else None),
                "person_h": {"min": float(np.min(person_h)) if person_h else None,
                             "max": float(np.max(person_h)) if person_h else None,
                             "median": float(np.median(person_h)) if person_h else None}}
