@@ -4,6 +4,8 @@
     python scripts/detector_checks.py store-person MODEL... [--per-box]
     # one class's recall and precision on val at fixed score thresholds (int8 through the daemon)
     python scripts/detector_checks.py thresholds MODEL --label dress --at 0.5 0.6 0.7
+    # the same pooled over the degraded val set, clean + every person height (camera_eval build)
+    python scripts/detector_checks.py thresholds MODEL --camera-val runs/detector_val_camera
 
 Both read the prepared dataset (`python -m training.detector --steps prepare`, default
 runs/detector_data): the same files and the same decode as the export's evaluation.
@@ -57,7 +59,13 @@ def store_person(args) -> None:
 def thresholds(args) -> None:
     """Greedy matching by score (IoU >= 0.5, one detection per truth box), like the AP evaluator."""
     class_id = PRODUCT_CLASSES.index(args.label)
-    val = load_split(args.data, "val")
+    if args.camera_val is not None:
+        # a store camera sees every scale: pool clean val and each degraded person height
+        from training.detector.camera_eval import HEIGHTS, load_folder, split_name
+
+        val = [s for h in [None, *HEIGHTS] for s in load_folder(args.camera_val / split_name(h))]
+    else:
+        val = load_split(args.data, "val")
     predict = predictor(args.model, conf=min(args.at))
     true_scores, false_scores, n_truth = [], [], 0
     for sample in val:
@@ -94,6 +102,8 @@ def main() -> int:
     p.add_argument("model")
     p.add_argument("--label", default="dress", choices=PRODUCT_CLASSES)
     p.add_argument("--at", type=float, nargs="+", default=[0.5, 0.6, 0.7])
+    p.add_argument("--camera-val", type=Path, default=None,
+                   help="pool the degraded val set (clean + h240/h160/h110 folders) instead of --data's val split")
     p.set_defaults(run=thresholds)
     args = parser.parse_args()
     args.run(args)

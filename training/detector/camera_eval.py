@@ -143,7 +143,7 @@ def evaluate_scales(model: Path, data: Path = DEFAULT_OUT, heights=HEIGHTS, conf
         name = split_name(height)
         if not (data / name).is_dir():
             raise DatasetError("degraded set missing (run: python -m training.detector.camera_eval build)", path=data / name)
-        samples = _load(data / name, limit)
+        samples = load_folder(data / name, limit)
         ev = evaluate(predict, samples, len(labels), f"{model.name} {name}")
         s = summarise(ev, labels)
         results["scales"][name] = {"person_h": height, "images": len(samples), "garment_map50": s["garment_map50"],
@@ -154,7 +154,7 @@ def evaluate_scales(model: Path, data: Path = DEFAULT_OUT, heights=HEIGHTS, conf
     return results
 
 
-def _load(folder: Path, limit: int | None):
+def load_folder(folder: Path, limit: int | None = None):
     """Samples of one folder (images/ + labels/), like training.detector.evaluate.load_split."""
     from training.detector.evaluate import Sample
     from training.detector_data.yolo_labels import boxes_to_xyxy, read_labels
