@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.detector.camera_ship", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/detector_camera.yaml")
     parser.add_argument("--weights", default=None)
-    parser.add_argument("--shipped-name", default="stage 2 (shipped)")
+    parser.add_argument("--shipped-name", default="round 2 WiSE 0.5 (shipped)",
+                        help="the row of the model in models/ in the report (evaluated there when missing)")
     parser.add_argument("--name", default="camera fine-tune (candidate)")
     parser.add_argument("--dry-run", action="store_true", help="decide, but copy nothing into models/")
     parser.add_argument("--out", type=Path, default=None, help="candidate TFLite (default export.model)")
