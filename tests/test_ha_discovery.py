@@ -66,6 +66,16 @@ def retained_now(port: int, wait_s: float = 0.5) -> dict[str, bytes]:
     return {t: p for t, p in r.got.items() if p}
 
 
+def retained_once_published(port: int, count: int, timeout_s: float = 10) -> dict[str, bytes]:
+    """The retained messages once ``count`` of them are held (the publisher sends its queue at
+    CONNACK, asynchronously: on a loaded machine that can take longer than one read)."""
+    deadline = time.monotonic() + timeout_s
+    held = retained_now(port, 0.3)
+    while len(held) < count and time.monotonic() < deadline:
+        held = retained_now(port, 0.3)
+    return held
+
+
 def publisher(cfg, tmp_path, port, name="pub"):
     return MqttPublisher(cfg.mqtt, prefix=cfg.topic_prefix, client_id=f"fe-{name}-{uuid.uuid4().hex[:6]}",
                          outbox_path=tmp_path / f"{name}.sqlite", host="127.0.0.1", port=port,
@@ -130,7 +140,7 @@ def test_discovery_retained_republished_on_reconnect_and_removed_when_off(tmp_pa
     Discovery(cfg, state).start(pub)  # before connect: goes out at CONNACK
     pub.start()
     wait_connected(pub)
-    held = retained_now(mosquitto.port)
+    held = retained_once_published(mosquitto.port, len(expected))
     assert set(held) == set(expected)
     for topic, payload in held.items():
         assert json.loads(payload) == expected[topic]
