@@ -229,7 +229,7 @@ def test_store_pseudo_labels_are_found_on_person_crops_in_frame_pixels():
     frame = np.zeros((720, 1280, 3), np.uint8)
     people = np.array([[100, 200, 200, 500], [600, 100, 700, 400]], float)
     # in crop pixels: a jacket (kept), a low-scored dress (dropped), the person itself (dropped),
-    # a bag whose centre lies outside the crop's person (kept only if inside: here inside)
+    # a bag at the crop's right edge (kept)
     teacher = _CropTeacher([[10, 20, 90, 150], [10, 150, 90, 290], [0, 0, 100, 300], [60, 100, 99, 160]],
                            [0.8, 0.4, 0.95, 0.7], [PRODUCT_CLASSES.index("jacket"), PRODUCT_CLASSES.index("dress"),
                                                    0, PRODUCT_CLASSES.index("bag")])

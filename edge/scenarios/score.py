@@ -11,7 +11,8 @@
   (``RULE_TRUTH``); ``recall`` = positive customers with at least one alert of the rule /
   positive customers; ``precision`` = alerts of the rule whose customer is positive / alerts of
   the rule (a duplicate alert for the same positive customer is correct but also counted in
-  ``duplicates``).
+  ``duplicates``); the counts behind them: ``alerted`` (positive customers with an alert) and
+  ``false_alerts`` (alerts whose customer is not positive).
 * ``garment_precision``: settled garments of all tracks (mapped back to the photos' labels) that
   the track's customer really wears: a garment given to the wrong person lowers it.
 * ``time_to_alert_s``: source time of a positive customer's first correct alert minus the time
@@ -113,6 +114,8 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
             "recall": round(len(alerted) / len(positives), 3) if positives else None,
             "precision": round(len(correct) / len(alerts), 3) if alerts else None,
             "duplicates": len(correct) - len(alerted),
+            "alerted": len(alerted),
+            "false_alerts": len(alerts) - len(correct),
             "time_to_alert_p50_s": round(float(np.median(delays)), 2) if delays else None,
             "decided": dict(Counter(a["decided"] for a in alerts)),
         }

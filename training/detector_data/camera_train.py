@@ -9,8 +9,8 @@ frames) and writes ``out`` (Ultralytics layout):
   step) or stays full resolution (a symlink: nothing is lost at the top end); then a random subset of
   ``max_fashion`` of them is kept. Store frames (teacher person boxes, already camera images) are
   linked every ``store_step``-th; with a ``store_teacher`` their labels also get the garments a
-  garment detector finds on each person crop (``training.detector_data.pseudo_labels``). Everything is seeded (``seed``): the same call writes the same
-  files.
+  garment detector finds on each person crop (``training.detector_data.pseudo_labels``).
+  Everything is seeded (``seed``): the same call writes the same files.
 * ``images/val``, ``images/store_val``: links to the source's clean val split (Ultralytics'
   per-epoch validation, the export's parity evaluation) and store_val frames.
 * ``summary.json``: counts, settings, and the list of source images used.

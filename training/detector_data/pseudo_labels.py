@@ -5,9 +5,10 @@ teacher). Ultralytics treats every unlabelled pixel as background, so without ga
 each store frame teaches the garment classes "this jacket on a store-camera person is nothing",
 on exactly the footage the daemon sees. Here a garment teacher (an int8 garment detector through
 the daemon's decode) labels the garments the way the daemon looks for them: on each person's
-crop (the person box, no margin: ``edge/pipeline.py`` ``_garments_on_persons``), keeping boxes
-scored >= ``conf`` whose centre lies inside that person. Lower-scored garments stay unlabelled
-(background), as before: a high threshold trades missed garments for few wrong labels.
+crop (the person box clipped to the frame, no margin: ``edge/pipeline.py``
+``_garments_on_persons``), keeping boxes scored >= ``conf`` with sides of at least ``min_side_px``.
+Lower-scored garments stay unlabelled (background), as before: a high threshold trades missed
+garments for few wrong labels.
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ def garment_pseudo_labels(image: np.ndarray, person_xyxy: np.ndarray, predict: P
             continue
         xyxy, scores, classes = predict(image[top:bottom, left:right])
         keep = (classes != person_class) & (scores >= conf)
+        # boxes come from the person's own crop, so they already lie on that person
         xyxy = xyxy[keep].astype(float) + [left, top, left, top]
-        cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2
-        inside = (cx >= x1) & (cx <= x2) & (cy >= y1) & (cy <= y2)
         big = ((xyxy[:, 2] - xyxy[:, 0]) >= min_side_px) & ((xyxy[:, 3] - xyxy[:, 1]) >= min_side_px)
-        found_xyxy.append(xyxy[inside & big])
-        found_cls.append(classes[keep][inside & big].astype(np.int64))
+        found_xyxy.append(xyxy[big])
+        found_cls.append(classes[keep][big].astype(np.int64))
     if not found_xyxy:
         return np.zeros((0, 4)), np.zeros(0, np.int64)
     return np.concatenate(found_xyxy), np.concatenate(found_cls)
