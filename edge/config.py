@@ -111,6 +111,28 @@ class ClassifierConfig(Strict):
     threads: int = Field(2, ge=1, le=64, description="TFLite interpreter threads (1..64)")
 
 
+class AttributesConfig(Strict):
+    """The person-attribute model (edge/attributes): clothing read from the whole person crop."""
+
+    enabled: bool = Field(False, description="read person attributes on each scanned customer")
+    model: Path | None = Field(None, description="int8 TFLite person-attribute model (models/person-attributes.tflite)")
+    manifest: Path | None = None
+    threads: int = Field(1, ge=1, le=64, description="TFLite interpreter threads (1..64)")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="attribute -> operating point overriding the manifest's (score at which it counts as worn)",
+    )
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self):
+        if self.enabled and self.model is None:
+            raise ValueError("attributes.enabled needs attributes.model")
+        for name, value in self.thresholds.items():
+            if not 0.0 < float(value) < 1.0:
+                raise ValueError(f"threshold of {name!r} must be between 0 and 1 (exclusive)")
+        return self
+
+
 class TrackerConfig(Strict):
     """Windows are in seconds of source time, so a 10 fps and a 30 fps camera behave alike."""
 
@@ -393,6 +415,7 @@ class Config(Strict):
     detector: DetectorConfig
     garments: GarmentsConfig = GarmentsConfig()
     classifier: ClassifierConfig
+    attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
     consensus: ConsensusConfig = ConsensusConfig()
     rules: list[RuleConfig] = Field(default_factory=list)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .analytics import Analytics
+from .attributes import PersonAttributeReader
+from .attributes.votes import attribute_votes, garments_only
 from .catalog import CatalogIndex
 from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
@@ -27,6 +29,7 @@ from .detections import Detections
 from .errors import ConfigError, ModelError
 from .garments import crop_weight, foot_point, garment_crops, refined_names
 from .rules import RuleEngine
+from .preprocess import person_box_with_margin
 from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
 from .stats import StageTimer
@@ -117,6 +120,14 @@ class Models:
                 self.styles = StyleMap.load(config.styles.map, model_sha256=digest)
             if config.catalog.enabled:
                 self.catalog = CatalogIndex.load(config.catalog.index, model_sha256=digest)
+        # Person attributes (issue 20): clothing of the whole person crop, one call per scanned customer.
+        self.attributes: PersonAttributeReader | None = None
+        if config.attributes.enabled:
+            from .attributes.model import PersonAttributeModel
+
+            attrs = config.attributes
+            self.attributes = PersonAttributeModel(attrs.model, manifest_path=attrs.manifest, threads=attrs.threads,
+                                                   thresholds=attrs.thresholds)
 
 
 class CameraPipeline:
@@ -323,7 +334,27 @@ class CameraPipeline:
             customer.garments.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
             if embedding is not None and score >= self.config.consensus.min_score:
                 customer.add_embedding(label, embedding)  # a counted vote's crop: the outfit embedding
+        if self.models.attributes is not None:
+            t0 = time.perf_counter()
+            for row, customer in by_row.items():
+                self._vote_on_attributes(frame, tracks.xyxy[row], customer)
+            self.timer.add("attributes", time.perf_counter() - t0)  # part of 'garments'
         return calls
+
+    def _vote_on_attributes(self, frame: Frame, box: np.ndarray, customer: Customer) -> None:
+        """One attribute reading of the customer's person crop; each attribute votes in its own slot."""
+        reader = self.models.attributes
+        x1, y1, x2, y2 = person_box_with_margin(box, reader.margin, frame.image.shape)
+        crop = frame.image[y1:y2, x1:x2]
+        if crop.size == 0:
+            return
+        reading = reader.read(crop)
+        weight = crop_weight(crop)
+        ts = frame.timestamp
+        for vote in attribute_votes(reading, reader.thresholds):
+            customer.garments.seen(vote.slot)
+            if customer.garments.wants(vote.slot, ts):
+                customer.garments.vote(vote.slot, vote.label, vote.score, ts, weight)
 
     def _name_garment(self, crop) -> tuple[str, float, bool, np.ndarray | None]:
         """(label, score, whether the classifier ran, its embedding or None) for one garment crop."""
@@ -352,7 +383,7 @@ class CameraPipeline:
     def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame) -> list[Alert]:
         garments = customer.settled_scores()
         pending = customer.garments.pending()
-        self.analytics.track_garments(customer.id, garments)
+        self.analytics.track_garments(customer.id, garments_only(garments))
         # What the rules decided the customer wears (a vetoed dress is none): the analytics shares.
         self.analytics.track_verdicts(customer.id, self.rules.garment_verdicts(garments, pending))
         self._assign_style(customer)

@@ -74,6 +74,41 @@ def letterbox(image: np.ndarray, size: int, pad_value: int = PAD_VALUE) -> tuple
     return out, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top), size=size)
 
 
+def letterbox_hw(image: np.ndarray, height: int, width: int, pad_value: int = PAD_VALUE) -> np.ndarray:
+    """Resize keeping aspect ratio to fit ``height`` x ``width``; pad the rest, centred.
+
+    The person-attribute model's input is a tall rectangle (a standing person is about 2:1), so a
+    square letterbox would spend half its pixels on padding.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    scale = min(height / h, width / w)
+    new_w, new_h = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    if (new_w, new_h) != (w, h):
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    return cv2.copyMakeBorder(image, top, height - new_h - top, left, width - new_w - left,
+                              cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+
+
+def person_box_with_margin(box_xyxy, margin: float, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The person-attribute model's framing: the tracker's person box grown by ``margin`` of its
+    width/height on each side, clipped to the frame (integer pixel bounds, never empty)."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
+    fh, fw = frame_shape[:2]
+    left, top = int(max(0, np.floor(x1 - mw))), int(max(0, np.floor(y1 - mh)))
+    right, bottom = int(min(fw, np.ceil(x2 + mw))), int(min(fh, np.ceil(y2 + mh)))
+    return left, top, max(right, left + 1), max(bottom, top + 1)
+
+
+def person_input(crop_bgr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BGR person crop -> letterboxed RGB uint8 ``height`` x ``width`` (attribute model, training too)."""
+    return bgr_to_rgb(letterbox_hw(crop_bgr, height, width))
+
+
 def normalise(image_uint8: np.ndarray, mode: str) -> np.ndarray:
     """uint8 pixels -> float32 model values for the named normalisation."""
     try:

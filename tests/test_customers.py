@@ -80,6 +80,7 @@ class StubModels:
         self.classifier = NoClassifier()
         self.styles = None  # the outfit-embedding consumers of Models: off
         self.catalog = None
+        self.attributes = None  # the person-attribute stage: off
 
 
 def pipeline(tmp_path, garment_score: float = 0.9, **consensus) -> CameraPipeline:
