@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--top", type=int, default=3, help="labels shown (and drawn with --save)")
     _add_input_flags(classify)
 
+    # issue 20: clothing read from the whole person crop, edge/commands/attributes.py
+    attributes = sub.add_parser("attributes", help="person-attribute scores (suit, dress, ...) of person crops or videos")
+    attributes.add_argument("--config", help="take the attribute model (and the person detector) from this config "
+                                             "(default: configs/demo.yaml of the home)")
+    attributes.add_argument("--model", help="person-attribute TFLite model (instead of --config's attributes.model)")
+    attributes.add_argument("--manifest", help="the model's manifest JSON (default: beside the model)")
+    attributes.add_argument("--detect", action="store_true",
+                            help="find the people in images with the config's detector (videos always do)")
+    attributes.add_argument("--every", type=int, default=10, help="videos: read every N-th frame (default 10)")
+    attributes.add_argument("--json", action="store_true", help="one JSON object per line and image or person")
+    attributes.add_argument("images", nargs="+", metavar="SOURCE", help="person crop image, video or folder")
+
     report = sub.add_parser("report", help="print analytics windows and write PNG charts")
     report.add_argument("--config", help="config whose state directory holds analytics.sqlite")
     report.add_argument("--db", help="analytics SQLite file (instead of --config)")
@@ -106,6 +118,7 @@ FLAG_RANGES = {
     "count": ("--count", 1, 10**9),
     "top": ("--top", 1, 1000),
     "vid_stride": ("--vid-stride", 1, 10**6),
+    "every": ("--every", 1, 10**6),
 }
 FLOAT_FLAG_RANGES = {"conf": ("--conf", 0.0, 1.0), "iou": ("--iou", 0.0, 1.0)}
 
