@@ -2,6 +2,15 @@
 through the daemon's own CameraPipeline and the shipped models; live real-time figures on a crowd.
 
     python scripts/bench_scenarios.py [--config configs/demo.yaml] [--only parade,queue] [--write docs/scenarios.md]
+    python scripts/bench_scenarios.py --only store_walk --no-demo --live-fps '' [--attributes models/person-attributes.tflite] \
+        --walk-json docs/store-walk.json --walk-write docs/store-walk.md
+
+``--attributes MODEL`` runs the config with the person-attribute model on and the issue-20 rules
+that name person attributes (``edge.scenarios.store_walk.ATTRIBUTE_RULES``); a config of its own
+goes in ``--config``. ``store_walk`` (issue 20) is run only when ``--only`` names it: CCTV-sized
+customers from PETA / Co-Parsing / colorful-fashion validation people, scored per customer for
+dress, suit and outwear; ``--walk-json`` keeps each run under ``--label`` so that runs with
+other configs sit side by side in the markdown and PNGs written next to it.
 
 Photos: colorful-fashion ``splits/val.txt`` only (the models never trained on them). The demo clip
 (``../shared/media/one-by-one-person-detection.mp4``, 6 people one after another) is run too, for
@@ -28,6 +37,7 @@ from edge.scenarios import render  # noqa: E402
 from edge.scenarios.photos import load_people  # noqa: E402
 from edge.scenarios.run import run_live, run_scenario  # noqa: E402
 from edge.scenarios.score import score  # noqa: E402
+from edge.scenarios import store_walk, store_walk_report  # noqa: E402
 
 
 def pick(people, n_dress: int, n_other: int, seed: int):
@@ -109,9 +119,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     parser.add_argument("--before", type=Path, default=REPO / "docs" / "data" / "scenarios_before_b544891.json",
                         help="figures of an earlier version (JSON from --json) shown beside, in --write")
+    parser.add_argument("--attributes", type=Path, metavar="MODEL",
+                        help="person-attribute model: turn it on with the issue-20 attribute rules (variant b)")
+    parser.add_argument("--label", help="name of this run in --walk-json (default: config stem, +attributes)")
+    parser.add_argument("--walk-seed", type=int, default=0, help="store walk: cast and layout seed")
+    parser.add_argument("--walk-json", type=Path, help="store walk: JSON holding every run by --label")
+    parser.add_argument("--walk-write", type=Path, help="store walk: markdown of every run in --walk-json "
+                        "(PNGs beside it: <stem>.png summary, <stem>-customers.png every customer)")
     args = parser.parse_args()
 
     config = load_config(args.config)
+    if args.attributes:
+        config = store_walk.with_attributes(config, args.attributes)
+    label = args.label or (args.config.stem + ("+attributes" if args.attributes else ""))
     models = Models(config)
     people = load_people(args.shared / "datasets" / "colorful-fashion", "val")
     wanted = [s for s in args.only.split(",") if s] or list(scenarios(people))
@@ -120,6 +140,9 @@ def main() -> None:
     results, live = [], []
     t0 = time.time()
     load_before = f"{os.getloadavg()[0]:.2f}"
+    if "store_walk" in wanted:
+        wanted.remove("store_walk")
+        run_store_walk(args, config, models, label)
     for name in tqdm(wanted, desc="scenarios", unit="scenario"):
         scenario = scenarios(people)[name]()
         record = run_scenario(scenario, config, models)
@@ -130,7 +153,7 @@ def main() -> None:
         live.append({"people_in_view": args.crowd, **figures})
     demo = None if args.no_demo else demo_clip_customers(config, models, args.shared / "media" /
                                                          "one-by-one-person-detection.mp4")
-    text = table(results)
+    text = table(results) if results else ""
     print(text)
     print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f} (2-core machine)")
     for figures in live:
@@ -151,6 +174,43 @@ def main() -> None:
         args.write.write_text(SCENARIO_DOC.format(command=command.strip(), table=text, live=live_lines,
                                                   demo=json.dumps(demo) if demo else "not run", before=before,
                                                   before_file=os.path.relpath(args.before, REPO)))
+
+
+def run_store_walk(args, config, models, label: str) -> dict:
+    pool = store_walk.load_pool(args.shared / "datasets")
+    walk = store_walk.walk(store_walk.pick(pool, seed=args.walk_seed), seed=args.walk_seed)
+    print(f"store walk: {len(walk.people)} customers, {walk.scenario.n_frames} frames at {walk.scenario.fps:g} fps")
+    record = run_scenario(_progress(walk.scenario), config, models)
+    figures = store_walk.score_walk(walk, record, config.analytics.min_dwell_s)
+    runs = {label: figures}
+    if args.walk_json:
+        command = "python scripts/bench_scenarios.py " + " ".join(sys.argv[1:])
+        runs = store_walk_report.merge_run(args.walk_json, walk, label, command.strip(),
+                                           os.path.relpath(args.config.resolve(), REPO), figures)["runs"]
+    print(store_walk_report.customer_table(runs))
+    print(store_walk_report.identity_table(runs))
+    print(store_walk_report.group_table(runs))
+    print(store_walk_report.summary_table(runs))
+    if args.walk_write:
+        png = args.walk_write.with_suffix(".png")
+        sheet = args.walk_write.with_name(args.walk_write.stem + "-customers.png")
+        store_walk_report.draw_summary(png, runs)
+        store_walk_report.draw_customers(sheet, walk, runs)
+        store_walk_report.write_markdown(args.walk_write, {"runs": runs}, png, sheet)
+    return figures
+
+
+class _progress:
+    """A scenario whose frames show a progress bar (the store walk is a few thousand frames)."""
+
+    def __init__(self, scenario):
+        self._scenario = scenario
+
+    def __getattr__(self, name):
+        return getattr(self._scenario, name)
+
+    def frames(self):
+        yield from tqdm(self._scenario.frames(), total=self._scenario.n_frames, desc="store walk", unit="frame")
 
 
 SCENARIO_DOC = """# Scenario benchmark: per-customer identity and alerts

@@ -48,7 +48,26 @@ class RunRecord:
     settled: dict[int, set[str]] = field(default_factory=dict)  # track -> settled garments (photo labels)
 
 
-def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
+@dataclass
+class Matching:
+    """Truth boxes matched to track boxes frame by frame (IoU >= ``MATCH_IOU``, one-to-one)."""
+
+    pair_frames: Counter  # (customer, track) -> frames matched
+    matched_sequence: dict[int, list[int]]  # customer -> track matched in each frame, in order
+    first_full: dict[int, float]  # customer -> first time wholly in view (s)
+    first_seen: dict[int, float]  # customer -> first time in view (s)
+    truth_boxes: int
+    track_boxes: int
+
+    def owners(self) -> dict[int, int]:
+        """Track -> the customer it matched most often."""
+        by_track: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for (c, t), n in self.pair_frames.items():
+            by_track[t].append((n, c))
+        return {t: max(options)[1] for t, options in by_track.items()}
+
+
+def match_tracks(scenario, record: RunRecord) -> Matching:
     fps = scenario.fps
     pair_frames: Counter = Counter()
     truth_boxes = track_boxes = 0
@@ -76,6 +95,13 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
             customer, track_id = truth[r].customer, tracks[c][0]
             pair_frames[(customer, track_id)] += 1
             matched_sequence[customer].append(track_id)
+    return Matching(pair_frames, matched_sequence, first_full, first_seen, truth_boxes, track_boxes)
+
+
+def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
+    m = match_tracks(scenario, record)
+    pair_frames, matched_sequence, first_full, first_seen = m.pair_frames, m.matched_sequence, m.first_full, m.first_seen
+    truth_boxes, track_boxes = m.truth_boxes, m.track_boxes
 
     switches = sum(sum(1 for a, b in zip(seq, seq[1:]) if a != b) for seq in matched_sequence.values())
     customers = sorted(scenario.customers)
@@ -89,12 +115,10 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
         idtp = int(gain[rows, cols].sum())
     idf1 = 2 * idtp / max(truth_boxes + track_boxes, 1)
 
-    owner: dict[int, int] = {}
+    owner = m.owners()
     by_track: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for (c, t), n in pair_frames.items():
         by_track[t].append((n, c))
-    for t, options in by_track.items():
-        owner[t] = max(options)[1]
     merged = sum(1 for options in by_track.values() if sum(n >= MERGE_MIN_FRAMES for n, _ in options) >= 2)
     counted = sum(1 for first, last in record.track_spans.values() if last - first >= min_dwell_s)
 
