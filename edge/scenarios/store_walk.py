@@ -301,6 +301,19 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 3) if b else None
 
 
+def group_figures(rows: list[dict]) -> dict:
+    """Alerts per group of customers (``score_walk``'s per-customer rows)."""
+    groups = {}
+    for group in GROUPS:
+        members = [r for r in rows if group in r["groups"]]
+        groups[group] = {"customers": len(members),
+                         **{f"{rule}_alerts": sum(r["alerts"].get(rule, 0) for r in members) for rule in RULES},
+                         # a coat over a dress rightly alerts: these are the members not known to wear one
+                         "dress_alerts_without_dress": sum(r["alerts"].get("dress", 0) for r in members
+                                                           if r["truth"]["dress"] is not True)}
+    return groups
+
+
 def score_walk(walk_: Walk, record: RunRecord, min_dwell_s: float) -> dict:
     owner = match_tracks(walk_.scenario, record).owners()
     alerts: dict[int, Counter] = defaultdict(Counter)
@@ -345,11 +358,7 @@ def score_walk(walk_: Walk, record: RunRecord, min_dwell_s: float) -> dict:
             "recall": _ratio(alerted, len(pos)), "precision": _ratio(right, right + false),
             "duplicates": sum(max(0, r["alerts"].get(rule, 0) - 1) for r in rows),
         }
-    groups = {}
-    for group in GROUPS:
-        members = [r for r in rows if group in r["groups"]]
-        groups[group] = {"customers": len(members),
-                         **{f"{rule}_alerts": sum(r["alerts"].get(rule, 0) for r in members) for rule in RULES}}
+    groups = group_figures(rows)
     identity = score(walk_.scenario, record, min_dwell_s)
     return {
         "customers": len(rows), "frames": walk_.scenario.n_frames, "fps": walk_.scenario.fps,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .store_walk import GROUPS, RULES, Walk, signature
+from .store_walk import GROUPS, RULES, Walk, group_figures, signature
 
 MARK = {"TP": "✓", "FN": "miss", "FP": "FALSE", "TN": "", "excluded": ""}
 
@@ -20,6 +20,8 @@ def merge_run(path: Path, walk_: Walk, label: str, command: str, config: str, fi
     if data.get("walk") != signature(walk_):
         data = {"walk": signature(walk_), "runs": {}}
     data["runs"][label] = {"command": command, "config": config, **figures}
+    for run in data["runs"].values():  # group figures of earlier runs in today's definition
+        run["groups"] = group_figures(run["per_customer"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     return data
@@ -38,11 +40,12 @@ def summary_table(runs: dict) -> str:
 
 
 def group_table(runs: dict) -> str:
-    head = "| group | customers | " + " | ".join(f"{label}: dress / suit / outwear alerts" for label in runs) + " |"
+    head = "| group | customers | " + " | ".join(f"{label}: dress (without a dress) / suit / outwear alerts"
+                                                  for label in runs) + " |"
     lines = [head, "|---|---|" + "---|" * len(runs)]
     first = next(iter(runs.values()))
     for group in GROUPS:
-        cells = [f"{g['dress_alerts']} / {g['suit_alerts']} / {g['outwear_alerts']}"
+        cells = [f"{g['dress_alerts']} ({g['dress_alerts_without_dress']}) / {g['suit_alerts']} / {g['outwear_alerts']}"
                  for g in (run["groups"][group] for run in runs.values())]
         lines.append(f"| {group} | {first['groups'][group]['customers']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -113,18 +116,19 @@ def draw_summary(path: Path, runs: dict) -> None:
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7)
     ax.set_xticks(np.arange(len(names)), names, fontsize=8)
     ax.set_ylim(0, 1.1)
-    ax.set_title("per-customer alerts on the store walk")
+    ax.set_title("per-customer alerts on the store walk", fontsize=10)
     ax.legend(fontsize=8)
     ax = axes[1]
     groups = [g for g in GROUPS if g != "dress"]
     for k, label in enumerate(labels):
-        values = [runs[label]["groups"][g]["dress_alerts"] for g in groups]
+        values = [runs[label]["groups"][g]["dress_alerts_without_dress"] for g in groups]
         x = np.arange(len(groups)) + (k - (len(labels) - 1) / 2) * width
         bars = ax.bar(x, values, width, label=label)
         ax.bar_label(bars, fontsize=7)
     first = runs[labels[0]]["groups"]
     ax.set_xticks(np.arange(len(groups)), [f"{g}\n({first[g]['customers']})" for g in groups], fontsize=8)
-    ax.set_title("dress alerts on customers who wear no dress (customers in group)")
+    ax.set_title("dress alerts on customers not known to wear a dress\n(group: customers in it)", fontsize=10)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
