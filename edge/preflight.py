@@ -168,6 +168,14 @@ def _check_models(config: Config, out: _Collector) -> dict:
         if classifier is not None:
             loaded["classifier"] = classifier
             _check_embedding_users(config, out, classifier)
+    attrs = config.attributes
+    if attrs.enabled and _model_file(out, "attributes.model", attrs.model):
+        from .attributes.model import PersonAttributeModel
+
+        reader = out.attempt("attributes.model", lambda: PersonAttributeModel(
+            attrs.model, manifest_path=attrs.manifest, threads=1, thresholds=attrs.thresholds))
+        if reader is not None:
+            loaded["attributes"] = reader
     return loaded
 
 
@@ -310,13 +318,25 @@ def producible_garments(config: Config, models: dict) -> set[str] | None:
         return None  # the garment detector did not load: its labels are unknown
     if garment_detector is None and "detector" not in models:
         return None  # cannot tell whether the detector itself has garment classes
+    if config.attributes.enabled and models.get("attributes") is None:
+        return None  # the attribute model did not load: its labels are unknown
+    readings = attribute_labels(models.get("attributes"))
     if garment_detector is None or config.garments.mode == "body_regions":
-        return classifier_labels
-    out = set()
+        return classifier_labels | readings
+    out = set(readings)
     for label in garment_detector.garment_labels:
         finer, plain = refined_names(config.garments.refinements, label)
         out |= {plain.lower()} | ({name.lower() for name in finer} & classifier_labels)
     return out
+
+
+def attribute_labels(reader) -> set[str]:
+    """The labels a person-attribute reader settles on (``person.<name>`` and ``person.no-<name>``)."""
+    if reader is None:
+        return set()
+    from .attributes.reader import attribute_label
+
+    return {attribute_label(name, worn).lower() for name in reader.names for worn in (True, False)}
 
 
 def _known_vocabulary(config: Config) -> set[str]:
@@ -336,6 +356,10 @@ def _known_vocabulary(config: Config) -> set[str]:
     return names
 
 
+def where_of(index: int, key: str) -> str:
+    return f"rules[{index}].{key}"
+
+
 def _check_rules(config: Config, out: _Collector, models: dict) -> None:
     cameras = {c.name for c in config.cameras}
     for index, rule in enumerate(config.rules):
@@ -351,6 +375,13 @@ def _check_rules(config: Config, out: _Collector, models: dict) -> None:
     for index, rule in enumerate(config.rules):
         for key, names in (("when", [n for alt in rule.when for n in alt.split("+")]), ("unless", rule.unless)):
             names = [n for n in dict.fromkeys(n.strip().lower() for n in names) if n and n not in produced]
+            readings = [n for n in names if n.startswith("person.")]
+            if readings:
+                names = [n for n in names if n not in readings]
+                needs = "names no such attribute" if config.attributes.enabled else "needs attributes.enabled (the person-attribute model)"
+                out.error(where_of(index, key), f"rule {rule.name}: {', '.join(map(repr, readings))} {needs}"
+                          + (f"; the model reads: {', '.join(sorted(n for n in produced if n.startswith('person.')))}"
+                             if config.attributes.enabled else ""))
             typos = [n for n in names if n not in known]  # an empty name is refused by the rule engine
             unused = [n for n in names if n in known]
             where = f"rules[{index}].{key}"

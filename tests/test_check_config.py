@@ -220,7 +220,7 @@ def guide_layout(tmp_path: Path, shared: Path) -> Path:
     (models / "coco-yolo").mkdir(parents=True)
     (models / "manifests").mkdir()
     for name in ("garment-detector.tflite", "garment-detector.json", "garment-classifier.tflite",
-                 "garment-classifier.json"):
+                 "garment-classifier.json", "person-attributes.tflite", "person-attributes.json"):
         (models / name).symlink_to(REPO / "models" / name)
     (models / "coco-yolo" / "yolo11n_full_integer_quant_416.tflite").symlink_to(
         shared / "models/coco-yolo/yolo11n_full_integer_quant_416.tflite")

@@ -39,6 +39,9 @@ class AugmentConfig(Strict):
 
 class TrainConfig(Strict):
     epochs: int = Field(12, ge=1)
+    head_epochs: int = Field(30, ge=0, description="stage 1: the head alone on frozen features (0: skip)")
+    oversample: dict[str, int] = Field(
+        default_factory=dict, description="attribute (or dress_or_skirt) -> copies per epoch of the crops wearing it")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     weight_decay: float = Field(1e-5, ge=0)

@@ -167,11 +167,15 @@ def model_card(config, config_path: Path, manifest: dict, table: dict) -> str:
     ]
     for s in config.data:
         lines.append(f"- `{s.format}` from `{s.root.name}`: {s.licence or 'licence: see ../shared/README.md'}")
+    research = [s.format for s in config.data if "research" in (s.licence or "").lower()]
+    lines += [""]
+    if research:
+        lines += ["**Research use only:** " + ", ".join(research) + " are research-only data (PETA, the street-fashion "
+                  "photos). A model trained on them is for research and evaluation; a store deploying commercially "
+                  "retrains on data it may use (the command above).", ""]
+    else:
+        lines += ["No research-only data: every training set above is named with its licence.", ""]
     lines += [
-        "",
-        "**PETA and the street-fashion photos are for research use only.** A model trained on them is for research and "
-        "evaluation; a store deploying commercially retrains on data it may use (the command above).",
-        "",
         "## Validation (int8, through the daemon's reader)",
         "",
         "| attribute | crops | positives | AUC | AP | recall at precision 0.9 | operating point |",
@@ -182,6 +186,10 @@ def model_card(config, config_path: Path, manifest: dict, table: dict) -> str:
                      f"{row['recall_at_p90']:.3f} | {manifest['thresholds'].get(name, float('nan')):.3f} |")
     lines += ["", "Per source and per person height: `metrics.json` and `attributes.png` beside this card.", ""]
     return "\n".join(lines)
+
+
+def _round(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
 
 
 def ship(config, config_path: Path, model, state: dict, train_set, val_set, replace: bool = True, log=print) -> dict:
@@ -201,13 +209,14 @@ def ship(config, config_path: Path, model, state: dict, train_set, val_set, repl
     float_table, int8_table = score_table(float_scores, targets), score_table(int8_scores, targets)
     drops = {k: float_table[k]["auc"] - int8_table[k]["auc"] for k in float_table}
     log("float/int8 AUC: " + ", ".join(f"{k} {float_table[k]['auc']:.3f}/{int8_table[k]['auc']:.3f}" for k in float_table))
-    worst = max(drops, key=lambda k: drops[k] if np.isfinite(drops[k]) else -1)
+    measured = {k: v for k, v in drops.items() if np.isfinite(v)}  # an attribute without both classes in val has no AUC
+    worst = max(measured, key=measured.get) if measured else None
     thresholds = operating_points(int8_scores, targets)
     heights = by_height(int8_scores, val_set)
     report = {
         "config": str(config_path),
         "float": float_table, "int8": int8_table, "auc_drop": drops,
-        "parity_ok": bool(drops[worst] <= config.export.max_auc_drop),
+        "parity_ok": worst is None or bool(drops[worst] <= config.export.max_auc_drop),
         "thresholds": thresholds, "by_source": by_source(int8_scores, val_set), "peta_by_height": heights,
         "history": state.get("history", []), "best_epoch": state.get("best_epoch"),
         "train_crops": len(train_set), "val_crops": len(val_set),
@@ -223,8 +232,8 @@ def ship(config, config_path: Path, model, state: dict, train_set, val_set, repl
                      "seed": config.seed, "best_epoch": state.get("best_epoch")},
         "licence_note": "trained on research-only data (PETA, street-fashion photos): retrain on a store's own crops "
                         "for commercial use (docs/attributes.md)",
-        "validation": {k: {"auc": round(v["auc"], 4), "recall_at_p90": round(v["recall_at_p90"], 4)} for k, v in int8_table.items()},
-        "parity": {"max_auc_drop": round(float(drops[worst]), 4)},
+        "validation": {k: {"auc": _round(v["auc"]), "recall_at_p90": _round(v["recall_at_p90"])} for k, v in int8_table.items()},
+        "parity": {"max_auc_drop": None if worst is None else round(float(drops[worst]), 4)},
     }
     manifest_file = write_manifest(candidate, list(L.ATTRIBUTES), config.model.input_height, config.model.input_width,
                                    config.model.margin, thresholds, extra)
