@@ -137,7 +137,93 @@ def test_without_password_only_loopback_host_names_are_served(tmp_path, frame):
         request = urllib.request.Request(server.url + "frame/entrance.jpg", headers={"Host": "evil.example:8080"})
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=5)
-        assert err.value.code == 403
+        assert err.value.code == 421  # Misdirected Request: not a name this page answers to
+    finally:
+        server.stop()
+
+
+def raw_get(port: int, path: str, host: str | None, bind: str = "127.0.0.1") -> tuple[int, bytes]:
+    """One GET with exactly this Host header (None: no Host header at all), as a rebinding page's
+    browser or curl would send it."""
+    import http.client
+
+    conn = http.client.HTTPConnection(bind, port, timeout=5)
+    try:
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# names a page on the internet can make a browser send to 127.0.0.1 (DNS rebinding), and malformed ones
+REBINDING_HOSTS = ["127.attacker.example", "127.attacker.example:{port}", "127.0.0.1.nip.io",
+                   "127.0.0.1.nip.io:{port}", "127.0.0.1@evil", "127.0.0.1@evil.example:{port}",
+                   "localhost.attacker.example", "localhost.", "evil.example", "127.1", "127.0.0.01",
+                   "0x7f.0.0.1", "[::1].evil", "[::1]:{port}@evil", "::1", "[127.0.0.1]", "[::2]",
+                   "127.0.0.1:", "127.0.0.1:port", "127.0.0.1:{port}:{port}", "localhost:99999",
+                   "127.0.0.1 evil", "", " "]
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "localhost"])
+def test_without_password_only_exact_loopback_hosts_get_a_frame(tmp_path, frame, bind):
+    """DNS rebinding (issue 22, 1): any Host that merely starts with 127. or names loopback inside a
+    longer name is refused without the frame; exact loopback names and literals (optional port) pass."""
+    server = WebServer(make_state(tmp_path, frame), bind, 0).start()
+    port = server.port
+    try:
+        for template in REBINDING_HOSTS + [None]:
+            host = None if template is None else template.format(port=port)
+            for path in ("/frame/entrance.jpg", "/api/state", "/"):
+                status, body = raw_get(port, path, host)
+                assert status == 421, (host, path, status)
+                assert b"\xff\xd8" not in body and b"store-042" not in body, (host, path)
+        for host in ("localhost", f"localhost:{port}", "LOCALHOST", "127.0.0.1", f"127.0.0.1:{port}",
+                     "127.4.5.6:80", "[::1]", f"[::1]:{port}", "[0:0:0:0:0:0:0:1]:8080"):
+            status, body = raw_get(port, "/frame/entrance.jpg", host)
+            assert status == 200 and body[:2] == b"\xff\xd8", host  # a JPEG
+    finally:
+        server.stop()
+
+
+def test_two_host_headers_are_refused(tmp_path, frame):
+    import http.client
+
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.putrequest("GET", "/frame/entrance.jpg", skip_host=True)
+        conn.putheader("Host", "127.0.0.1")
+        conn.putheader("Host", "evil.example")
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 421 and b"\xff\xd8" not in response.read()
+        conn.close()
+    finally:
+        server.stop()
+
+
+def test_password_serves_any_host_name_but_only_with_the_password(tmp_path, frame):
+    """With a password (the only way off loopback) the name does not matter: a rebinding page has no
+    password, and a remote manager reaches the device by its own name."""
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0, username="admin", password="s3cret").start()
+    try:
+        token = base64.b64encode(b"admin:s3cret").decode()
+        import http.client
+
+        for host in ("store-042.lan:8080", "127.attacker.example"):
+            assert raw_get(server.port, "/frame/entrance.jpg", host)[0] == 401
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.putrequest("GET", "/frame/entrance.jpg", skip_host=True)
+            conn.putheader("Host", host)
+            conn.putheader("Authorization", "Basic " + token)
+            conn.endheaders()
+            response = conn.getresponse()
+            assert response.status == 200 and response.read()[:2] == b"\xff\xd8"
+            conn.close()
     finally:
         server.stop()
 

@@ -11,8 +11,9 @@ Routes (all GET):
                              ``analytics.sqlite``, plus the open window's live counts
 
 With a password set, every route needs HTTP basic auth (``service.web.username`` / password);
-without one, only requests naming a loopback host (``Host: 127.0.0.1``, ``localhost``) are served,
-which keeps a web site from reading the frames through DNS rebinding.
+without one, only requests whose ``Host`` is exactly a loopback name or address (``localhost``,
+``127.0.0.1``, ``[::1]``, optional port) are served; any other name gets 421 with no frame, which keeps a
+web site from reading the frames through DNS rebinding (``127.attacker.example`` resolving to 127.0.0.1).
 The response headers forbid framing and any script, style, image or connection outside the page's
 own origin (Content-Security-Policy), so the page cannot pull anything from the network either.
 """
@@ -23,6 +24,7 @@ import base64
 import hmac
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -231,15 +233,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def _host_allowed(self) -> bool:
-        """Without a password only loopback names are served: a web site cannot read the frames
-        through DNS rebinding (a name of its own that resolves to 127.0.0.1)."""
+        """Without a password only exact loopback names are served: a web site cannot read the frames
+        through DNS rebinding (a name of its own, say 127.attacker.example, that resolves to 127.0.0.1).
+        With a password any name is served (the password is what a rebinding page lacks)."""
         if self.server.password is not None:
             return True
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
-        if name in ("localhost", "127.0.0.1", "::1", self.server.listen_host.lower()) or name.startswith("127."):
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) == 1 and is_loopback_host(hosts[0], self.server.listen_host):
             return True
-        self._send(403, b"forbidden host\n", "text/plain")
+        log.debug("web: refused Host %r from %s (no password: loopback names only)", hosts,
+                  self.address_string())
+        self._send(421, b"misdirected request: without a password only localhost, 127.x.x.x or [::1] "
+                        b"are served\n", "text/plain", {"Connection": "close"})
+        self.close_connection = True
         return False
 
     def do_GET(self):
@@ -291,6 +297,48 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(500, b"internal error\n", "text/plain")
             except OSError:
                 pass
+
+
+_HOST_PORT = re.compile(r"(?::(\d{1,5}))?")
+
+
+def is_loopback_host(header: str, listen_host: str = "") -> bool:
+    """True for a ``Host`` header that is exactly ``localhost``, a dotted-quad 127.0.0.0/8 address,
+    a bracketed IPv6 loopback (``[::1]``) or the literal address the server listens on, each with an
+    optional port. A name that only starts or ends like one (``127.attacker.example``,
+    ``127.0.0.1.nip.io``, ``127.0.0.1@evil``, ``localhost.``) is not: it is somebody's DNS name."""
+    import ipaddress
+
+    host = header.lower()
+    if host.startswith("["):
+        name, sep, rest = host[1:].partition("]")
+        if not sep:
+            return False
+        try:
+            address = ipaddress.IPv6Address(name)
+        except ValueError:
+            return False
+        mapped = address.ipv4_mapped
+        loopback = address.is_loopback or (mapped is not None and mapped.is_loopback)
+    else:
+        name, _, rest = host.partition(":")
+        rest = ":" + rest if _ else ""
+        if name == "localhost":
+            loopback = True
+        else:
+            try:  # strict dotted quad: no 127.1, no leading zeros, no hex
+                loopback = ipaddress.IPv4Address(name).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback and listen_host and name == listen_host.lower():
+                # the literal address the server listens on (an explicit bind, never a DNS name)
+                try:
+                    ipaddress.ip_address(name)
+                    loopback = True
+                except ValueError:
+                    pass
+    port = _HOST_PORT.fullmatch(rest)
+    return bool(loopback and port and (port.group(1) is None or int(port.group(1)) <= 65535))
 
 
 def _jsonable(value):
