@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..attributes.votes import garments_only
 from ..config import CameraConfig, Config
 from ..pipeline import CameraPipeline, FrameResult, Models
 from ..sources import Frame
@@ -47,7 +48,8 @@ def _record(record: RunRecord, pipeline: CameraPipeline, result: FrameResult, no
 
 def _remember_settled(record: RunRecord, pipeline: CameraPipeline, coarse: dict[str, str]) -> None:
     for customer in pipeline.customers:
-        record.settled[customer.id] = {coarse.get(label, label) for label in customer.settled_scores()}
+        # garments only: person-attribute readings (person.<name>) are no garment of the photo's labels
+        record.settled[customer.id] = {coarse.get(label, label) for label in garments_only(customer.settled_scores())}
 
 
 def _camera(fps_cap: float | None) -> CameraConfig:
