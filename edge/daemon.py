@@ -41,6 +41,7 @@ EXIT_CAMERA_FAILED = 1  # a camera thread died (or every camera failed): systemd
 EXIT_UNDELIVERED = 3  # the run ended with alerts still in the outbox (nothing lost, kept on disk)
 EXIT_VIDEO_ENDED_EARLY = 4  # a video file ended before the end its container declares (damaged)
 EXIT_ANALYTICS_UNSTORED = 5  # closed analytics windows could not be written (published, not stored)
+EXIT_ALERTS_LOST = 6  # alerts the outbox could not store (disk full) and the broker never acknowledged
 ANALYTICS_FINAL_RETRY_S = 3.0
 SOURCES_CLOSE_S = 4.0  # all sources are closed in parallel within this (a wedged stream is abandoned)
 CAMERA_JOIN_S = 3.0  # then all camera threads, together
@@ -396,6 +397,13 @@ class Daemon:
                       f"({stats.get('frames_read', 0)} frames read of {stats.get('frames_expected')} declared, "
                       f"{stats.get('corrupt_frames', 0)} unreadable): damaged or truncated video", file=sys.stderr)
                 codes.append(EXIT_VIDEO_ENDED_EARLY)
+        lost = self.publisher.alerts_lost
+        if lost:
+            shown = ", ".join(lost[:20]) + (f" and {len(lost) - 20} more" if len(lost) > 20 else "")
+            reason = self.publisher.store_error or f"cannot store in {self.state_dir / 'outbox.sqlite'}"
+            print(f"fashion-edge: {len(lost)} alert(s) lost ({reason}; not delivered either): {shown}",
+                  file=sys.stderr)
+            codes.append(EXIT_ALERTS_LOST)
         pending = self.publisher.outbox_depth
         if pending:
             host, port = self.broker_address
@@ -411,7 +419,8 @@ class Daemon:
             print(f"fashion-edge: {reason} at {host}:{port}: {pending} alert(s) kept in "
                   f"{self.state_dir / 'outbox.sqlite'} for the next start", file=sys.stderr)
             codes.append(EXIT_UNDELIVERED)
-        for code in (EXIT_CAMERA_FAILED, EXIT_ANALYTICS_UNSTORED, EXIT_VIDEO_ENDED_EARLY, EXIT_UNDELIVERED):
+        for code in (EXIT_CAMERA_FAILED, EXIT_ALERTS_LOST, EXIT_ANALYTICS_UNSTORED, EXIT_VIDEO_ENDED_EARLY,
+                     EXIT_UNDELIVERED):
             if code in codes:
                 return code
         return 0

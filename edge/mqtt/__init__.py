@@ -1,7 +1,7 @@
 """MQTT: durable outbox, publisher, embedded broker, payloads and topic tree (docs/mqtt.md)."""
 
 from .broker import BrokerError, EmbeddedBroker
-from .outbox import Outbox, OutboxRow
+from .outbox import Outbox, OutboxRow, OutboxWriteError
 from .payloads import make_alert, make_status, validate_alert
 from .publisher import MqttPublisher, client_id_for
 from .topics import Topics, default_prefix
@@ -12,6 +12,7 @@ __all__ = [
     "MqttPublisher",
     "Outbox",
     "OutboxRow",
+    "OutboxWriteError",
     "Topics",
     "client_id_for",
     "default_prefix",

@@ -8,10 +8,18 @@ at-least-once; consumers deduplicate on the alert ``id``.
 When the outbox holds ``max_messages`` rows, ``drop="oldest"`` deletes the oldest row to make room
 and ``drop="newest"`` refuses the new one; either way the ``dropped`` counter (kept in the same
 database, so it survives restarts) goes up by one.
+
+A write that fails (disk full, database locked by another program, I/O error) never leaves a
+transaction half open: ``put`` rolls back and raises ``OutboxWriteError`` whose text names the file
+and the cause ("disk full"), and the caller keeps the message (the publisher holds it in memory).
+A row the broker acknowledged but that cannot be deleted is remembered as delivered: ``pending``
+and ``depth`` leave it out (it is never sent again in this run) and the delete is retried with
+back-off; only a restart before the delete succeeds sends it once more (at-least-once).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -23,6 +31,30 @@ from typing import Literal
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 10.0  # how long one write waits for another program's lock on the file
+DELETE_RETRY_MIN_S = 1.0  # a delivered row that could not be deleted: retried after this, doubling
+DELETE_RETRY_MAX_S = 30.0
+
+
+def write_failure(path: Path, exc: BaseException) -> str:
+    """'disk full (database or disk is full)' / 'database is locked' ...: the cause, in words."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc) or type(exc).__name__
+    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text:
+        return f"disk full ({text})"
+    if name.startswith("SQLITE_BUSY") or "locked" in text:
+        return f"{text} (another program holds a lock on the file)"
+    return text
+
+
+class OutboxWriteError(Exception):
+    """A message could not be stored: ``str()`` names the file and the cause (one line)."""
+
+    def __init__(self, path: Path, exc: BaseException):
+        self.path = Path(path)
+        self.cause = write_failure(self.path, exc)
+        super().__init__(f"cannot store in {self.path}: {self.cause}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -58,10 +90,15 @@ class Outbox:
         self.max_messages = max_messages
         self.drop = drop
         self._lock = threading.Lock()
+        # delivered (acked) rows whose DELETE failed: never handed again, deleted when the disk allows
+        self._delivered: set[int] = set()
+        self._delete_retry_at = 0.0
+        self._delete_backoff_s = DELETE_RETRY_MIN_S
+        self._delete_problem: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves so each put is one durable transaction.
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=10)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -79,11 +116,12 @@ class Outbox:
                     "(move the file away; alerts in it cannot be read)", path=self.path)
 
     def put(self, topic: str, payload: bytes, qos: int = 1) -> int | None:
-        """Store one message durably; returns its row id, or None when refused (full, drop='newest')."""
+        """Store one message durably; returns its row id, or None when refused (full, drop='newest').
+        Raises ``OutboxWriteError`` (file and cause) when the write fails; nothing is left half done."""
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute("BEGIN IMMEDIATE")
                 depth = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
                 if depth >= self.max_messages:
                     db.execute("UPDATE counters SET value = value + 1 WHERE name = 'dropped'")
@@ -92,6 +130,7 @@ class Outbox:
                         log.warning("MQTT outbox full (%d): new message on %s dropped", depth, topic)
                         return None
                     excess = depth - self.max_messages + 1
+                    # delivered rows waiting for their delete are the oldest: they go first, harmlessly
                     db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
                     log.warning("MQTT outbox full (%d): oldest message dropped", depth)
                 cursor = db.execute(
@@ -99,28 +138,91 @@ class Outbox:
                     (topic, sqlite3.Binary(bytes(payload)), int(qos), time.time()),
                 )
                 db.execute("COMMIT")
-                return int(cursor.lastrowid)
+                row_id = int(cursor.lastrowid)
+            except (sqlite3.Error, OSError) as exc:
+                # SQLite ends the transaction itself on SQLITE_FULL: a second ROLLBACK would replace
+                # "disk full" by "cannot rollback - no transaction is active"
+                self._rollback()
+                raise OutboxWriteError(self.path, exc) from None
             except BaseException:
-                db.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self._delete_delivered(force=False)
+            return row_id
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the first error is the one that counts
 
     def pending(self, limit: int = 100) -> list[OutboxRow]:
-        """The oldest ``limit`` rows, in insertion order."""
+        """The oldest ``limit`` rows not yet delivered, in insertion order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, topic, payload, qos, created FROM outbox ORDER BY id LIMIT ?", (int(limit),)
+                "SELECT id, topic, payload, qos, created FROM outbox ORDER BY id LIMIT ?",
+                (int(limit) + len(self._delivered),),
             ).fetchall()
+            rows = [r for r in rows if r[0] not in self._delivered][: int(limit)]
         return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
 
     def ack(self, row_id: int) -> None:
-        """The broker has the message: forget it."""
+        """The broker has the message: forget it. When the delete fails (disk full, locked), the row
+        is remembered as delivered (not handed again) and the delete retried later; never raises."""
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id = ?", (int(row_id),))
+            self._delivered.add(int(row_id))
+            self._delete_delivered(force=False)
+
+    def retry_deletes(self) -> None:
+        """Delete delivered rows whose delete failed earlier, when the back-off allows (worker loop)."""
+        if self._delivered:
+            with self._lock:
+                self._delete_delivered(force=False)
+
+    @property
+    def undeleted(self) -> int:
+        """Delivered rows still in the file because their delete failed (not counted in ``depth``)."""
+        return len(self._delivered)
+
+    def _delete_delivered(self, force: bool) -> None:
+        """Under ``self._lock``."""
+        if not self._delivered or (not force and time.monotonic() < self._delete_retry_at):
+            return
+        ids = sorted(self._delivered)
+        try:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                self._db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            problem = write_failure(self.path, exc)
+            if problem != self._delete_problem:
+                log.warning("MQTT outbox: %d delivered alert(s) cannot be deleted from %s: %s; they are not "
+                            "sent again, the delete is retried", len(ids), self.path, problem)
+            self._delete_problem = problem
+            self._delete_retry_at = time.monotonic() + self._delete_backoff_s
+            self._delete_backoff_s = min(DELETE_RETRY_MAX_S, self._delete_backoff_s * 2)
+            return
+        if self._delete_problem is not None:
+            log.info("MQTT outbox: %d delivered alert(s) deleted from %s (the write works again)", len(ids),
+                     self.path)
+        self._delivered.clear()
+        self._delete_problem = None
+        self._delete_backoff_s = DELETE_RETRY_MIN_S
+        self._delete_retry_at = 0.0
 
     @property
     def depth(self) -> int:
+        """Rows not yet delivered."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            total = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            ids = sorted(self._delivered)
+            for start in range(0, len(ids), 500):  # delivered rows the outbox-full rule may have dropped
+                chunk = ids[start:start + 500]
+                total -= int(self._db.execute(
+                    f"SELECT COUNT(*) FROM outbox WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchone()[0])
+            return total
 
     @property
     def dropped(self) -> int:
@@ -129,6 +231,11 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            self._delete_delivered(force=True)  # one last try; what stays is sent once more next start
+            if self._delivered:
+                log.warning("MQTT outbox: %d delivered alert(s) stay in %s (%s); the next start sends them once "
+                            "more (consumers deduplicate on the alert id)", len(self._delivered), self.path,
+                            self._delete_problem)
             self._db.close()
 
     def __enter__(self) -> "Outbox":

@@ -14,6 +14,13 @@ Threads and who does what:
   QoS 1 messages across a reconnect and resends them in order, and since no newer row is handed
   while one is unacked, alerts reach the broker in order, also after a reconnect.
 
+An alert the outbox cannot store (disk full, a lock held by another program) is not lost: it waits
+in memory (at most ``MAX_ALERTS_IN_MEMORY``, oldest first), its id is logged with the file and the
+cause, every later alert queues behind it (order kept), and the worker retries storing them with
+back-off. While they wait, they are also sent straight from memory once every stored row is
+delivered, so a full disk does not hold alerts back from a reachable broker. What is neither stored
+nor delivered when the publisher stops is logged with its ids and reported by ``alerts_lost``.
+
 Retained state (counts, status, analytics) is remembered and published again after every
 CONNACK, so a restarted broker (or a new subscriber) always gets the latest values. It goes out
 at QoS 0 and only while connected: a stale value queued in paho could otherwise be replayed after
@@ -36,7 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..config import MQTTConfig
 from .connection import configure_client, refusal_text
-from .outbox import Outbox
+from .outbox import Outbox, OutboxWriteError
 from .payloads import encode, validate_alert
 from .topics import Topics
 
@@ -57,6 +64,20 @@ RECONNECT_MAX_S = 5
 CONNACK_TIMEOUT_S = 10.0
 # stop(): while disconnected, the outbox is not waited for longer than this.
 STOP_DISCONNECTED_GRACE_S = 1.0
+# Alerts the outbox could not store wait in memory (then the oldest is lost, with a line).
+MAX_ALERTS_IN_MEMORY = 1000
+STORE_RETRY_MIN_S = 1.0  # storing them is retried after this, doubling up to the max
+STORE_RETRY_MAX_S = 30.0
+
+
+class _MemoryAlert:
+    """An alert the outbox could not store yet (kept in memory, retried)."""
+
+    __slots__ = ("alert_id", "topic", "payload", "handed")
+
+    def __init__(self, alert_id: str, topic: str, payload: bytes):
+        self.alert_id, self.topic, self.payload = alert_id, topic, payload
+        self.handed = False  # sent from memory, PUBACK not seen yet
 
 
 class _Client(mqtt.Client):
@@ -133,7 +154,14 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._state_lock = threading.Lock()
         self._retained: dict[str, bytes] = {}  # topic -> latest payload, re-published on CONNACK
-        self._handed: dict[int, int] = {}  # paho mid -> outbox row id, handed and not yet acked
+        self._handed: dict[int, int | _MemoryAlert] = {}  # paho mid -> outbox row id (or memory alert), unacked
+        # alerts the outbox could not store, oldest first; new alerts queue behind them (order kept)
+        self._in_memory: collections.deque[_MemoryAlert] = collections.deque()
+        self._memory_lock = threading.Lock()  # one of: publish_alert storing, the worker moving them to disk
+        self._store_retry_at = 0.0
+        self._store_backoff_s = STORE_RETRY_MIN_S
+        self._store_problem: str | None = None
+        self._lost: list[str] = []  # ids of alerts neither stored nor delivered (memory bound, or at stop)
         self._acked_mids: collections.deque[int] = collections.deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -142,6 +170,7 @@ class MqttPublisher:
         self._started = False
         self._ever_connected = False
         self._closed_counts: tuple[int, int] | None = None  # (depth, dropped) once stop() closed the outbox
+        self._closed_undeleted = 0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -170,7 +199,7 @@ class MqttPublisher:
             return
         start = time.monotonic()
         deadline = start + max(0.0, flush_timeout_s)
-        while self.outbox.depth and time.monotonic() < deadline:
+        while (self.outbox.depth or self._in_memory) and time.monotonic() < deadline:
             if not self.connected and time.monotonic() - start >= STOP_DISCONNECTED_GRACE_S:
                 break  # nothing will be acknowledged: the rows stay on disk for the next start
             self._wake.set()
@@ -186,6 +215,7 @@ class MqttPublisher:
             except (RuntimeError, ValueError):
                 pass
             self._apply_acks()  # PUBACKs that came after the worker stopped (it no longer runs)
+        self._store_in_memory(force=True)  # one last try: what is stored is sent at the next start
         # paho's network thread may run one more loop after disconnect() closed the socket and
         # log "Client is not connected" at ERROR: expected during a stop, so kept out of the log.
         paho_log = logging.getLogger("paho.mqtt")
@@ -199,12 +229,25 @@ class MqttPublisher:
         left = self.outbox.depth
         if left:
             log.warning("MQTT stopped with %d alert(s) still in the outbox (sent on next start)", left)
+        with self._memory_lock:
+            unstored = [entry.alert_id for entry in self._in_memory]
+            self._in_memory.clear()
+        if unstored:
+            self._lost.extend(unstored)
+            log.error("MQTT: %d alert(s) lost: neither stored in %s (%s) nor delivered: %s", len(unstored),
+                      self.outbox.path, self._store_problem, ", ".join(unstored))
         self._close_outbox()
         self._started = False
 
     def _close_outbox(self) -> None:
-        self._closed_counts = (self.outbox.depth, self.outbox.dropped)
-        self.outbox.close()
+        try:
+            self._closed_counts = (self.outbox.depth, self.outbox.dropped)
+        except Exception:  # an unreadable file must not keep the outbox open
+            self._closed_counts = (0, 0)
+            raise
+        finally:
+            self._closed_undeleted = self.outbox.undeleted
+            self.outbox.close()
 
     # ---------------------------------------------------------------- properties
 
@@ -229,6 +272,21 @@ class MqttPublisher:
         return self._closed_counts[1] if self._closed_counts else self.outbox.dropped
 
     @property
+    def alerts_in_memory(self) -> int:
+        """Alerts the outbox could not store (disk full ...), waiting in memory; 0 after stop()."""
+        return len(self._in_memory)
+
+    @property
+    def alerts_lost(self) -> list[str]:
+        """Ids of alerts neither stored nor delivered (memory bound exceeded, or still unstored at stop)."""
+        return list(self._lost)
+
+    @property
+    def store_error(self) -> str | None:
+        """Why the last alert could not be stored ('cannot store in PATH: disk full (...)'), None once it works."""
+        return self._store_problem
+
+    @property
     def last_error(self) -> str | None:
         """Why the last connection attempt failed (refused CONNACK, unreachable), None once connected."""
         return self._last_problem
@@ -237,12 +295,69 @@ class MqttPublisher:
 
     def publish_alert(self, payload: dict) -> int | None:
         """Commit the alert to the outbox, then send it (now if connected, else after reconnect).
-        Returns the outbox row id, or None when the full outbox refused it (drop='newest')."""
+        Returns the outbox row id, or None when the full outbox refused it (drop='newest') or when it
+        could not be stored and waits in memory (``alerts_in_memory``; logged with its id)."""
         validate_alert(payload)
         topic = self.topics.alert(payload["camera"], payload["rule"])
-        row_id = self.outbox.put(topic, encode(payload), ALERT_QOS)
+        data = encode(payload)
+        row_id = None
+        with self._memory_lock:
+            if not self._in_memory:  # else it queues behind the ones waiting (order kept)
+                try:
+                    row_id = self.outbox.put(topic, data, ALERT_QOS)
+                except OutboxWriteError as exc:
+                    self._store_failed(exc)
+                    self._keep_in_memory(_MemoryAlert(payload["id"], topic, data))
+                    self._store_retry_at = time.monotonic() + self._store_backoff_s
+            else:
+                self._keep_in_memory(_MemoryAlert(payload["id"], topic, data))
         self._wake.set()
         return row_id
+
+    def _store_failed(self, exc: OutboxWriteError) -> None:
+        if str(exc) != self._store_problem:
+            log.error("MQTT: %s", exc)
+        self._store_problem = str(exc)
+
+    def _keep_in_memory(self, entry: _MemoryAlert) -> None:
+        """Under ``_memory_lock``."""
+        self._in_memory.append(entry)
+        log.warning("MQTT: alert %s kept in memory (%d waiting): %s; storing it is retried", entry.alert_id,
+                    len(self._in_memory), self._store_problem)
+        while len(self._in_memory) > MAX_ALERTS_IN_MEMORY:
+            victim = next((e for e in self._in_memory if not e.handed), None)
+            if victim is None:
+                break
+            self._in_memory.remove(victim)
+            self._lost.append(victim.alert_id)
+            log.error("MQTT: alert %s lost: more than %d alerts wait in memory (%s)", victim.alert_id,
+                      MAX_ALERTS_IN_MEMORY, self._store_problem)
+
+    def _store_in_memory(self, force: bool = False) -> None:
+        """Move waiting alerts into the outbox, oldest first, when the back-off allows (worker, stop)."""
+        if not self._in_memory or (not force and time.monotonic() < self._store_retry_at):
+            return
+        stored = []
+        with self._memory_lock:
+            if not force and any(e.handed for e in self._in_memory):
+                return  # sent from memory, not acknowledged yet: storing it too would send it twice
+            while self._in_memory:
+                entry = self._in_memory[0]
+                try:
+                    self.outbox.put(entry.topic, entry.payload, ALERT_QOS)
+                except OutboxWriteError as exc:
+                    self._store_failed(exc)
+                    self._store_retry_at = time.monotonic() + self._store_backoff_s
+                    self._store_backoff_s = min(STORE_RETRY_MAX_S, self._store_backoff_s * 2)
+                    break
+                self._in_memory.popleft()
+                stored.append(entry.alert_id)
+            else:
+                self._store_problem = None
+                self._store_backoff_s = STORE_RETRY_MIN_S
+        if stored:
+            log.info("MQTT: %d alert(s) kept in memory now stored in %s: %s", len(stored), self.outbox.path,
+                     ", ".join(stored))
 
     def publish_counts(self, camera: str, counts: dict) -> None:
         self._publish_retained(self.topics.counts(camera), counts)
@@ -339,6 +454,8 @@ class MqttPublisher:
             try:
                 self._check_connack()
                 self._apply_acks()
+                self.outbox.retry_deletes()
+                self._store_in_memory()
                 if self.connected and not self._handed:
                     self._hand_batch()
             except Exception:  # never let the worker die: alerts are safe in SQLite
@@ -350,18 +467,36 @@ class MqttPublisher:
         while self._acked_mids:
             mid = self._acked_mids.popleft()
             row_id = self._handed.pop(mid, None)
-            if row_id is not None:
-                self.outbox.ack(row_id)
+            if isinstance(row_id, _MemoryAlert):
+                with self._memory_lock:
+                    if row_id in self._in_memory:
+                        self._in_memory.remove(row_id)
+                log.info("MQTT: alert %s delivered from memory (it could not be stored)", row_id.alert_id)
+            elif row_id is not None:
+                self.outbox.ack(row_id)  # never raises: a failed delete is remembered, not resent
         # The caller hands the next batch right after this when nothing is left in flight.
 
     def _hand_batch(self) -> None:
-        for row in self.outbox.pending(self.max_inflight):
-            info = self._client.publish(row.topic, row.payload, qos=row.qos, retain=False)
+        rows = self.outbox.pending(self.max_inflight)
+        if rows:
+            batch = [(row.topic, row.payload, row.qos, row.id, f"outbox row {row.id}") for row in rows]
+        else:  # every stored row is delivered: alerts waiting in memory (newer than any row) go next
+            with self._memory_lock:
+                waiting = list(self._in_memory)[: self.max_inflight]
+                for entry in waiting:
+                    entry.handed = True
+            batch = [(e.topic, e.payload, ALERT_QOS, e, f"alert {e.alert_id} (in memory)") for e in waiting]
+        for topic, data, qos, handle, name in batch:
+            info = self._client.publish(topic, data, qos=qos, retain=False)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-                log.warning("MQTT publish of outbox row %d failed (%s); retrying later", row.id, info.rc)
+                log.warning("MQTT publish of %s failed (%s); retrying later", name, info.rc)
+                with self._memory_lock:  # not handed after all
+                    for _, _, _, other, _ in batch:
+                        if isinstance(other, _MemoryAlert) and other not in self._handed.values():
+                            other.handed = False
                 break
             # NO_CONN: paho keeps the QoS 1 message and sends it on reconnect, still in order.
-            self._handed[info.mid] = row.id
+            self._handed[info.mid] = handle
 
 
 def client_id_for(site: str, suffix: str = "") -> str:
