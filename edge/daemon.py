@@ -5,7 +5,11 @@ Lifecycle
 2. Open the durable outbox and connect (asynchronously: a broker outage never stops the cameras).
 3. Load the models (one set per camera thread), zero the retained counts, publish availability.
 4. Camera threads process frames; the main thread publishes stats, pets the systemd watchdog and
-   waits for SIGTERM/SIGINT or for every file source to end.
+   waits for SIGTERM/SIGINT or for every file source to end. The watchdog is fed only while every
+   thread the service depends on is alive and making progress: the camera threads, each live
+   camera's frame grabber, paho's network thread and the outbox worker, the stage monitor. A dead
+   grabber or network thread is restarted once by its owner (with a line); a second death ends
+   the service with exit 1.
 5. Shutdown: close analytics windows, publish final counts, flush the outbox, publish 'offline'.
 """
 
@@ -38,6 +42,7 @@ log = logging.getLogger("fashion-edge")
 
 # Exit codes (README, docs/failure-modes.md). 2 = bad input is raised as FashionEdgeError, see cli.py.
 EXIT_CAMERA_FAILED = 1  # a camera thread died (or every camera failed): systemd restarts the service
+EXIT_THREAD_DIED = 1  # a thread the service depends on died and could not be restarted (same code)
 EXIT_UNDELIVERED = 3  # the run ended with alerts still in the outbox (nothing lost, kept on disk)
 EXIT_VIDEO_ENDED_EARLY = 4  # a video file ended before the end its container declares (damaged)
 EXIT_ANALYTICS_UNSTORED = 5  # closed analytics windows could not be written (published, not stored)
@@ -78,6 +83,7 @@ class CameraState:
     done: bool = False
     analytics_unstored: int = 0  # closed windows that could not be written to analytics.sqlite
     analytics_error: str | None = None
+    source: object = None  # the open FrameSource (a live one reports its grabber's health)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -110,6 +116,7 @@ class Daemon:
                 cam.config = cam.config.model_copy(update={"loop": True})
         self.state_dir = config.state_dir()
         self._publish_lock = threading.Lock()  # one SQLite outbox + paho client shared by cameras
+        self.fatal_error: str | None = None  # a supervised thread died for good (exit 1, this line)
         self.integrations = Integrations(self)  # HA discovery, Prometheus metrics, web page (all optional)
 
     # -- start-up ------------------------------------------------------------------------
@@ -326,6 +333,7 @@ class Daemon:
         try:
             self.integrations.start(pipelines)
             for cam, pipeline, source in zip(self.cameras, pipelines, sources):
+                cam.source = source
                 self._publish("publish_counts", cam.config.name, pipeline.counts())
                 cam.thread = threading.Thread(target=self._camera_loop, args=(cam, pipeline, source),
                                               name=f"camera-{cam.config.name}", daemon=True)
@@ -335,10 +343,19 @@ class Daemon:
             run_started = time.monotonic()
             next_stats = run_started + self.config.mqtt.stats_interval_s
             progress = _Progress(self.cameras, self.options.progress_interval_s)
+            unhealthy: str | None = None
             while not self.stop_event.is_set() and not all(c.done for c in self.cameras):
                 self.stop_event.wait(0.2)
-                if self.watchdog.healthy and self._cameras_alive():
+                problem = self.health_problem()
+                if problem is None and self.watchdog.healthy:
                     self.notifier.watchdog()
+                elif problem is not None and problem != unhealthy:
+                    log.error("not feeding the watchdog: %s", problem)
+                    self.notifier.status(f"unhealthy: {problem}")
+                unhealthy = problem
+                if self.publisher.failure is not None:  # paho's thread died again: nothing will be sent
+                    self.fatal_error = self.publisher.failure
+                    break
                 if time.monotonic() >= next_stats:
                     self._publish("publish_stats", self.stats())
                     next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
@@ -365,10 +382,25 @@ class Daemon:
             self.integrations.stop()
         return self._exit_code()
 
-    def _cameras_alive(self) -> bool:
-        """No camera failed and every camera thread still runs or finished cleanly (feeds the watchdog)."""
-        return all(not c.error and (c.done or (c.thread is not None and c.thread.is_alive()))
-                   for c in self.cameras)
+    def health_problem(self) -> str | None:
+        """None while every thread the service depends on is alive and making progress; else the
+        first problem, in words (the watchdog is not fed then)."""
+        for cam in self.cameras:
+            if cam.error:
+                return f"camera {cam.config.name} failed: {cam.error}"
+            if not cam.done and (cam.thread is None or not cam.thread.is_alive()):
+                return f"camera {cam.config.name}: its thread is not running"
+            health = getattr(cam.source, "health", None)
+            problem = health() if callable(health) and not cam.done else None
+            if problem:
+                return f"camera {cam.config.name}: {problem}"
+        if self.publisher is not None:
+            problem = self.publisher.health()
+            if problem:
+                return problem
+        if not self.watchdog.monitoring:
+            return "the stuck-stage monitor thread is not running"
+        return None
 
     def _close_sources(self, sources) -> None:
         """Close every source at once (a live one may wait for a stalled read) within SOURCES_CLOSE_S."""
@@ -382,6 +414,9 @@ class Daemon:
     def _exit_code(self) -> int:
         """One line on stderr per problem; the most serious decides the code."""
         codes = []
+        if self.fatal_error:
+            print(f"fashion-edge: {self.fatal_error}", file=sys.stderr)
+            codes.append(EXIT_THREAD_DIED)
         for cam in self.cameras:
             if cam.error:
                 print(f"fashion-edge: camera {cam.config.name} failed: {cam.error}", file=sys.stderr)

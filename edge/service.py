@@ -151,6 +151,11 @@ class StageWatchdog:
         with self._lock:
             return not self._reported
 
+    @property
+    def monitoring(self) -> bool:
+        """The monitor thread is alive (a dead one would report no stuck stage ever again)."""
+        return self._monitor.is_alive() and not self._closed.is_set()
+
     def running(self) -> dict[str, float]:
         """Stages now running and for how many seconds."""
         now = time.monotonic()

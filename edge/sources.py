@@ -27,6 +27,13 @@ live too: its end is treated like a dropped stream and it is re-opened. A live s
 ``reconnect.first_frame_timeout_s``: the state becomes ``failed`` and the iterator raises one
 ``SourceError`` line (the daemon exits 1); one that streamed once reconnects forever.
 
+The grabber thread is supervised: an exception that escapes it (a decoder that raises instead of
+failing the read, a bug) is logged with its traceback and the grabber is restarted once, through
+the reconnect path; a second death ends the source like a failed one (state ``failed``, the
+iterator raises ``SourceError``, the daemon exits 1) instead of leaving a source that says
+``streaming`` and never delivers again. ``health()`` says whether the grabber is alive and made
+progress recently (the daemon feeds the systemd watchdog only while it does).
+
 Corrupt frames (unreadable image, empty or wrongly shaped frame) are skipped with a warning and
 counted in ``corrupt_frames``; they never end the iteration. On a live source a failed read (a
 garbage JPEG part of an MJPEG stream) is a corrupt frame too: the stream is re-opened only after
@@ -79,6 +86,11 @@ STREAM_OPEN_TIMEOUT_S = 10.0
 STREAM_READ_TIMEOUT_S = 10.0
 # close(): wait at most this long for the grabber thread (it may be inside a read of a dead stream).
 CLOSE_WAIT_S = 3.0
+# Live: a grabber thread that dies is restarted this many times; the next death fails the source.
+MAX_GRABBER_RESTARTS = 1
+# Live: a grabber that has not finished a read, an open or a back-off wait for this long (beyond the
+# back-off ceiling) is wedged: health() says so and the daemon stops feeding the watchdog.
+GRABBER_STALL_S = 30.0
 # Live: this many corrupt frames in a row are treated like a dropped stream.
 MAX_CORRUPT_IN_A_ROW = 50
 # Live: this many failed reads in a row (no frame decoded in between) are a dropped stream; fewer
@@ -423,7 +435,9 @@ class LiveSource(FrameSource):
         self._opened_at = time.monotonic()
         self._ever_streamed = False
         self._attempts = 0  # opens tried
-        self.failure: str | None = None  # set when a source that never streamed gives up
+        self.failure: str | None = None  # set when a source that never streamed gives up (or the grabber died twice)
+        self.grabber_restarts = 0
+        self._beat = time.monotonic()  # the grabber's last sign of progress (health())
         # The first open happens here so a working source is streaming as soon as it is returned;
         # a failing one starts in 'reconnecting' and the grabber keeps trying (a camera that is off at
         # boot must not stop the daemon at once) for up to reconnect.first_frame_timeout_s.
@@ -434,8 +448,53 @@ class LiveSource(FrameSource):
             fps = capture.get(cv2.CAP_PROP_FPS)
             if fps and np.isfinite(fps) and 0 < fps < 1000:
                 self.fps = float(fps)
-        self._thread = threading.Thread(target=self._grab_loop, args=(capture,), name=f"grab {uri}", daemon=True)
-        self._thread.start()
+        self._thread = self._start_grabber(capture)
+
+    def _start_grabber(self, capture: cv2.VideoCapture | None) -> threading.Thread:
+        thread = threading.Thread(target=self._grab_main, args=(capture,), name=f"grab {self.uri}", daemon=True)
+        thread.start()
+        return thread
+
+    def _grab_main(self, capture: cv2.VideoCapture | None) -> None:
+        """The grabber thread: ``_grab_loop`` under supervision (restart once, then fail the source)."""
+        try:
+            self._grab_loop(capture)
+        except BaseException as exc:  # noqa: BLE001 - whatever ends the thread must be seen
+            if self._closed.is_set():
+                return
+            kind = type(exc)
+            name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+            reason = f"{name}: {exc}"
+            if self.grabber_restarts < MAX_GRABBER_RESTARTS:
+                self.grabber_restarts += 1
+                log.error("source %s: frame grabber died (%s); restarting it (%d of %d)", self.uri, reason,
+                          self.grabber_restarts, MAX_GRABBER_RESTARTS, exc_info=exc)
+                self._beat = time.monotonic()
+                self._set_state("reconnecting")
+                self._thread = self._start_grabber(None)  # opens the stream again, with back-off
+                return
+            log.error("source %s: frame grabber died again (%s); giving up on this camera", self.uri, reason,
+                      exc_info=exc)
+            what = f"camera index {self.uri}" if self.uri.isdigit() else self.uri
+            self.failure = (f"{what}: frame grabber died {self.grabber_restarts + 1} times ({reason}); "
+                            "the source is closed")
+            with self._newest:
+                self._newest.notify_all()
+            self._set_state("failed")
+
+    def health(self) -> str | None:
+        """None while the grabber is alive and making progress (or the source is closed); otherwise
+        what is wrong, in words (also the reason of a failed source, which the iterator raises)."""
+        if self._closed.is_set():
+            return None
+        if self.failure is not None:
+            return self.failure
+        if not self._thread.is_alive():
+            return f"source {self.uri}: frame grabber is not running"
+        idle = time.monotonic() - self._beat
+        if idle > self.reconnect.max_s + GRABBER_STALL_S:
+            return f"source {self.uri}: frame grabber made no progress for {idle:.0f} s (stuck in a read?)"
+        return None
 
     def _open(self) -> cv2.VideoCapture | None:
         if self.uri.isdigit():
@@ -465,6 +524,7 @@ class LiveSource(FrameSource):
         first_failure = 0.0
         try:
             while not self._closed.is_set():
+                self._beat = time.monotonic()
                 if capture is None:
                     if self._give_up_never_streamed():
                         break
@@ -473,6 +533,7 @@ class LiveSource(FrameSource):
                     if self._give_up_never_streamed():
                         break
                     backoff_s = min(backoff_s * 2, self.reconnect.max_s)
+                    self._beat = time.monotonic()
                     capture = self._open()
                     if capture is None:
                         continue

@@ -21,6 +21,12 @@ back-off. While they wait, they are also sent straight from memory once every st
 delivered, so a full disk does not hold alerts back from a reachable broker. What is neither stored
 nor delivered when the publisher stops is logged with its ids and reported by ``alerts_lost``.
 
+Supervision: paho's network thread is watched by the worker. If it dies (an exception paho does not
+catch, e.g. ``struct.error`` packing a topic longer than MQTT allows) it is logged with the cause
+and restarted once; a second death sets ``failure`` (the daemon then exits non-zero) instead of
+leaving alerts to pile up silently. ``health()`` is None only while paho's thread and the worker
+are alive and the worker keeps looping (the daemon feeds the systemd watchdog only then).
+
 Retained state (counts, status, analytics) is remembered and published again after every
 CONNACK, so a restarted broker (or a new subscriber) always gets the latest values. It goes out
 at QoS 0 and only while connected: a stale value queued in paho could otherwise be replayed after
@@ -64,6 +70,10 @@ RECONNECT_MAX_S = 5
 CONNACK_TIMEOUT_S = 10.0
 # stop(): while disconnected, the outbox is not waited for longer than this.
 STOP_DISCONNECTED_GRACE_S = 1.0
+# paho's network thread: restarted this many times, then the publisher has failed.
+MAX_NETWORK_RESTARTS = 1
+# The worker loops every 0.5 s; a SQLite write may wait BUSY_TIMEOUT_S (10 s). Longer: it is stuck.
+WORKER_STALL_S = 60.0
 # Alerts the outbox could not store wait in memory (then the oldest is lost, with a line).
 MAX_ALERTS_IN_MEMORY = 1000
 STORE_RETRY_MIN_S = 1.0  # storing them is retried after this, doubling up to the max
@@ -82,9 +92,17 @@ class _MemoryAlert:
 
 class _Client(mqtt.Client):
     """paho's client, remembering why the last (re)connect attempt failed: ``on_connect_fail``
-    does not say, and "connection refused" and "certificate verify failed" need different fixes."""
+    does not say, and "connection refused" and "certificate verify failed" need different fixes;
+    and why its network thread died (``thread_error``), which paho leaves to ``threading.excepthook``."""
 
     last_connect_error: OSError | None = None
+    thread_error: BaseException | None = None
+
+    def _thread_main(self) -> None:
+        try:
+            super()._thread_main()
+        except BaseException as exc:  # noqa: BLE001 - the publisher's worker reports and restarts it
+            self.thread_error = exc
 
     def reconnect(self):
         try:
@@ -94,6 +112,13 @@ class _Client(mqtt.Client):
             raise
         self.last_connect_error = None
         return result
+
+
+def _exception_text(exc: BaseException) -> str:
+    """'struct.error: ...' rather than 'error: ...' for exceptions of extension modules."""
+    kind = type(exc)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {exc}"
 
 
 def _connect_failure_text(exc: OSError | None, host: str, port: int) -> str:
@@ -162,6 +187,10 @@ class MqttPublisher:
         self._store_backoff_s = STORE_RETRY_MIN_S
         self._store_problem: str | None = None
         self._lost: list[str] = []  # ids of alerts neither stored nor delivered (memory bound, or at stop)
+        self.network_restarts = 0
+        self._network_started = False  # loop_start() was called (before that no thread is expected)
+        self.failure: str | None = None  # set when paho's network thread died more often than restarted
+        self._worker_beat = time.monotonic()
         self._acked_mids: collections.deque[int] = collections.deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -186,6 +215,7 @@ class MqttPublisher:
         except (OSError, ValueError) as exc:  # e.g. bad host name: keep running, queue alerts
             self._report(f"cannot connect to {self.host}:{self.port} ({exc})")
         self._client.loop_start()
+        self._network_started = True
         log.info("MQTT publisher for %s -> %s:%d (outbox %d pending)", self.topics.prefix, self.host, self.port,
                  self.outbox.depth)
 
@@ -238,6 +268,7 @@ class MqttPublisher:
                       self.outbox.path, self._store_problem, ", ".join(unstored))
         self._close_outbox()
         self._started = False
+        self._network_started = False
 
     def _close_outbox(self) -> None:
         try:
@@ -449,9 +480,11 @@ class MqttPublisher:
 
     def _work(self) -> None:
         while not self._stopping.is_set():
+            self._worker_beat = time.monotonic()
             self._wake.wait(timeout=0.5)
             self._wake.clear()
             try:
+                self._supervise_network_thread()
                 self._check_connack()
                 self._apply_acks()
                 self.outbox.retry_deletes()
@@ -462,6 +495,42 @@ class MqttPublisher:
                 log.exception("MQTT outbox worker error")
                 time.sleep(0.5)
         self._apply_acks()
+
+    def _supervise_network_thread(self) -> None:
+        """paho's thread ended although nobody stopped it: log why, restart it once, then fail."""
+        client = self._client
+        if (not self._network_started or self._stopping.is_set() or self.failure is not None
+                or client._thread is not None):
+            return
+        error = client.thread_error
+        reason = _exception_text(error) if error is not None else "it ended"
+        self._connected.clear()
+        if self.network_restarts >= MAX_NETWORK_RESTARTS:
+            self.failure = (f"MQTT network thread died {self.network_restarts + 1} times ({reason}); alerts stay "
+                            f"in {self.outbox.path}")
+            log.error("%s", self.failure, exc_info=error)
+            return
+        self.network_restarts += 1
+        log.error("MQTT network thread died (%s); restarting it (%d of %d)", reason, self.network_restarts,
+                  MAX_NETWORK_RESTARTS, exc_info=error)
+        client.thread_error = None
+        client.loop_start()  # reconnects with back-off (connect_async was called at start)
+
+    def health(self) -> str | None:
+        """None while paho's network thread and the outbox worker are alive and the worker loops;
+        otherwise what is wrong (the daemon stops feeding the systemd watchdog)."""
+        if not self._started or self._stopping.is_set():
+            return None
+        if self.failure is not None:
+            return self.failure
+        if self._worker is None or not self._worker.is_alive():
+            return "MQTT outbox worker is not running"
+        idle = time.monotonic() - self._worker_beat
+        if idle > WORKER_STALL_S:
+            return f"MQTT outbox worker made no progress for {idle:.0f} s"
+        if self._network_started and self._client._thread is None:
+            return "MQTT network thread is not running"
+        return None
 
     def _apply_acks(self) -> None:
         while self._acked_mids:
