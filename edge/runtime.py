@@ -140,13 +140,30 @@ def manifest_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # the largest shipped manifest (centroids, metrics) is far smaller
+
+
 def read_manifest_file(path: str | Path) -> dict:
     """A manifest JSON object; malformed JSON or a non-object is a ModelError naming the file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read the manifest ({exc.strerror or exc})", path=path) from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ModelError(f"manifest is {len(raw)} bytes, more than a manifest needs ({MAX_MANIFEST_BYTES})",
+                         path=path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"manifest is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                         path=path) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ModelError(f"manifest is not valid JSON ({exc})", path=path) from None
+    except RecursionError:
+        raise ModelError("manifest is not valid JSON (nested too deep)", path=path) from None
     if not isinstance(data, dict):
         raise ModelError("manifest must be a JSON object", path=path)
     return data
