@@ -301,6 +301,21 @@ class _ImageFolderReader:
         pass
 
 
+def _special_file_kind(path: Path) -> str | None:
+    """'FIFO' / 'socket' for what a file source must never open, else None."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return None
+
+
 class FileSource(FrameSource):
     """A video file, GIF, image folder or single image; frames in source time."""
 
@@ -310,6 +325,10 @@ class FileSource(FrameSource):
                  on_status: StatusCallback | None = None):
         if not path.exists():
             raise SourceError("cannot open video (file not found)", path=path)
+        kind = _special_file_kind(path)
+        if kind is not None:  # OpenCV would wait forever for a FIFO's writer (and block the pre-flight)
+            raise SourceError(f"cannot open video (a {kind}, not a file: give a video file, an image folder, "
+                              "a camera index or a stream URL)", path=path)
         is_images = path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES
         self._reader = _ImageFolderReader(path) if is_images else _VideoReader(path)
         super().__init__(str(path), self._reader.fps, on_status)
