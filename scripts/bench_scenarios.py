@@ -264,7 +264,9 @@ verdicts and the pictures: `docs/store-walk.md`, `docs/store-walk.png`, `docs/st
 - **Groups** the issue asks about: `coat` (a Co-Parsing coat tag, or a colorful-fashion jacket box reaching at
   least 60 % of the way down the person), `dark_outfit` (PETA black top, black trousers or jeans, no skirt:
   front, side and back views), `shorts`, `skirt` (a skirt and no dress), `dress_or_skirt` (PETA skirts).
-- **Score**: tracks belong to the customer they matched most often (IoU >= 0.3, as above); precision = alerts
+- **Score**: a track belongs to the customer whose box it matched most often at IoU >= 0.5 (stricter than the
+  identity figures' 0.3), if it did in at least half of the track's frames: a bystander inside a PETA crop, or a
+  box over two people, is nobody's customer and its alerts count as false; precision = alerts
   on positive customers / alerts on positive or negative customers (an alert on a track matched to nobody is
   false); recall = positive customers alerted at least once / positive customers; duplicates = alerts beyond
   the first of a rule per customer.

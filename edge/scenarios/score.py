@@ -67,7 +67,7 @@ class Matching:
         return {t: max(options)[1] for t, options in by_track.items()}
 
 
-def match_tracks(scenario, record: RunRecord) -> Matching:
+def match_tracks(scenario, record: RunRecord, min_iou: float = MATCH_IOU) -> Matching:
     fps = scenario.fps
     pair_frames: Counter = Counter()
     truth_boxes = track_boxes = 0
@@ -90,7 +90,7 @@ def match_tracks(scenario, record: RunRecord) -> Matching:
         if not truth or not tracks:
             continue
         iou = iou_matrix(np.array([t.box for t in truth]), np.array([b for _, b in tracks]))
-        pairs, _, _ = match(1.0 - iou, max_cost=1.0 - MATCH_IOU)
+        pairs, _, _ = match(1.0 - iou, max_cost=1.0 - min_iou)
         for r, c in pairs:
             customer, track_id = truth[r].customer, tracks[c][0]
             pair_frames[(customer, track_id)] += 1
