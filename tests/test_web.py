@@ -275,3 +275,82 @@ def test_listen_rules_in_config(tmp_path, monkeypatch):
     assert web_password(from_file.service.web) == "from-file"
     loop6 = parse_config({**BASE, "service": {"web": {"enabled": True, "listen": "[::1]:8080"}}})
     assert web_password(loop6.service.web) is None
+
+
+# ------------------------------------------------------------------------------ limits (issue 22, 6)
+
+
+def test_analytics_day_out_of_range_is_400_not_500(tmp_path, frame, caplog):
+    db, _ = day_db(tmp_path)
+    server = WebServer(make_state(tmp_path, frame, db), "127.0.0.1", 0).start()
+    try:
+        for day in ("9999-12-31", "0001-01-01", "1969-12-31"):
+            with pytest.raises(urllib.error.HTTPError) as err:  # before: 500 and a traceback for 9999-12-31
+                get(server.url + f"api/analytics?camera=entrance&day={day}")
+            assert err.value.code == 400, day
+            assert "day must be between" in json.loads(err.value.read())["error"]
+        assert get(server.url + "api/analytics?camera=entrance&day=2000-02-29")[0] == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def test_idle_connections_time_out_and_are_capped(tmp_path, frame):
+    """200 idle connections each held a thread before any auth; now at most max_connections are
+    served at once (the rest get 503 at once) and an idle one is closed after the timeout."""
+    import socket
+    import threading
+
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0, request_timeout_s=3.0,
+                       max_connections=8).start()
+    idle = []
+    try:
+        threads_before = threading.active_count()
+        for _ in range(60):
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.5)
+        assert threading.active_count() - threads_before <= 8, threading.active_count() - threads_before
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as err:  # full: refused at once, not queued
+            get(server.url + "api/state")
+        assert err.value.code == 503 and time.monotonic() - started < 2
+        time.sleep(3.5)  # the idle ones time out and free their slots
+        assert get(server.url + "api/state")[0] == 200
+        for sock in idle:  # every idle connection was closed by the server (503 or the timeout)
+            sock.settimeout(2)
+            data = b""
+            try:
+                while chunk := sock.recv(4096):
+                    data += chunk
+            except OSError:
+                pass
+            assert data == b"" or data.startswith(b"HTTP/1.1 503"), data[:80]
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_wrong_passwords_are_answered_slower_and_slower(tmp_path, frame):
+    server = WebServer(make_state(tmp_path, frame), "127.0.0.1", 0, username="admin", password="s3cret").start()
+    try:
+        times = []
+        for _ in range(4):
+            started = time.monotonic()
+            with pytest.raises(urllib.error.HTTPError) as err:
+                get(server.url + "api/state", auth=("admin", "guess"))
+            assert err.value.code == 401
+            times.append(time.monotonic() - started)
+        assert times[0] >= 0.2 and times[3] >= 1.8 and times[3] > times[1], times  # 0.25, 0.5, 1, 2 s
+        started = time.monotonic()
+        assert get(server.url + "api/state", auth=("admin", "s3cret"))[0] == 200  # the right one: at once
+        assert time.monotonic() - started < 1.0
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError):
+            get(server.url + "api/state", auth=("admin", "guess"))
+        assert time.monotonic() - started < 1.0  # a success forgets the failures
+        with pytest.raises(urllib.error.HTTPError) as err:  # no credentials at all: no delay
+            get(server.url + "api/state")
+        assert err.value.code == 401
+    finally:
+        server.stop()

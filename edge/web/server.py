@@ -16,6 +16,11 @@ without one, only requests whose ``Host`` is exactly a loopback name or address 
 web site from reading the frames through DNS rebinding (``127.attacker.example`` resolving to 127.0.0.1).
 The response headers forbid framing and any script, style, image or connection outside the page's
 own origin (Content-Security-Policy), so the page cannot pull anything from the network either.
+
+Limits: a connection that sends nothing for ``REQUEST_TIMEOUT_S`` is closed; at most
+``MAX_CONNECTIONS`` are served at once (one thread each), more get 503 at once; a wrong password
+is answered after a delay that doubles with each recent failure from that address (``AUTH_DELAY_*``);
+a query value out of range (``day=9999-12-31``) is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ log = logging.getLogger(__name__)
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 MAX_ALERTS = 50
+REQUEST_TIMEOUT_S = 10.0  # an idle or slow connection is closed after this (before any auth)
+MAX_CONNECTIONS = 32  # served at once; the page itself uses 2-3
+AUTH_DELAY_MIN_S = 0.25  # first wrong password from an address; doubles per recent failure
+AUTH_DELAY_MAX_S = 4.0
+AUTH_FAILURE_WINDOW_S = 300.0  # failures older than this are forgotten
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9998, 12, 31)  # days the analytics query accepts
 ZONE_COLOURS = [(0, 200, 255), (255, 160, 0), (200, 0, 255), (0, 255, 120)]
 
 
@@ -190,6 +201,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout_s  # socket timeout: idle keep-alive connections end too
+        super().setup()
+
     def log_message(self, fmt, *args):  # keep the daemon's log for the daemon
         log.debug("web %s - %s", self.address_string(), fmt % args)
 
@@ -224,7 +239,12 @@ class _Handler(BaseHTTPRequestHandler):
             ok_user = hmac.compare_digest(user.encode(), self.server.username.encode())
             ok_pass = hmac.compare_digest(given.encode(), password.encode())
             if ok_user and ok_pass:
+                self.server.auth_succeeded(self.client_address[0])
                 return True
+            delay = self.server.auth_failed(self.client_address[0])
+            log.warning("web: wrong user name or password from %s (answered after %.2f s)",
+                        self.client_address[0], delay)
+            time.sleep(delay)  # a password guesser gets a few tries a second per connection, at most
         self._send(401, b"authentication required\n", "text/plain",
                    {"WWW-Authenticate": 'Basic realm="fashion-edge", charset="UTF-8"'})
         return False
@@ -276,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
                     day = date.fromisoformat(query["day"][0]) if "day" in query else date.today()
                 except ValueError:
                     self._json({"error": "day must be YYYY-MM-DD"}, 400)
+                    return
+                if not FIRST_DAY <= day <= LAST_DAY:
+                    self._json({"error": f"day must be between {FIRST_DAY} and {LAST_DAY}"}, 400)
                     return
                 windows = read_day_windows(state.analytics_db, camera, day)
                 live = state.live_counts(camera) if (state.live_counts and camera) else None
@@ -354,8 +377,10 @@ def _jsonable(value):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # a burst of connections is accepted (and refused with 503 past the cap) at once
 
-    def __init__(self, address, state: WebState, username: str, password: str | None):
+    def __init__(self, address, state: WebState, username: str, password: str | None,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
         import socket
 
         if ":" in address[0]:
@@ -365,14 +390,61 @@ class _Server(ThreadingHTTPServer):
         self.username = username
         self.password = password
         self.listen_host = address[0]
+        self.request_timeout_s = float(request_timeout_s)
+        self.max_connections = int(max_connections)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._failures: dict[str, list[float]] = {}  # client address -> monotonic times of wrong passwords
+        self._failures_lock = threading.Lock()
+
+    # -- connection cap: one thread per connection, at most max_connections ---------------------
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            try:  # answered without a thread: the cap is what keeps idle sockets from using them up
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                                b"Content-Length: 20\r\nConnection: close\r\nRetry-After: 5\r\n\r\n"
+                                b"too many connections")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    # -- wrong passwords ------------------------------------------------------------------------
+    def auth_failed(self, address: str) -> float:
+        """Record a wrong password from ``address``; the delay before answering it."""
+        now = time.monotonic()
+        with self._failures_lock:
+            recent = [t for t in self._failures.get(address, []) if now - t < AUTH_FAILURE_WINDOW_S]
+            recent.append(now)
+            self._failures[address] = recent[-32:]
+            if len(self._failures) > 1024:  # many addresses: forget the quietest
+                oldest = min(self._failures, key=lambda a: self._failures[a][-1])
+                self._failures.pop(oldest, None)
+            return min(AUTH_DELAY_MAX_S, AUTH_DELAY_MIN_S * 2 ** (len(recent) - 1))
+
+    def auth_succeeded(self, address: str) -> None:
+        with self._failures_lock:
+            self._failures.pop(address, None)
 
 
 class WebServer:
     def __init__(self, state: WebState, host: str = "127.0.0.1", port: int = 8080, username: str = "admin",
-                 password: str | None = None):
+                 password: str | None = None, request_timeout_s: float = REQUEST_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS):
         self.state = state
         self.host = host
-        self._server = _Server((host, port), state, username, password)
+        self._server = _Server((host, port), state, username, password, request_timeout_s, max_connections)
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
