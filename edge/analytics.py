@@ -136,6 +136,15 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        # another program's database is refused before anything (journal mode, tables) is written into it
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if tables and "windows" not in tables:
+            conn.close()
+            raise FashionEdgeError(
+                f"not a fashion-edge analytics database: it holds table(s) {', '.join(sorted(tables)[:5])} of "
+                "another program and no 'windows' table; nothing was written to it (move the file away or set "
+                "service.state_dir)", path=db_path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)

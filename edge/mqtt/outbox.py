@@ -99,6 +99,15 @@ class Outbox:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves so each put is one durable transaction.
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+            # another program's database is refused before anything (journal mode, tables) is written into it
+            tables = {r[0] for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            if tables and "outbox" not in tables:
+                self._db.close()
+                raise ConfigError(
+                    f"not a fashion-edge MQTT outbox: it holds table(s) {', '.join(sorted(tables)[:5])} of another "
+                    "program and no 'outbox' table; nothing was written to it (move the file away or set "
+                    "service.state_dir)", path=self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
