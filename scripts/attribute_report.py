@@ -30,6 +30,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -151,6 +152,23 @@ def by_height(scores: np.ndarray, truth: np.ndarray, heights: np.ndarray) -> dic
         mask = (heights >= lo) & (heights < hi)
         out[bucket] = {"crops": int(mask.sum()), **(table(scores[mask], truth[mask]) if mask.any() else {})}
     return out
+
+
+def share(hit: np.ndarray, among: np.ndarray) -> float:
+    return float(hit[among].mean()) if among.any() else float("nan")
+
+
+def finite(value):
+    """The report with NaN / inf as null (strict JSON): a measure PETA cannot give (no positives)."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -277,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": " ".join(["nice -n 10 python scripts/attribute_report.py",
                              *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
-        "peta": {"root": str(args.peta), "split": "val", "val_fraction": VAL_FRACTION, "seed": SEED, "crops": len(val),
+        "peta": {"root": os.path.relpath(args.peta, REPO), "split": "val", "val_fraction": VAL_FRACTION, "seed": SEED, "crops": len(val),
                  "subsets": {s: int(n) for s, n in zip(*np.unique(val.sources, return_counts=True))},
                  "citation": "Deng, Luo, Loy, Tang, Pedestrian attribute recognition at far distance, ACM MM 2014"},
-        "model": {"file": Path(args.model).name, "sha256": sha256_file(args.model), "margin": reader.margin,
+        "attribute_model": {"file": Path(args.model).name, "sha256": sha256_file(args.model), "margin": reader.margin,
                   "thresholds": reader.thresholds},
         "garment_path": {"config": Path(args.config).name, "detector": Path(config.garments.detector).name,
                          "detector_sha256": sha256_file(config.garments.detector),
@@ -290,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                          "dress_or_skirt": "max(best dress, best skirt)",
                          **{key: {**work[key], "crops_with_a_garment_score": int((scores[key].max(axis=1) > 0).sum())}
                             for key in work if key in scores}},
+        # how often the garment path says anything at all (a score > 0) on people who wear it / who do not
+        "garment_path_answers": {name: {"positives": share(scores["garments"][:, k] > 0, truth[:, k] == 1),
+                                        "negatives": share(scores["garments"][:, k] > 0, truth[:, k] == 0)}
+                                 for k, name in enumerate(OUTPUTS)},
         "min_precision": MIN_PRECISION,
         "buckets_px": {b: [lo, hi] for b, lo, hi in HEIGHT_BUCKETS},
         **{key: by_height(scores[key], truth, heights) for key in PATHS},
@@ -299,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float, allow_nan=True) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(finite(report), indent=1, default=float) + "\n")
     plot(report, out.with_suffix(".png"))
     if args.scores:
         with open(args.scores, "w", newline="") as f:
