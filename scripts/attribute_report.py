@@ -14,8 +14,8 @@ precision and recall at precision 0.9, over all PETA validation crops and by per
   thresholds) on the person crop, jacket boxes renamed by the garment classifier as
   ``CameraPipeline._name_garment`` does; per crop, the best score of each label (0 when no box):
   dress, skirt, pants, shorts as such, dress_or_skirt = max(dress, skirt), outwear = best of the
-  config's ``outwear`` rule labels (outwear, hoodie, jacket), suit = min(best blazer, best pants)
-  (the ``suit`` rule's blazer+pants).
+  config's ``outwear`` rule garment labels (outwear, hoodie, jacket), suit = min(best blazer, best
+  pants) (the garment-only suit rule, ``blazer+pants``, of the configs before issue 20).
 
 The validation split is training's (``training.attributes.data.load_peta``, split "val",
 val_fraction 0.2, seed 42, by identity), read at the original pixel size. PETA's skirt label means
@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edge.attributes.model import PersonAttributeModel  # noqa: E402
+from edge.attributes.reader import ATTRIBUTE_PREFIX  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.detections import Detections  # noqa: E402
 from edge.garments import garment_crops, refined_names  # noqa: E402
@@ -79,8 +80,10 @@ class GarmentPath:
         self.detector, self.classifier = models.garment_detector, models.classifier
         self.classifier_labels = set(self.classifier.labels)
         rules = {rule.name: rule for rule in config.rules}
-        # what the config's outwear rule accepts (configs/demo.yaml: outwear, hoodie, jacket)
-        self.outwear_labels = tuple(rules["outwear"].when) if "outwear" in rules else ("outwear",)
+        # the garment labels the config's outwear rule accepts (configs/demo.yaml: outwear, hoodie, jacket);
+        # its person.* readings are the attribute model's, not the garment path's
+        when = rules["outwear"].when if "outwear" in rules else ["outwear"]
+        self.outwear_labels = tuple(a for a in when if ATTRIBUTE_PREFIX not in a) or ("outwear",)
         self.boxes = self.classifier_calls = 0  # running totals (main() takes them per pass)
 
     def named_garments(self, crop: np.ndarray) -> list[tuple[str, float]]:
