@@ -52,6 +52,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -129,6 +130,14 @@ def _iso(ts: float) -> str:
 
 _COLUMNS = ("site", "camera", "window_start", "window_end", "tracks", "customers", "garments", "rules",
             "dress_customers", "suit_customers", "dwell_s", "open_tracks", "partial", "updated_at")
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -229,6 +238,7 @@ class Analytics:
         self.window_s, self.min_dwell_s = float(window_s), float(min_dwell_s)
         self._conn = _connect(self.db_path)
         self._conn.row_factory = sqlite3.Row
+        self._identity = _file_identity(self.db_path)
         self._lock = threading.Lock()
         self._tracks: dict[int, _Track] = {}
         self._window_tracks: dict[float, list[int]] = {}
@@ -401,6 +411,7 @@ class Analytics:
 
     def _store(self, row: dict) -> dict:
         """Store the window (or keep it for a retry); returns its summary either way."""
+        self._check_file()
         if not self._unstored or time.monotonic() >= self._retry_at:
             if self._write_unstored():
                 try:
@@ -450,6 +461,27 @@ class Analytics:
             pass
         self._conn = _connect(self.db_path)
         self._conn.row_factory = sqlite3.Row
+        self._identity = _file_identity(self.db_path)
+
+    def _check_file(self) -> None:
+        """The database deleted or replaced while running: writing on through the old connection
+        would go to a file nobody can read any more. Say so and open (create) the file at the path."""
+        try:
+            identity = _file_identity(self.db_path)
+        except FileNotFoundError:
+            identity = None
+        except OSError:
+            return
+        if identity == self._identity:
+            return
+        what = "deleted" if identity is None else "replaced by another file"
+        log.error("analytics %s was %s while running: the windows stored in it before are gone from there; "
+                  "the next ones go to a new file", self.db_path, what)
+        try:
+            self._reopen()
+        except (sqlite3.Error, FashionEdgeError) as exc:  # e.g. replaced by another program's database
+            self._identity = identity
+            self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
         self.store_errors += 1

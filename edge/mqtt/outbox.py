@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_S = 10.0  # how long one write waits for another program's lock on the file
 DELETE_RETRY_MIN_S = 1.0  # a delivered row that could not be deleted: retried after this, doubling
 DELETE_RETRY_MAX_S = 30.0
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def write_failure(path: Path, exc: BaseException) -> str:
@@ -95,6 +104,7 @@ class Outbox:
         self._delete_retry_at = 0.0
         self._delete_backoff_s = DELETE_RETRY_MIN_S
         self._delete_problem: str | None = None
+        self._recreate_problem: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves so each put is one durable transaction.
@@ -113,7 +123,8 @@ class Outbox:
             self._db.executescript(_SCHEMA)
             columns = {name: {r[1] for r in self._db.execute(f"PRAGMA table_info({name})")}
                        for name in ("outbox", "counters")}
-            self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            self._dropped_seen = int(self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0])
+            self._identity = _file_identity(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"cannot open the MQTT outbox ({exc})", path=self.path) from None
         wanted = {"outbox": {"id", "topic", "payload", "qos", "created"}, "counters": {"name", "value"}}
@@ -123,6 +134,136 @@ class Outbox:
                 raise ConfigError(
                     f"not a fashion-edge MQTT outbox: table '{table}' lacks {', '.join(sorted(names - columns[table]))} "
                     "(move the file away; alerts in it cannot be read)", path=self.path)
+
+    # -- the file under us: deleted, replaced or overwritten while running ------------------------
+    def check_file(self) -> str | None:
+        """None while ``path`` is still this outbox's file. Otherwise (deleted, replaced by another
+        file, overwritten in place) the outbox is written again at ``path`` with every queued row
+        still readable, same ids, in order (a damaged file is moved aside, never deleted), and the
+        return value says what happened. Called by the publisher's worker every few seconds."""
+        with self._lock:
+            problem = self._file_problem()
+            if problem is not None:
+                self._recreate(problem)
+            return problem
+
+    def _file_problem(self) -> str | None:
+        if self._identity is None:
+            return "still not written again"  # the last re-creation failed: the rows wait in memory
+        try:
+            identity = _file_identity(self.path)
+        except FileNotFoundError:
+            return "deleted"
+        except OSError:
+            return None  # cannot look (permissions): the writes themselves will say
+        if identity != self._identity:
+            return "replaced by another file"
+        head = self._header_through_sqlite()
+        if head is None or head == SQLITE_HEADER:
+            return None
+        return "overwritten (its SQLite header is gone)"
+
+    def _header_through_sqlite(self) -> bytes | None:
+        """The file's first bytes, read (pread) through the descriptor SQLite itself holds. Opening and
+        closing a descriptor of our own would drop SQLite's POSIX locks on the file (a known way to
+        corrupt a database), and SQLite itself does not notice: the WAL still holds the pages.
+        None where /proc/self/fd is not available (then only deletion and replacement are seen)."""
+        try:
+            names = os.listdir("/proc/self/fd")
+        except OSError:
+            return None
+        for name in names:
+            try:
+                fd = int(name)
+                st = os.fstat(fd)
+            except (ValueError, OSError):
+                continue
+            if (st.st_dev, st.st_ino) == self._identity:
+                try:
+                    return os.pread(fd, len(SQLITE_HEADER), 0)
+                except OSError:
+                    return None
+        return None
+
+    def _open_file(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _fill(db: sqlite3.Connection, rows: list, dropped: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO outbox (id, topic, payload, qos, created) VALUES (?, ?, ?, ?, ?)", rows)
+            db.execute("UPDATE counters SET value = ? WHERE name = 'dropped'", (dropped,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _recreate(self, problem: str) -> None:
+        """Under ``self._lock``."""
+        old, was_file = self._db, self._identity is not None
+        try:  # the open connection may still read the old rows (a deleted file lives on while open)
+            rows = old.execute("SELECT id, topic, payload, qos, created FROM outbox ORDER BY id").fetchall()
+            dropped = int(old.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0])
+            unreadable = None
+        except sqlite3.Error as exc:
+            rows, dropped, unreadable = [], self._dropped_seen, str(exc)
+        rows = [r for r in rows if r[0] not in self._delivered]
+        self._delivered.clear()
+        try:
+            old.close()  # before anything is created at the path: its close removes its own -wal by name
+        except sqlite3.Error:
+            pass
+        aside = None
+        if was_file and problem != "deleted" and self.path.exists():
+            aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                aside = None
+        if was_file:
+            for suffix in ("-wal", "-shm"):  # the old file's journal must not be replayed into the new one
+                try:
+                    os.remove(f"{self.path}{suffix}")
+                except OSError:
+                    pass
+        try:
+            new = self._open_file()
+            self._fill(new, rows, dropped)
+            self._identity = _file_identity(self.path)
+        except (sqlite3.Error, OSError) as exc:  # e.g. deleted and the disk is full: keep them in memory
+            new = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            new.executescript(_SCHEMA)
+            self._fill(new, rows, dropped)
+            self._identity = None
+            cause = write_failure(self.path, exc)
+            if cause != self._recreate_problem:
+                log.error("MQTT outbox %s was %s and cannot be written again (%s): its %d queued alert(s) wait "
+                          "in memory, retried", self.path, problem, cause, len(rows))
+            self._recreate_problem = cause
+            self._db = new
+            return
+        self._db = new
+        self._recreate_problem = None
+        where = f"; the file found there was moved to {aside.name}" if aside else ""
+        if not was_file:
+            log.warning("MQTT outbox %s written again with its %d queued alert(s) (they waited in memory)",
+                        self.path, len(rows))
+        elif unreadable is None:
+            log.error("MQTT outbox %s was %s while running: written again with its %d queued alert(s)%s",
+                      self.path, problem, len(rows), where)
+        else:
+            log.error("MQTT outbox %s was %s while running and its queued alerts cannot be read (%s): "
+                      "a new outbox was started%s", self.path, problem, unreadable, where)
 
     def put(self, topic: str, payload: bytes, qos: int = 1) -> int | None:
         """Store one message durably; returns its row id, or None when refused (full, drop='newest').
@@ -236,7 +377,9 @@ class Outbox:
     @property
     def dropped(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0])
+            self._dropped_seen = int(self._db.execute(
+                "SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0])
+            return self._dropped_seen
 
     def close(self) -> None:
         with self._lock:

@@ -74,6 +74,8 @@ STOP_DISCONNECTED_GRACE_S = 1.0
 MAX_NETWORK_RESTARTS = 1
 # The worker loops every 0.5 s; a SQLite write may wait BUSY_TIMEOUT_S (10 s). Longer: it is stuck.
 WORKER_STALL_S = 60.0
+# How often the worker checks that the outbox file is still there and still SQLite.
+OUTBOX_CHECK_S = 2.0
 # Alerts the outbox could not store wait in memory (then the oldest is lost, with a line).
 MAX_ALERTS_IN_MEMORY = 1000
 STORE_RETRY_MIN_S = 1.0  # storing them is retried after this, doubling up to the max
@@ -191,6 +193,7 @@ class MqttPublisher:
         self._network_started = False  # loop_start() was called (before that no thread is expected)
         self.failure: str | None = None  # set when paho's network thread died more often than restarted
         self._worker_beat = time.monotonic()
+        self._next_file_check = 0.0
         self._acked_mids: collections.deque[int] = collections.deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -486,6 +489,7 @@ class MqttPublisher:
             try:
                 self._supervise_network_thread()
                 self._check_connack()
+                self._check_outbox_file()
                 self._apply_acks()
                 self.outbox.retry_deletes()
                 self._store_in_memory()
@@ -495,6 +499,16 @@ class MqttPublisher:
                 log.exception("MQTT outbox worker error")
                 time.sleep(0.5)
         self._apply_acks()
+
+    def _check_outbox_file(self) -> None:
+        """Every OUTBOX_CHECK_S: the outbox file deleted, replaced or overwritten under us is written
+        again (Outbox.check_file logs what happened)."""
+        now = time.monotonic()
+        if now < self._next_file_check:
+            return
+        self._next_file_check = now + OUTBOX_CHECK_S
+        with self._memory_lock:  # not while publish_alert is storing
+            self.outbox.check_file()
 
     def _supervise_network_thread(self) -> None:
         """paho's thread ended although nobody stopped it: log why, restart it once, then fail."""
