@@ -121,6 +121,8 @@ def main() -> None:
                         help="figures of an earlier version (JSON from --json) shown beside, in --write")
     parser.add_argument("--attributes", type=Path, metavar="MODEL",
                         help="person-attribute model: turn it on with the issue-20 attribute rules (variant b)")
+    parser.add_argument("--rules", type=Path, metavar="YAML",
+                        help="with --attributes: these rules (a YAML list, as in a config) instead of the issue-20 ones")
     parser.add_argument("--label", help="name of this run in --walk-json (default: config stem, +attributes)")
     parser.add_argument("--walk-seed", type=int, default=0, help="store walk: cast and layout seed")
     parser.add_argument("--walk-json", type=Path, help="store walk: JSON holding every run by --label")
@@ -130,7 +132,10 @@ def main() -> None:
 
     config = load_config(args.config)
     if args.attributes:
-        config = store_walk.with_attributes(config, args.attributes)
+        import yaml
+
+        rules = yaml.safe_load(args.rules.read_text()) if args.rules else store_walk.ATTRIBUTE_RULES
+        config = store_walk.with_attributes(config, args.attributes, rules)
     label = args.label or (args.config.stem + ("+attributes" if args.attributes else ""))
     models = Models(config)
     people = load_people(args.shared / "datasets" / "colorful-fashion", "val")

@@ -110,10 +110,11 @@ def draw_summary(path: Path, runs: dict) -> None:
     ax = axes[0]
     names = [f"{rule}\n{kind}" for rule in RULES for kind in ("precision", "recall")]
     for k, label in enumerate(labels):
-        values = [runs[label]["rules"][rule][kind] or 0.0 for rule in RULES for kind in ("precision", "recall")]
+        raw = [runs[label]["rules"][rule][kind] for rule in RULES for kind in ("precision", "recall")]
         x = np.arange(len(names)) + (k - (len(labels) - 1) / 2) * width
-        bars = ax.bar(x, values, width, label=label)
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7)
+        bars = ax.bar(x, [v or 0.0 for v in raw], width, label=label)
+        # precision without any alert is undefined, not 0
+        ax.bar_label(bars, labels=["no alert" if v is None else f"{v:.2f}" for v in raw], fontsize=7)
     ax.set_xticks(np.arange(len(names)), names, fontsize=8)
     ax.set_ylim(0, 1.1)
     ax.set_title("per-customer alerts on the store walk", fontsize=10)
