@@ -54,6 +54,8 @@ STOP_BUDGET_S = 14.0  # sources + cameras + outbox flush; 'offline' and the brok
 PROGRESS_INTERVAL_S = 10.0  # file sources: one "frame x/y" line this often (a long file is otherwise silent)
 BROKER_FILE = "broker.json"  # in the state directory while the embedded broker runs: `alerts` reads it
 DEMO_MARKER = ".fashion-edge-demo"  # a state folder the demo owns and clears at every demo start
+STATE_LOCK = ".lock"  # held (flock) by the run using the state directory; holds its pid
+STATE_UMASK = 0o027  # what the service writes is not readable by other users (systemd's UMask= does the same)
 
 
 @dataclass
@@ -307,17 +309,58 @@ class Daemon:
 
     def run(self) -> int:
         """Run until every file source ends (or SIGTERM); returns the process exit code."""
+        previous_umask = os.umask(STATE_UMASK)
+        os.umask(previous_umask | STATE_UMASK)  # never looser than the caller's
+        try:
+            return self._run()
+        finally:
+            os.umask(previous_umask)
+            self._release_state_lock()
+
+    def _take_state_lock(self) -> None:
+        """One run per state directory: a second one would take the first one's MQTT session (same
+        client id) and share its outbox. Exit 2 (a restart cannot fix it) with the other run's pid."""
+        import fcntl
+
+        path = self.state_dir / STATE_LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            except OSError:
+                other = "unknown"
+            os.close(fd)
+            raise ConfigError(f"another fashion-edge run (pid {other}) uses the state directory {self.state_dir}; "
+                              "stop it first, or give this one its own service.state_dir",
+                              field="service.state_dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._state_lock_fd = fd
+
+    def _release_state_lock(self) -> None:
+        fd = getattr(self, "_state_lock_fd", None)
+        if fd is not None:
+            self._state_lock_fd = None
+            os.close(fd)  # releases the flock
+
+    def _run(self) -> int:
         install_signal_handlers(self.stop_event)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             probe = self.state_dir / ".write-test"
             probe.touch()
             probe.unlink()
-            if not self.options.demo:
-                (self.state_dir / DEMO_MARKER).unlink(missing_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create or write the state directory {self.state_dir} ({exc.strerror or exc})",
                               field="service.state_dir") from None
+        self._take_state_lock()  # before anything in the state directory or on the broker is touched
+        if not self.options.demo:
+            try:
+                (self.state_dir / DEMO_MARKER).unlink(missing_ok=True)
+            except OSError:
+                pass
         # Models first: a bad model is an operator error and must fail before anything starts.
         pipelines = [
             CameraPipeline(self.config, cam.config, Models(self.config), self.state_dir, self.timer)
@@ -386,8 +429,8 @@ class Daemon:
         """None while every thread the service depends on is alive and making progress; else the
         first problem, in words (the watchdog is not fed then)."""
         for cam in self.cameras:
-            if cam.error:
-                return f"camera {cam.config.name} failed: {cam.error}"
+            if cam.error:  # the exit line gives the reason
+                return f"camera {cam.config.name} failed"
             if not cam.done and (cam.thread is None or not cam.thread.is_alive()):
                 return f"camera {cam.config.name}: its thread is not running"
             health = getattr(cam.source, "health", None)
@@ -445,6 +488,10 @@ class Daemon:
             problem = self.publisher.last_error or ""
             if problem.startswith("broker refused"):  # a bad password is not an outage: say which
                 reason = problem
+            elif problem.startswith("TLS handshake"):  # a certificate problem is not an outage either
+                reason = problem.split("; check")[0] + " (check mqtt.tls)"
+            elif "closed the connection before the MQTT handshake" in problem:
+                reason = "broker closed the connection before the MQTT handshake"
             elif problem.startswith("no CONNACK"):
                 reason = "broker answered TCP but never the MQTT handshake (no CONNACK)"
             elif not self.publisher.ever_connected:
@@ -493,11 +540,17 @@ class _Progress:
 
 
 class _QuietPahoRetries(logging.Filter):
-    """paho logs "Client is not connected. Socket: None). Last known Connection State: ..." on every
-    retry while the broker is down; the publisher already reports the outage in one plain line."""
+    """paho logs "Client is not connected. Socket: None). Last known Connection State: ..." and
+    "failed to receive on socket: ..." at ERROR on every retry while the broker is down; the
+    publisher already reports the outage in one plain line. They are kept at DEBUG."""
+
+    REPEATED = ("Client is not connected", "failed to receive on socket")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Client is not connected" not in record.getMessage()
+        if record.levelno > logging.DEBUG and any(text in record.getMessage() for text in self.REPEATED):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -503,11 +503,11 @@ class LiveSource(FrameSource):
 
     def health(self) -> str | None:
         """None while the grabber is alive and making progress (or the source is closed); otherwise
-        what is wrong, in words (also the reason of a failed source, which the iterator raises)."""
+        what is wrong, in words (a failed source: its reason is what the iterator raises)."""
         if self._closed.is_set():
             return None
-        if self.failure is not None:
-            return self.failure
+        if self.failure is not None:  # the iterator raises it; the camera's exit line gives the reason
+            return f"source {self.uri}: failed"
         if not self._thread.is_alive():
             return f"source {self.uri}: frame grabber is not running"
         idle = time.monotonic() - self._beat

@@ -148,7 +148,7 @@ def test_a_grabber_that_dies_twice_fails_the_source_with_one_line(mjpeg_camera):
                 _next_within(source, 5)  # before the fix: no frame after the 21st (a hang, not an error)
         text = str(err.value)
         assert "frame grabber died 2 times" in text and url in text and "frame 30" in text and "\n" not in text
-        assert source.state == "failed" and source.health() == source.failure
+        assert source.state == "failed" and source.health() == f"source {url}: failed"
     finally:
         source.close()
     assert source.health() is None  # closed

@@ -46,9 +46,29 @@ def _print_broker(host: str, port: int, moved_from: int | None, embedded: bool) 
         print(f"MQTT: embedded broker on {host}:{port}; watch the alerts with: fashion-edge alerts", flush=True)
 
 
+def _queued_alerts(outbox: Path) -> int:
+    """Rows in a previous run's outbox (read-only; 0 when there is none or it cannot be read)."""
+    import sqlite3
+
+    if not outbox.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=2)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
 def start_clean(state_dir: Path, owned: bool) -> str:
-    """Remove the previous demo run's analytics and outbox from ``state_dir``; one line saying what."""
-    files = [p for name in DEMO_STATE_FILES for p in state_dir.glob(f"{name}*") if p.is_file()]
+    """Remove the previous demo run's analytics and outbox from ``state_dir``; one line saying what.
+    An outbox that still holds alerts is kept: the previous run said they were kept for the next
+    start, and this run sends them."""
+    queued = _queued_alerts(state_dir / "outbox.sqlite")
+    keep = ("outbox.sqlite",) if queued else ()
+    files = [p for name in DEMO_STATE_FILES if name not in keep for p in state_dir.glob(f"{name}*") if p.is_file()]
     if not (owned or (state_dir / DEMO_MARKER).is_file()):
         if any(p.name in DEMO_STATE_FILES for p in files):
             return (f"demo: {state_dir} is not a demo state folder: its analytics are kept and this run "
@@ -62,9 +82,11 @@ def start_clean(state_dir: Path, owned: bool) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot clear the demo state folder ({exc.strerror or exc})", path=state_dir,
                           field="service.state_dir") from None
+    kept = (f"; its outbox still holds {queued} undelivered alert(s): kept, sent by this run" if queued else "")
     if any(p.name in DEMO_STATE_FILES for p in files):
-        return f"demo: clean start (the previous demo run's analytics and outbox in {state_dir} were removed)"
-    return f"demo: clean start (state in {state_dir})"
+        removed = "analytics" if queued else "analytics and outbox"
+        return f"demo: clean start (the previous demo run's {removed} in {state_dir} were removed{kept})"
+    return f"demo: clean start (state in {state_dir}{kept})"
 
 
 def latency_table(latency: dict) -> list[str]:

@@ -174,6 +174,7 @@ class MqttPublisher:
         self._client.on_socket_close = self._on_socket_close
         self.connack_timeout_s = float(connack_timeout_s)
         self._socket_opened: float | None = None  # monotonic time the TCP connection was made, None when none
+        self._connack_seen = False  # a CONNACK (accepting or refusing) came on the current connection
         # A bug in a callback must not kill paho's network thread: log it and go on.
         self._client.suppress_exceptions = True
         self._client.enable_logger(logging.getLogger("paho.mqtt"))
@@ -432,6 +433,7 @@ class MqttPublisher:
     # ---------------------------------------------------------------- paho callbacks (network thread)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connack_seen = True
         if reason_code.is_failure:
             self._connected.clear()
             self._report(refusal_text(reason_code))
@@ -449,8 +451,17 @@ class MqttPublisher:
 
     def _on_socket_open(self, client, userdata, sock) -> None:
         self._socket_opened = time.monotonic()
+        self._connack_seen = False
 
     def _on_socket_close(self, client, userdata, sock) -> None:
+        opened = self._socket_opened
+        if (opened is not None and not self._connack_seen and not self._stopping.is_set()
+                and time.monotonic() - opened < self.connack_timeout_s):  # longer: the no-CONNACK line says it
+            # TCP worked, the MQTT handshake never finished: paho's own "failed to receive on socket"
+            # line is kept at DEBUG (it repeats on every retry), so this is the one line about it
+            self._report(f"{self.host}:{self.port} closed the connection before the MQTT handshake; not an "
+                         "MQTT broker, or one that refuses this client (check mqtt.host, mqtt.port, mqtt.tls); "
+                         "retrying")
         self._socket_opened = None
 
     def _check_connack(self) -> None:
@@ -467,6 +478,7 @@ class MqttPublisher:
         self._connected.clear()
         if was_connected and not self._stopping.is_set():
             log.warning("MQTT disconnected from %s:%d (%s); reconnecting", self.host, self.port, reason_code)
+
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # Runs under paho's message lock: only record the mid and wake the worker.
