@@ -457,6 +457,15 @@ class Daemon:
     def _exit_code(self) -> int:
         """One line on stderr per problem; the most serious decides the code."""
         codes = []
+        running = self.watchdog.running()
+        for cam in self.cameras:
+            if cam.thread is not None and cam.thread.is_alive() and not cam.done:
+                # SIGTERM while a stage hangs: the camera never finished (its last windows, its counts)
+                stages = ", ".join(f"{stage} running for {seconds:.0f} s" for stage, seconds in running.items()
+                                   if stage.startswith(f"{cam.config.name}:")) or "no stage running"
+                print(f"fashion-edge: camera {cam.config.name} did not stop within the stop budget ({stages})",
+                      file=sys.stderr)
+                codes.append(EXIT_CAMERA_FAILED)
         if self.fatal_error:
             print(f"fashion-edge: {self.fatal_error}", file=sys.stderr)
             codes.append(EXIT_THREAD_DIED)

@@ -149,3 +149,65 @@ def test_demo_keeps_an_outbox_that_still_holds_alerts(tmp_path):
             box.ack(row.id)
     line = start_clean(state, owned=True)  # once delivered, the next demo starts clean again
     assert not (state / "outbox.sqlite").exists() and "kept" not in line, line
+
+
+# The real CLI; camera 'entrance' hangs in its 10th frame (an inference that never returns) after
+# telling the test socket, so the test can send SIGTERM while it hangs.
+STUCK_CAMERA = """
+import os, socket, sys, time
+import edge.pipeline as pipeline
+
+process, seen = pipeline.CameraPipeline.process, {"n": 0}
+
+def stuck_process(self, frame):
+    seen["n"] += 1
+    if seen["n"] == 10:
+        marker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        marker.sendto(b"TEST=stuck", os.environ["NOTIFY_SOCKET"])
+        time.sleep(600)
+    return process(self, frame)
+
+pipeline.CameraPipeline.process = stuck_process
+from edge.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_with_a_stuck_stage_names_the_camera_and_exits_1(tmp_path, shared_dir, mosquitto):
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="sd")
+    path = os.path.join(folder, "notify")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(60)
+    config = write_config(tmp_path, shared_dir)
+    data = yaml.safe_load(config.read_text())
+    data["cameras"][0]["loop"] = True
+    config.write_text(yaml.safe_dump(data))
+    wrapper = tmp_path / "stuck.py"
+    wrapper.write_text(STUCK_CAMERA)
+    env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, str(wrapper), "run", "--config", str(config), "--mqtt-host",
+                             "127.0.0.1", "--mqtt-port", str(mosquitto.port)], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while server.recv(4096).decode() != "TEST=stuck":
+            pass
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+        os.unlink(path)
+        os.rmdir(folder)
+    assert time.monotonic() - started < 20  # within the unit's TimeoutStopSec
+    # before the fix: exit 0 and no line, as if the run had ended well
+    assert proc.returncode == 1, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("fashion-edge:")]
+    assert any(line.startswith("fashion-edge: camera entrance did not stop within the stop budget "
+                               "(entrance:pipeline running for") for line in lines), lines
