@@ -3,9 +3,12 @@ environment outside it, runs `--version`, `detect` (the COCO model's manifest co
 `demo` (config, models and clip found through FASHION_EDGE_HOME) and `check-config` on the store
 config with the models laid out as systemd/README.md says.
 
-The venv uses the system site-packages for the dependencies (no registry here) and gets the wheel
-with --no-deps; the editable install of the checkout stays visible there, so the test asserts that
-`edge` is imported from the venv.
+The venv gets the wheel with --no-deps and sees the dependencies (no registry here) of the
+interpreter running the tests through a .pth file naming that interpreter's site-packages folders.
+Not ``--system-site-packages``: run from inside a virtualenv, that flag gives the *base*
+interpreter's packages, not the active venv's (issue 22, 9: ``ModuleNotFoundError: cv2`` in a
+venv). Plain folder names do not run their .pth files, so the checkout's editable install stays
+out; the test still asserts that `edge` is imported from the venv.
 """
 
 from __future__ import annotations
@@ -33,6 +36,20 @@ def run(*args, cwd: Path, env: dict | None = None, timeout: float = 120) -> subp
                           timeout=timeout)
 
 
+def dependency_folders() -> list[str]:
+    """The site-packages / dist-packages folders of the interpreter running the tests, in its order
+    (a venv's own first, then the base's when it was made with --system-site-packages)."""
+    return [p for p in sys.path if p and Path(p).is_dir() and Path(p).name in ("site-packages", "dist-packages")]
+
+
+def link_dependencies(python: Path) -> None:
+    """A .pth in the new venv's site-packages naming ``dependency_folders()`` (appended after its own)."""
+    site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=python.parent)
+    assert site.returncode == 0, site.stderr
+    (Path(site.stdout.strip()) / "fashion_edge_test_dependencies.pth").write_text(
+        "".join(f"{folder}\n" for folder in dependency_folders()))
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The bin/ folder of a venv holding the wheel built from a copy of this working tree."""
@@ -57,9 +74,10 @@ def installed(tmp_path_factory) -> Path:
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("fashion_edge-*.whl")
     venv = root / "venv"
-    made = run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=root)
+    made = run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=root)
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
+    link_dependencies(python)
     added = run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q",
                 wheel, cwd=root, timeout=300)
     assert added.returncode == 0, added.stderr
