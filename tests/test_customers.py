@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edge.classify.classifier import Classification
-from edge.config import ConsensusConfig, load_config
+from edge.config import ConsensusConfig, RuleConfig, load_config
 from edge.customer import Customer
 from edge.consensus import GarmentVotes
 from edge.detections import Detections
@@ -85,7 +85,10 @@ class StubModels:
 
 def pipeline(tmp_path, garment_score: float = 0.9, **consensus) -> CameraPipeline:
     config = load_config(REPO / "configs" / "demo.yaml")
-    config.rules = [r for r in config.rules if r.name == "dress"]
+    # identity tests: the garment-only dress rule (the shipped one also needs the person-attribute
+    # reading; its fusion has tests of its own in test_attribute_fusion.py)
+    config.attributes.enabled = False
+    config.rules = [RuleConfig(name="dress", when=["dress"], unless=["pants", "shorts"])]
     for key, value in consensus.items():
         setattr(config.consensus, key, value)
     return CameraPipeline(config, config.cameras[0], models=StubModels(garment_score), state_dir=tmp_path)

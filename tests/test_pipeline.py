@@ -47,10 +47,14 @@ def test_garments_come_from_the_detector_on_person_crops(shared_dir, tmp_path):
     assert pipeline.use_garment_boxes and pipeline.models.garment_detector is not pipeline.models.detector
 
     settled = _settled_garments(pipeline, _dress_photo_canvas(shared_dir))
-    slots = set(settled)
-    # slots are the garment detector's classes, found on the person crop
+    slots = {slot for slot in settled if not slot.startswith("attr:")}
+    # garment slots are the garment detector's classes, found on the person crop
     assert slots and slots <= set(pipeline.models.garment_detector.garment_labels), settled
     assert "dress" in slots, settled
+    # beside them, the person-attribute readings (one slot per output): this woman reads as a dress
+    readings = {slot: g.label for slot, g in settled.items() if slot.startswith("attr:")}
+    assert readings.get("attr:dress_or_skirt") == "person.dress_or_skirt", settled
+    assert readings.get("attr:pants") == "person.no-pants", settled
     assert "garment_detect" in pipeline.timer.summary()
     # the consensus stops the garment detector once the customer is settled: far fewer scans than frames
     assert pipeline.timer.summary()["garment_detect"]["n"] < 20
