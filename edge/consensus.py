@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 from .config import ConsensusConfig
 
@@ -201,11 +201,13 @@ class GarmentVotes:
         return decided
 
     # -- re-verification -------------------------------------------------------------------
-    def reverify(self, votes: int) -> None:
+    def reverify(self, votes: int, checks: Callable[[str], bool] = lambda slot: True) -> None:
         """Ask each settled slot for ``votes`` more counted votes (after a re-acquisition); if
         within ``VERIFY_LOOKS_PER_VOTE * votes`` looks no settled garment is seen again and
-        agrees, the customer counts as contradicted too (somebody else in other clothes)."""
-        settled = [state for state in self._slots.values() if state.settled is not None]
+        agrees, the customer counts as contradicted too (somebody else in other clothes).
+        ``checks(slot)``: whether the slot takes part (the caller leaves out readings that are
+        not evidence of identity)."""
+        settled = [state for slot, state in self._slots.items() if state.settled is not None and checks(slot)]
         for state in settled:
             state.verify_left, state.verify_against, state.verify_done = votes, 0, 0
         self._verify_looks_left = VERIFY_LOOKS_PER_VOTE * votes if settled and votes else 0

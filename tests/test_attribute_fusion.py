@@ -135,3 +135,32 @@ def test_analytics_garment_mix_counts_garments_not_readings(tmp_path):
     assert any(mixes), windows  # the pants box settled and is counted
     assert not any(label.startswith("person.") for mix in mixes for label in mix)
     assert any((w.get("customers_matched") or {}).get("suit") for w in windows)  # the suit share still counts
+
+
+def test_a_flipping_reading_after_reacquisition_does_not_split_the_customer():
+    """Re-verification after a re-acquisition checks garments, not attribute readings: a reading near
+    its operating point flips between a front and a back view, which is no evidence of another person."""
+    from edge.config import ConsensusConfig
+    from edge.customer import Customers
+
+    customers = Customers(ConsensusConfig())
+    customer = customers.start(1, 0.0)
+    votes = customer.garments
+    for i in range(3):
+        votes.look()
+        votes.seen("dress")
+        votes.seen("attr:outwear")
+        votes.vote("dress", "dress", 0.9, i * 0.2)
+        votes.vote("attr:outwear", "person.outwear", 0.7, i * 0.2)
+    assert {s: g.label for s, g in votes.settled().items()} == {"dress": "dress", "attr:outwear": "person.outwear"}
+    customers.reacquire(1)
+    for i in range(3, 6):  # the back view: the dress agrees, the outwear reading flips
+        votes.look()
+        votes.vote("dress", "dress", 0.9, i * 0.2)
+        votes.vote("attr:outwear", "person.no-outwear", 0.8, i * 0.2)
+    assert not votes.contradicted
+    customers.reacquire(1)
+    for i in range(6, 9):  # somebody else: the garment itself disagrees
+        votes.look()
+        votes.vote("dress", "pants", 0.9, i * 0.2)
+    assert votes.contradicted

@@ -46,6 +46,10 @@ def is_attribute_label(label: str) -> bool:
     return label.lower().startswith(ATTRIBUTE_PREFIX)
 
 
+def is_attribute_slot(slot: str) -> bool:
+    return slot.startswith(SLOT_PREFIX)
+
+
 def garments_only(settled: dict[str, float]) -> dict[str, float]:
     """The garment labels of a settled mix (analytics' garment mix counts garments, not readings)."""
     return {label: score for label, score in settled.items() if not is_attribute_label(label)}
