@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -126,8 +127,10 @@ def main() -> None:
     parser.add_argument("--label", help="name of this run in --walk-json (default: config stem, +attributes)")
     parser.add_argument("--walk-seed", type=int, default=0, help="store walk: cast and layout seed")
     parser.add_argument("--walk-json", type=Path, help="store walk: JSON holding every run by --label")
+    parser.add_argument("--walk-report-only", action="store_true",
+                        help="store walk: only rewrite --walk-write from the runs in --walk-json (no pipeline)")
     parser.add_argument("--walk-write", type=Path, help="store walk: markdown of every run in --walk-json "
-                        "(PNGs beside it: <stem>.png summary, <stem>-customers.png every customer)")
+                        "(beside it: <stem>.png summary, <stem>-customers.jpg every customer)")
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -137,7 +140,7 @@ def main() -> None:
         rules = yaml.safe_load(args.rules.read_text()) if args.rules else store_walk.ATTRIBUTE_RULES
         config = store_walk.with_attributes(config, args.attributes, rules)
     label = args.label or (args.config.stem + ("+attributes" if args.attributes else ""))
-    models = Models(config)
+    models = None if args.walk_report_only else Models(config)
     people = load_people(args.shared / "datasets" / "colorful-fashion", "val")
     wanted = [s for s in args.only.split(",") if s] or list(scenarios(people))
     if args.only == "none":
@@ -145,9 +148,12 @@ def main() -> None:
     results, live = [], []
     t0 = time.time()
     load_before = f"{os.getloadavg()[0]:.2f}"
-    if "store_walk" in wanted:
-        wanted.remove("store_walk")
+    if "store_walk" in wanted or args.walk_report_only:
+        if "store_walk" in wanted:
+            wanted.remove("store_walk")
         run_store_walk(args, config, models, label)
+        if args.walk_report_only:
+            return
     for name in tqdm(wanted, desc="scenarios", unit="scenario"):
         scenario = scenarios(people)[name]()
         record = run_scenario(scenario, config, models)
@@ -181,28 +187,38 @@ def main() -> None:
                                                   before_file=os.path.relpath(args.before, REPO)))
 
 
-def run_store_walk(args, config, models, label: str) -> dict:
+def run_store_walk(args, config, models, label: str) -> dict | None:
     pool = store_walk.load_pool(args.shared / "datasets")
     walk = store_walk.walk(store_walk.pick(pool, seed=args.walk_seed), seed=args.walk_seed)
     print(f"store walk: {len(walk.people)} customers, {walk.scenario.n_frames} frames at {walk.scenario.fps:g} fps")
+    if args.walk_report_only:
+        data = json.loads(args.walk_json.read_text())
+        if data["walk"] != store_walk.signature(walk):
+            raise SystemExit(f"{args.walk_json}: its runs are of another walk (--walk-seed?)")
+        _write_walk(args, walk, data["runs"])
+        return None
     record = run_scenario(_progress(walk.scenario), config, models)
     figures = store_walk.score_walk(walk, record, config.analytics.min_dwell_s)
     runs = {label: figures}
     if args.walk_json:
-        command = "python scripts/bench_scenarios.py " + " ".join(sys.argv[1:])
+        command = "python scripts/bench_scenarios.py " + shlex.join(sys.argv[1:])
         runs = store_walk_report.merge_run(args.walk_json, walk, label, command.strip(),
                                            os.path.relpath(args.config.resolve(), REPO), figures)["runs"]
     print(store_walk_report.customer_table(runs))
     print(store_walk_report.identity_table(runs))
     print(store_walk_report.group_table(runs))
     print(store_walk_report.summary_table(runs))
+    _write_walk(args, walk, runs)
+    return figures
+
+
+def _write_walk(args, walk, runs: dict) -> None:
     if args.walk_write:
         png = args.walk_write.with_suffix(".png")
-        sheet = args.walk_write.with_name(args.walk_write.stem + "-customers.png")
+        sheet = args.walk_write.with_name(args.walk_write.stem + "-customers.jpg")  # photos: JPEG is 1/6 the size
         store_walk_report.draw_summary(png, runs)
         store_walk_report.draw_customers(sheet, walk, runs)
         store_walk_report.write_markdown(args.walk_write, {"runs": runs}, png, sheet)
-    return figures
 
 
 class _progress:
@@ -246,7 +262,7 @@ pipeline is busy are dropped), 20 s of a crowd walking on a store-like backdrop:
 `python scripts/bench_scenarios.py --only store_walk --no-demo --live-fps '' --walk-json docs/store-walk.json --walk-write docs/store-walk.md`
 (add `--attributes models/person-attributes.tflite` for the person-attribute model with the issue-20 rules,
 or `--config` for another config; each run is kept in the JSON under `--label`). Figures, every customer's
-verdicts and the pictures: `docs/store-walk.md`, `docs/store-walk.png`, `docs/store-walk-customers.png`.
+verdicts and the pictures: `docs/store-walk.md`, `docs/store-walk.png`, `docs/store-walk-customers.jpg`.
 
 - **People, validation only**: PETA val identities (split by identity with the attribute training's seeded hash,
   `load_peta(root, "val", 0.2, 42)`; an identity's views, up to 4, are shown one after another along its walk),

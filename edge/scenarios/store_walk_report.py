@@ -174,7 +174,7 @@ def draw_customers(path: Path, walk_: Walk, runs: dict, columns: int = 14) -> No
     cv2.putText(legend, f"runs: {line}   green: right alert, red: false alert, orange: missed, grey: alert on "
                 "an excluded truth (d/s/o = dress/suit/outwear truth, ? = unknown)", (4, 24),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-    cv2.imwrite(str(path), np.vstack([legend, sheet]))
+    cv2.imwrite(str(path), np.vstack([legend, sheet]), [cv2.IMWRITE_JPEG_QUALITY, 80])
 
 
 STORE_WALK_DOC = """# Store walk: per-customer dress, suit and outwear alerts at CCTV scale
