@@ -203,13 +203,27 @@ def run_store_walk(args, config, models, label: str) -> dict | None:
     if args.walk_json:
         command = "python scripts/bench_scenarios.py " + shlex.join(sys.argv[1:])
         runs = store_walk_report.merge_run(args.walk_json, walk, label, command.strip(),
-                                           os.path.relpath(args.config.resolve(), REPO), figures)["runs"]
+                                           os.path.relpath(args.config.resolve(), REPO), figures, _commit())["runs"]
     print(store_walk_report.customer_table(runs))
     print(store_walk_report.identity_table(runs))
     print(store_walk_report.group_table(runs))
     print(store_walk_report.summary_table(runs))
     _write_walk(args, walk, runs)
     return figures
+
+
+def _commit() -> str | None:
+    """HEAD, with '+changes' when tracked files differ from it (the code a run measured)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "edge", "configs"],
+                               cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def _write_walk(args, walk, runs: dict) -> None:

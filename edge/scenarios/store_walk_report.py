@@ -14,12 +14,13 @@ from .store_walk import GROUPS, RULES, Walk, group_figures, signature
 MARK = {"TP": "✓", "FN": "miss", "FP": "FALSE", "TN": "", "excluded": ""}
 
 
-def merge_run(path: Path, walk_: Walk, label: str, command: str, config: str, figures: dict) -> dict:
+def merge_run(path: Path, walk_: Walk, label: str, command: str, config: str, figures: dict,
+              commit: str | None = None) -> dict:
     """Add (or replace) run ``label`` in the JSON at ``path``; runs of another walk are dropped."""
     data = json.loads(path.read_text()) if path.exists() else {}
     if data.get("walk") != signature(walk_):
         data = {"walk": signature(walk_), "runs": {}}
-    data["runs"][label] = {"command": command, "config": config, **figures}
+    data["runs"][label] = {"command": command, "config": config, "commit": commit, **figures}
     for run in data["runs"].values():  # group figures of earlier runs in today's definition
         run["groups"] = group_figures(run["per_customer"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,8 @@ def customer_table(runs: dict) -> str:
 
 def write_markdown(path: Path, data: dict, png: Path | None, sheet: Path | None) -> None:
     runs = data["runs"]
-    commands = "\n".join(f"- `{label}`: `{run['command']}` (config `{run['config']}`)" for label, run in runs.items())
+    commands = "\n".join(f"- `{label}`: `{run['command']}` (config `{run['config']}`"
+                         + (f", code at {run['commit']}" if run.get("commit") else "") + ")" for label, run in runs.items())
     pictures = ""
     if png is not None:
         pictures += f"\n![store walk summary]({png.name})\n"
