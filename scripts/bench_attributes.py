@@ -115,7 +115,7 @@ def size_study(sizes: list[tuple[int, int]], runs: int, crops: list[np.ndarray])
         from training.attributes import labels as L
 
         write_manifest(tmp, list(L.ATTRIBUTES), h, w, config.model.margin, {}, {})
-        rows.append({"input": f"{h}x{w}", "probe_auc": aucs, **latency(tmp, 1, runs, crops)})
+        rows.append({**latency(tmp, 1, runs, crops), "size": f"{h}x{w}", "probe_auc": aucs})
         print(json.dumps(rows[-1]))
     return rows
 
@@ -134,7 +134,7 @@ def main() -> int:
         result = size_study(sizes, args.runs, crops)
         print(f"{'input':>8} {'invoke ms':>10} " + " ".join(f"{n:>8}" for n in result[0]["probe_auc"]))
         for r in result:
-            print(f"{r['input']:>8} {r['invoke_ms_median']:>10.2f} " + " ".join(f"{v:>8.3f}" for v in r["probe_auc"].values()))
+            print(f"{r['size']:>8} {r['invoke_ms_median']:>10.2f} " + " ".join(f"{v:>8.3f}" for v in r["probe_auc"].values()))
     else:
         if not args.model.is_file():
             print(f"error: {args.model}: model file not found", file=sys.stderr)
