@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,43 @@ from .errors import ConfigError
 
 # Zone polygons are in frame pixels; no camera frame is larger than this.
 MAX_PIXELS = 100_000
+
+# The config file itself (issue 22, 5): a config is a few KB; nothing reads further than this, and
+# nothing nested deeper or expanding (YAML aliases) to more values than any real config.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_VALUES = 100_000
+
+# MQTT (3.1.1, section 1.5.3): every string is at most 65535 bytes of UTF-8 and holds no U+0000.
+MQTT_STRING_BYTES = 65535
+# Client ids: 3.1.1 obliges a server to accept only 1..23 bytes of [0-9a-zA-Z]; mosquitto and most
+# brokers take more (the default id, fashion-edge-<site>-<hostname>, is longer), some cap it at 128
+# (AWS IoT). A configured id past 128 bytes is refused here rather than by some broker later.
+MQTT_CLIENT_ID_BYTES = 128
+# site, camera and rule names go into every topic (and the default client id): short names keep
+# every topic far below MQTT's 65535-byte limit.
+MAX_NAME_CHARS = 64
+MAX_TOPIC_PREFIX_BYTES = 1024
+
+
+def mqtt_string(value: str | None, limit: int = MQTT_STRING_BYTES) -> str | None:
+    """A string MQTT can carry: no NUL, at most ``limit`` bytes of UTF-8."""
+    if value is None:
+        return value
+    if "\0" in value:
+        raise ValueError("contains a NUL character (MQTT strings cannot carry U+0000)")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ValueError(f"{size} bytes of UTF-8: longer than MQTT allows here ({limit} bytes)")
+    return value
+
+
+def minutes_of_day(text: str, allow_24: bool) -> int:
+    """'HH:MM' -> minutes since midnight; ValueError naming the value when it is no time of day."""
+    hours, minutes = (int(p) for p in text.split(":"))
+    if minutes >= 60 or hours > 24 or (hours == 24 and (minutes or not allow_24)):
+        raise ValueError(f"{text!r} is not a time of day (HH:MM, 00:00-{'24:00' if allow_24 else '23:59'})")
+    return hours * 60 + minutes
 
 
 class Strict(BaseModel):
@@ -55,7 +93,8 @@ class ReconnectConfig(Strict):
 
 
 class CameraConfig(Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", description="used in MQTT topics")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
+                      description="used in MQTT topics (at most 64 characters)")
     source: str = Field(..., description="USB index ('0'), rtsp://, http://, a video/GIF file or a folder of images")
     fps_cap: float | None = Field(None, gt=0, le=240, description="process at most this many frames per second (0..240)")
     loop: bool = Field(False, description="restart a file source at its end instead of stopping")
@@ -215,12 +254,32 @@ class Schedule(Strict):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
         default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     )
-    start: str = Field("00:00", pattern=r"^\d{2}:\d{2}$")
-    end: str = Field("24:00", pattern=r"^\d{2}:\d{2}$")
+    start: str = Field("00:00", pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM, 00:00-23:59")
+    end: str = Field("24:00", pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM, 00:00-24:00")
+
+    # Checked here, not first by the rule engine once the cameras run (issue 22, 4: check-config said
+    # ok, run exited 2). edge/rules.py reads the times through the same minutes_of_day.
+    @field_validator("start")
+    @classmethod
+    def _start_time(cls, value: str) -> str:
+        minutes_of_day(value, allow_24=False)
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end_time(cls, value: str) -> str:
+        minutes_of_day(value, allow_24=True)
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if minutes_of_day(self.start, allow_24=False) == minutes_of_day(self.end, allow_24=True):
+            raise ValueError("start equals end (an empty schedule)")
+        return self
 
 
 class RuleConfig(Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS)
     when: list[str] = Field(
         ..., min_length=1, description="alternatives; each is garments joined by '+', e.g. ['suit', 'blazer+pants']"
     )
@@ -235,6 +294,21 @@ class RuleConfig(Strict):
     cameras: list[str] = Field(default_factory=list, description="empty: all cameras")
     cooldown_s: float = Field(0.0, ge=0, le=604800, description="minimum seconds between two alerts of this rule (0..7 days)")
     schedule: Schedule | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _no_empty_garment_in_when(cls, when: list[str]) -> list[str]:
+        for alternative in when:
+            if not all(label.strip() for label in alternative.split("+")):
+                raise ValueError(f"empty garment in {alternative!r}")
+        return when
+
+    @field_validator("unless")
+    @classmethod
+    def _no_empty_garment_in_unless(cls, unless: list[str]) -> list[str]:
+        if not all(label.strip() for label in unless):
+            raise ValueError("empty garment")
+        return unless
 
     @field_validator("zones")
     @classmethod
@@ -260,6 +334,12 @@ class TLSConfig(Strict):
     key: Path | None = None
     insecure: bool = Field(False, description="skip hostname verification (testing only)")
 
+    @model_validator(mode="after")
+    def _cert_with_key(self):
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs both cert and key")
+        return self
+
 
 class OutboxConfig(Strict):
     max_messages: int = Field(10000, ge=1, le=10_000_000, description="bound of the durable outbox (1..10 million)")
@@ -278,9 +358,12 @@ class DiscoveryConfig(Strict):
 class MQTTConfig(Strict):
     host: str | None = Field(None, description="None: start the embedded broker on 127.0.0.1")
     port: int = Field(1883, ge=1, le=65535)
-    topic_prefix: str | None = Field(None, description="default fashion-edge/<site>")
-    client_id: str | None = None
-    username: str | None = None
+    topic_prefix: str | None = Field(
+        None, description="default fashion-edge/<site>; no '#', '+' or NUL, not starting with '$', at most 1024 bytes")
+    client_id: str | None = Field(
+        None, description="default fashion-edge-<site>-<hostname>; 1..128 bytes of UTF-8 (MQTT 3.1.1 servers must "
+                          "accept 1..23 bytes of [0-9a-zA-Z]; most take more)")
+    username: str | None = Field(None, description="at most 65535 bytes of UTF-8 (MQTT's limit)")
     password_env: str | None = Field(None, description="environment variable holding the password")
     password_file: Path | None = None
     tls: TLSConfig | None = None
@@ -294,6 +377,33 @@ class MQTTConfig(Strict):
         if self.password_env and self.password_file:
             raise ValueError("give password_env or password_file, not both")
         return self
+
+    # Settings no broker accepts (issue 22, 4): the broker closed the connection and the service
+    # looped on "broker unreachable", or paho's thread died packing the string.
+    @field_validator("topic_prefix")
+    @classmethod
+    def _publishable_prefix(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for wildcard in ("#", "+"):
+            if wildcard in value:
+                raise ValueError(f"contains {wildcard!r}: a wildcard, allowed only when subscribing, never in a "
+                                 "topic published to")
+        if value.startswith("$"):
+            raise ValueError("starts with '$': topics starting with '$' belong to the broker ($SYS)")
+        return mqtt_string(value, MAX_TOPIC_PREFIX_BYTES)
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("must be at least 1 character (or left out for the default)")
+        return mqtt_string(value, MQTT_CLIENT_ID_BYTES)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        return mqtt_string(value)
 
 
 class StylesConfig(Strict):
@@ -406,11 +516,21 @@ class ServiceConfig(Strict):
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
 
+    @model_validator(mode="after")
+    def _one_listener_per_port(self):
+        if self.metrics.enabled and self.web.enabled:
+            metrics, web = self.metrics.address, self.web.address
+            if metrics[1] != 0 and metrics == web:
+                raise ValueError(f"service.metrics.listen and service.web.listen are both {self.web.listen}: "
+                                 "give each its own port")
+        return self
+
 
 class Config(Strict):
     _base_dir: Path | None = PrivateAttr(None)  # set by load_config
 
-    site: str = Field("store", pattern=r"^[A-Za-z0-9_-]+$")
+    site: str = Field("store", pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
+                      description="in every MQTT topic and the default client id (at most 64 characters)")
     cameras: list[CameraConfig] = Field(..., min_length=1)
     detector: DetectorConfig
     garments: GarmentsConfig = GarmentsConfig()
@@ -472,25 +592,91 @@ def resolve_paths(node, base: Path) -> None:
             resolve_paths(item, base)
 
 
-def read_yaml(path: str | Path) -> object:
-    """Parsed YAML of a config file; a missing file or malformed YAML is a one-line ConfigError."""
-    path = Path(path)
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _regular_file_size(path: Path) -> int:
+    """The size of the regular file at ``path``; anything else is refused before it is opened (a FIFO
+    would block the open, /dev/zero would be read until MemoryError)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
         raise ConfigError("config file not found", path=path) from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at line {line}", path=path) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config ({exc.strerror})", path=path) from None
+        raise ConfigError(f"cannot read config ({exc.strerror or exc})", path=path) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "no file")
+        raise ConfigError(f"not a regular file ({kind}); give the config file itself", path=path)
+    return info.st_size
+
+
+def _too_large(path: Path, size: int) -> ConfigError:
+    return ConfigError(f"{size} bytes: larger than any config (at most {MAX_CONFIG_BYTES} bytes)", path=path)
+
+
+def _check_shape(data: object, path: Path) -> None:
+    """Refuse data nested deeper than MAX_CONFIG_DEPTH or expanding (through YAML aliases, which
+    share one object) to more than MAX_CONFIG_VALUES values: validation walks every expanded value.
+    Iterative, and each shared object is counted once per size (memo by id)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[object, int, bool]] = [(data, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_CONFIG_DEPTH} levels (no config is)", path=path)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            total = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if total > MAX_CONFIG_VALUES:
+                raise ConfigError(f"expands to more than {MAX_CONFIG_VALUES} values (YAML aliases?); "
+                                  "no config is that large", path=path)
+            sizes[id(node)] = total
+            continue
+        if id(node) in sizes:
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
+def read_yaml(path: str | Path) -> object:
+    """Parsed YAML of a config file; a missing file, one that is no regular file, larger than
+    MAX_CONFIG_BYTES, malformed or nested too deep is a one-line ConfigError."""
+    path = Path(path)
+    size = _regular_file_size(path)
+    if size > MAX_CONFIG_BYTES:
+        raise _too_large(path, size)
     try:
-        return yaml.safe_load(text)
+        # O_NONBLOCK: should the path have become a FIFO since the stat, the open does not wait
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise ConfigError("not a regular file; give the config file itself", path=path)
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config ({exc.strerror or exc})", path=path) from None
+    if len(raw) > MAX_CONFIG_BYTES:  # grew since the stat
+        raise _too_large(path, len(raw))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"nested deeper than {MAX_CONFIG_DEPTH} levels (no config is)", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or "malformed YAML"
         raise ConfigError(f"malformed YAML at {where}: {problem}", path=path) from None
+    _check_shape(data, path)
+    return data
 
 
 def _error_message(error: dict) -> str:

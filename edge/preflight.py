@@ -18,7 +18,12 @@ What is checked, in order:
    ``run`` passes ``live_timeout_s=None``: live sources are left to the daemon, which opens them
    anyway and gives up after ``reconnect.first_frame_timeout_s`` (no extra delay at start);
 4. secrets: ``password_env`` set in the environment, ``password_file`` readable, TLS files present;
-5. rules: every garment in ``when`` / ``unless`` must be a label the configured models can produce
+5. what ``run`` would otherwise refuse only at start (issue 22, 4): the TLS files loaded into a paho
+   client exactly as the publisher loads them; each enabled listener (metrics, web page) bound once
+   and released (a host that does not resolve, a port in use: the daemon's line); the state
+   directory neither a file, nor below one, nor on a kernel file system (/proc, /sys, /dev), nor
+   unwritable by this user (a warning: the service may run as another user). Nothing is created;
+6. rules: every garment in ``when`` / ``unless`` must be a label the configured models can produce
    (``producible_garments``); a name no model and no known vocabulary has (``dres``) is an error
    listing the labels, a real garment these models never name (``suit`` with the project's
    classifier) is a warning (that alternative never fires). ``rules[].cameras`` must name cameras.
@@ -112,6 +117,8 @@ def check(path: str | Path, *, source: str | None = None, live_timeout_s: float 
     models = _check_models(config, out)
     _check_sources(config, out, source, live_timeout_s)
     _check_secrets(config, out)
+    _check_listeners(config, out)
+    _check_state_dir(config, out)
     _check_rules(config, out, models)
     return Preflight(config, out.problems)
 
@@ -290,13 +297,91 @@ def _check_secrets(config: Config, out: _Collector) -> None:
     mqtt = config.mqtt
     _check_secret(out, "mqtt", mqtt.password_env, mqtt.password_file)
     if mqtt.tls is not None:
+        missing = False
         for name in ("ca", "cert", "key"):
             file = getattr(mqtt.tls, name)
             if file is not None and not file.is_file():
                 out.error(f"mqtt.tls.{name}", f"{file} not found")
+                missing = True
+        if not missing:
+            _check_tls(mqtt.tls, out)
     web = config.service.web
     if web.enabled:
         _check_secret(out, "service.web", web.password_env, web.password_file)
+
+
+def _check_tls(tls, out: _Collector) -> None:
+    """The files loaded into a paho client by the publisher's own ``apply_tls`` (a CA that is no
+    certificate, a key that does not match: its line, before run starts anything)."""
+    import paho.mqtt.client as mqtt
+
+    from .mqtt.connection import apply_tls
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    out.attempt("mqtt.tls", lambda: apply_tls(client, tls))
+
+
+# -- what run needs from this machine at start -------------------------------------------------
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (the metrics and web servers' own words,
+    edge/integrations.py), or None. Bound once with SO_REUSEADDR as those servers bind, then
+    released: a name that does not resolve, an address not on this machine, a port in use."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1)  # a port in use by a listener is refused here at the latest
+    except OSError as exc:
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def _check_listeners(config: Config, out: _Collector) -> None:
+    for name in ("metrics", "web"):
+        section = getattr(config.service, name)
+        if section.enabled:
+            problem = listen_problem(*section.address)
+            if problem:
+                out.error(f"service.{name}.listen", problem)
+
+
+# /proc, /sys, /dev: kernel file systems, never storage (a state_dir there fails at start or writes
+# into the kernel's files).
+KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def state_dir_problem(state_dir: Path) -> tuple[str, str] | None:
+    """("error" | "warning", why) when ``run`` cannot create or write ``state_dir``, else None.
+    Nothing is created. Not writable by this user is a warning: the service may run as another."""
+    resolved = Path(os.path.abspath(state_dir))
+    try:
+        resolved = resolved.resolve()
+    except OSError:
+        pass
+    for kernel in KERNEL_FILE_SYSTEMS:
+        if resolved == kernel or kernel in resolved.parents:
+            return "error", f"{state_dir} is on a kernel file system ({kernel}), not storage"
+    existing = resolved
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == resolved else f" ({existing} is not a folder)"
+        return "error", f"{state_dir} is not a folder{where}"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        target = "" if existing == resolved else f" (its parent {existing} is not: cannot create it)"
+        return "warning", (f"{state_dir} is not writable by this user (uid {os.geteuid()}){target}; "
+                           "run as this user would exit 2")
+    return None
+
+
+def _check_state_dir(config: Config, out: _Collector) -> None:
+    problem = state_dir_problem(config.state_dir())
+    if problem:
+        level, why = problem
+        out.add(level, "service.state_dir", f"cannot create or write the state directory: {why}")
 
 
 # -- rules -------------------------------------------------------------------------------------

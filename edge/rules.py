@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .config import RuleConfig
+from .config import RuleConfig, minutes_of_day
 from .errors import ConfigError
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -48,11 +48,12 @@ class RuleMatch:
 
 
 def _minutes(text: str, field: str, allow_24: bool) -> int:
-    hours, minutes = (int(p) for p in text.split(":"))
-    if minutes >= 60 or hours > 24 or (hours == 24 and (minutes or not allow_24)):
-        raise ConfigError(f"{text!r} is not a time of day (HH:MM, 00:00-{'24:00' if allow_24 else '23:59'})",
-                          field=field)
-    return hours * 60 + minutes
+    # The config's validators refuse a bad time already (check-config and run alike, one line);
+    # this is the same parser, kept for a RuleConfig built without validation.
+    try:
+        return minutes_of_day(text, allow_24)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field=field) from None
 
 
 def point_in_polygon(point: tuple[float, float], polygon: list[tuple[float, float]]) -> bool:

@@ -227,8 +227,12 @@ def guide_layout(tmp_path: Path, shared: Path) -> Path:
     (models / "manifests" / "coco-yolo.json").symlink_to(REPO / "models/manifests/coco-yolo.json")
     etc = tmp_path / "etc"
     (etc / "tls").mkdir(parents=True)
-    for name in ("ca.crt", "client.crt", "client.key"):
-        (etc / "tls" / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    # real PEM files: the pre-flight loads them as the publisher does (issue 22, 4); a self-signed
+    # client certificate doubles as the CA
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-sha256", "-days", "2", "-nodes", "-keyout", "client.key", "-out", "client.crt",
+                    "-subj", "/CN=fashion-edge test client"], cwd=etc / "tls", check=True, capture_output=True)
+    (etc / "tls" / "ca.crt").write_bytes((etc / "tls" / "client.crt").read_bytes())
     text = (REPO / "configs" / "store.yaml").read_text()
     text = text.replace("/opt/fashion-edge/models", str(models)).replace("/etc/fashion-edge", str(etc))
     text = text.replace("/var/lib/fashion-edge", str(tmp_path / "state"))

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from edge.config import RuleConfig, Schedule
+from edge.config import Config, RuleConfig, Schedule, validate
 from edge.errors import ConfigError, FashionEdgeError
 from edge.rules import RuleEngine, point_in_polygon
 
@@ -120,24 +120,40 @@ def test_schedule_until_midnight():
     assert fired(engine, 1, {"dress": 0.9}, datetime(2026, 11, 23, 23, 59)) == ["dress"]
 
 
+def config_error(rule: dict) -> str:
+    """The one line the config model gives for a config with this rule (issue 22, 4: check-config and
+    run refuse it alike, before any rule engine is built)."""
+    data = {"cameras": [{"name": "cam1", "source": "0"}], "detector": {"model": "d.tflite"},
+            "classifier": {"model": "c.tflite"}, "rules": [{"name": "x", "when": ["dress"], **rule}]}
+    with pytest.raises(ConfigError) as err:
+        validate(Config, data, "store.yaml")
+    assert isinstance(err.value, FashionEdgeError) and "\n" not in str(err.value)
+    return str(err.value)
+
+
 @pytest.mark.parametrize(
     "schedule, field",
     [
-        (Schedule(start="25:00", end="24:00"), "rules[0].schedule.start"),
-        (Schedule(start="08:00", end="08:75"), "rules[0].schedule.end"),
-        (Schedule(start="09:00", end="09:00"), "rules[0].schedule"),
+        ({"start": "25:00", "end": "24:00"}, "rules[0].schedule.start"),
+        ({"start": "08:00", "end": "08:75"}, "rules[0].schedule.end"),
+        ({"start": "09:00", "end": "09:00"}, "rules[0].schedule"),
     ],
 )
 def test_bad_schedule_is_a_one_line_config_error(schedule, field):
-    with pytest.raises(ConfigError) as err:
-        RuleEngine([RuleConfig(name="x", when=["dress"], schedule=schedule)], "cam1")
-    assert isinstance(err.value, FashionEdgeError) and str(err.value).startswith(field + ":")
-    assert "\n" not in str(err.value)
+    assert config_error({"schedule": schedule}).startswith(f"store.yaml: {field}: ")
+
+
+def test_the_engine_reads_times_with_the_same_parser():
+    """A schedule built without validation still fails in the engine with the config's words."""
+    schedule = Schedule.model_construct(days=["mon"], start="10:61", end="24:00")
+    rule = RuleConfig.model_construct(name="x", when=["dress"], unless=[], zones=[], cameras=[],
+                                      min_confidence=0.5, cooldown_s=0.0, schedule=schedule)
+    with pytest.raises(ConfigError, match=r"^rules\[0\]\.schedule\.start: '10:61' is not a time of day"):
+        RuleEngine([rule], "cam1")
 
 
 def test_empty_garment_in_alternative_is_rejected():
-    with pytest.raises(ConfigError, match=r"rules\[0\]\.when"):
-        RuleEngine([RuleConfig(name="x", when=["blazer+"])], "cam1")
+    assert config_error({"when": ["blazer+"]}).startswith("store.yaml: rules[0].when: empty garment in 'blazer+'")
 
 
 def test_unless_vetoes_a_settled_garment_and_waits_for_a_pending_one():
@@ -156,8 +172,7 @@ def test_unless_vetoes_a_settled_garment_and_waits_for_a_pending_one():
 
 
 def test_empty_garment_in_unless_is_rejected():
-    with pytest.raises(ConfigError, match=r"rules\[0\]\.unless"):
-        RuleEngine([RuleConfig(name="x", when=["dress"], unless=[" "])], "cam1")
+    assert config_error({"unless": [" "]}).startswith("store.yaml: rules[0].unless: empty garment")
 
 
 def test_garment_verdicts_are_when_and_unless_without_zone_schedule_or_cooldown():
