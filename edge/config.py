@@ -351,7 +351,7 @@ class DiscoveryConfig(Strict):
     """Home Assistant MQTT discovery (docs/mqtt.md): config topics published retained at every connect."""
 
     enabled: bool = Field(False, description="publish Home Assistant discovery configs; false removes earlier ones")
-    prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+    prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", max_length=MAX_TOPIC_PREFIX_BYTES,
                         description="Home Assistant's discovery prefix")
 
 

@@ -296,6 +296,7 @@ def _check_secret(out: _Collector, section: str, env_name: str | None, file: Pat
 def _check_secrets(config: Config, out: _Collector) -> None:
     mqtt = config.mqtt
     _check_secret(out, "mqtt", mqtt.password_env, mqtt.password_file)
+    _check_password_length(mqtt, out)
     if mqtt.tls is not None:
         missing = False
         for name in ("ca", "cert", "key"):
@@ -308,6 +309,22 @@ def _check_secrets(config: Config, out: _Collector) -> None:
     web = config.service.web
     if web.enabled:
         _check_secret(out, "service.web", web.password_env, web.password_file)
+
+
+def _check_password_length(mqtt, out: _Collector) -> None:
+    """The password exactly as the publisher reads it must fit MQTT's 65535-byte field (paho's network
+    thread died packing a longer one). Its text is never printed."""
+    from .config import MQTT_STRING_BYTES
+    from .mqtt.connection import read_password
+
+    try:
+        password = read_password(mqtt.password_env, mqtt.password_file)
+    except FashionEdgeError:
+        return  # reported by _check_secret
+    size = len(password.encode("utf-8", "surrogateescape")) if password else 0
+    if size > MQTT_STRING_BYTES:
+        where = "mqtt.password_env" if mqtt.password_env else "mqtt.password_file"
+        out.error(where, f"the password is {size} bytes: longer than MQTT allows ({MQTT_STRING_BYTES} bytes)")
 
 
 def _check_tls(tls, out: _Collector) -> None:

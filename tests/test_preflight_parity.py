@@ -227,6 +227,24 @@ def test_lengths_mqtt_cannot_carry(tmp_path, base, section, key, value, words):
     only_line(both_refuse(config), config, field, *words)
 
 
+def test_discovery_prefix_too_long(tmp_path, base):
+    base["mqtt"] = {"discovery": {"enabled": True, "prefix": "h" * 70_000}}
+    config = write(tmp_path, base)
+    only_line(both_refuse(config), config, "mqtt.discovery.prefix", "1024")
+
+
+def test_mqtt_password_longer_than_mqtt_allows(tmp_path, base):
+    """paho's network thread died packing it (issue 22, 2); now refused before anything starts, and
+    the password itself is never printed."""
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("p" * 65_536)
+    base["mqtt"] = {"host": "127.0.0.1", "port": free_port(), "username": "u", "password_file": str(secret)}
+    config = write(tmp_path, base)
+    lines = both_refuse(config)
+    only_line(lines, config, "mqtt.password_file", "65536 bytes")
+    assert "ppp" not in lines[0]
+
+
 def test_longest_accepted_names_pass(tmp_path, base):
     """The limits are not off by one: at them check-config says ok."""
     base["site"] = "s" * 64
