@@ -47,7 +47,10 @@ def mqtt_string(value: str | None, limit: int = MQTT_STRING_BYTES) -> str | None
         return value
     if "\0" in value:
         raise ValueError("contains a NUL character (MQTT strings cannot carry U+0000)")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in a double-quoted YAML string)
+        raise ValueError("is not valid Unicode text (a lone surrogate), which MQTT cannot carry") from None
     if size > limit:
         raise ValueError(f"{size} bytes of UTF-8: longer than MQTT allows here ({limit} bytes)")
     return value

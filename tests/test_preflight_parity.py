@@ -227,6 +227,15 @@ def test_lengths_mqtt_cannot_carry(tmp_path, base, section, key, value, words):
     only_line(both_refuse(config), config, field, *words)
 
 
+def test_username_with_a_lone_surrogate(tmp_path, base):
+    """'\\ud800' in a double-quoted YAML string is a Python str that UTF-8 cannot encode (paho's thread
+    would raise encoding it)."""
+    base["mqtt"] = {"username": "PLACEHOLDER"}
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(base).replace("PLACEHOLDER", '"a\\ud800"'))
+    only_line(both_refuse(config), config, "mqtt.username", "lone surrogate")
+
+
 def test_discovery_prefix_too_long(tmp_path, base):
     base["mqtt"] = {"discovery": {"enabled": True, "prefix": "h" * 70_000}}
     config = write(tmp_path, base)
