@@ -9,51 +9,22 @@ crops framed like the daemon, never validation crops.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import ModelError
-from edge.preprocess import COLOR_ORDER, normalise
+from edge.preprocess import COLOR_ORDER
 from edge.runtime import TFLiteModel, manifest_path, sha256_file
 
 
-def _calibration(images_rgb: np.ndarray):
-    h, w = images_rgb.shape[1:3]
-    # a 0..255 ramp first pins the input range to the whole pixel range (exact uint8 input)
-    ramp = np.broadcast_to(np.linspace(0, 255, h * w).reshape(h, w, 1), (h, w, 3)).astype(np.uint8)
-    yield [normalise(ramp, "unit")[None]]
-    for image in images_rgb:
-        yield [normalise(image, "unit")[None]]
-
-
 def export_int8(model, calibration_rgb: np.ndarray, out_path: Path) -> Path:
-    import tensorflow as tf
+    """The garment classifier's int8 conversion ('unit' normalisation, uint8 in/out, the pooled
+    features as output 1), on the person-attribute model's 2:1 input."""
+    from export.classifier import export_int8 as convert
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.export(os.path.join(tmp, "saved"), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(os.path.join(tmp, "saved"))
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _calibration(calibration_rgb)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-        data = converter.convert()
-    tmp_path = out_path.with_suffix(".tflite.tmp")
-    tmp_path.write_bytes(data)
-    tmp_path.replace(out_path)
-    from export.embedding import add_embedding_output
-
-    try:
-        add_embedding_output(out_path)
-    except ModelError:
-        pass  # no FULLY_CONNECTED head: ships without the embedding
-    return out_path
+    return convert(model, calibration_rgb, "unit", out_path, with_embedding=True)
 
 
 def write_manifest(model_path: Path, attributes: list[str], input_height: int, input_width: int, margin: float,

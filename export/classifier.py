@@ -25,8 +25,8 @@ from edge.runtime import TFLiteModel, manifest_path, sha256_file
 def _calibration_batches(images_rgb: np.ndarray, normalisation: str):
     # A 0..255 ramp first pins the input range to the full pixel range, so the uint8 input
     # quantisation maps each pixel value onto itself (exact for 'unit' normalisation).
-    size = images_rgb.shape[1]
-    ramp = np.broadcast_to(np.linspace(0, 255, size * size).reshape(size, size, 1), (size, size, 3)).astype(np.uint8)
+    h, w = images_rgb.shape[1:3]  # square for the classifier, 2:1 for the person-attribute model
+    ramp = np.broadcast_to(np.linspace(0, 255, h * w).reshape(h, w, 1), (h, w, 3)).astype(np.uint8)
     yield [normalise(ramp, normalisation)[None]]
     for image in images_rgb:
         yield [normalise(image, normalisation)[None]]
