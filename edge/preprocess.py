@@ -57,40 +57,33 @@ def bgr_to_rgb(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
-def letterbox(image: np.ndarray, size: int, pad_value: int = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping aspect ratio so the long side is ``size``; pad the rest, centred."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
-    h, w = image.shape[:2]
-    scale = min(size / h, size / w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    if (new_w, new_h) != (w, h):
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
-    top, left = int(round(pad_y - 0.1)), int(round(pad_x - 0.1))
-    bottom, right = size - new_h - top, size - new_w - left
-    out = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
-    return out, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top), size=size)
-
-
-def letterbox_hw(image: np.ndarray, height: int, width: int, pad_value: int = PAD_VALUE) -> np.ndarray:
-    """Resize keeping aspect ratio to fit ``height`` x ``width``; pad the rest, centred.
-
-    The person-attribute model's input is a tall rectangle (a standing person is about 2:1), so a
-    square letterbox would spend half its pixels on padding.
-    """
+def _fit(image: np.ndarray, height: int, width: int, pad_value: int) -> tuple[np.ndarray, float, int, int]:
+    """Resize keeping aspect ratio to fit ``height`` x ``width``, pad the rest centred (the odd pixel
+    of padding goes bottom / right); returns the image, the scale and the left / top padding."""
     if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
         raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
     h, w = image.shape[:2]
     scale = min(height / h, width / w)
-    new_w, new_h = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     if (new_w, new_h) != (w, h):
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         image = cv2.resize(image, (new_w, new_h), interpolation=interp)
     top, left = (height - new_h) // 2, (width - new_w) // 2
-    return cv2.copyMakeBorder(image, top, height - new_h - top, left, width - new_w - left,
-                              cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    out = cv2.copyMakeBorder(image, top, height - new_h - top, left, width - new_w - left,
+                             cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    return out, scale, left, top
+
+
+def letterbox(image: np.ndarray, size: int, pad_value: int = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect ratio so the long side is ``size``; pad the rest, centred."""
+    out, scale, left, top = _fit(image, size, size, pad_value)
+    return out, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top), size=size)
+
+
+def letterbox_hw(image: np.ndarray, height: int, width: int, pad_value: int = PAD_VALUE) -> np.ndarray:
+    """``letterbox`` into a ``height`` x ``width`` rectangle. The person-attribute model's input is
+    a tall rectangle (a standing person is about 2:1): a square would spend half its pixels on padding."""
+    return _fit(image, height, width, pad_value)[0]
 
 
 def person_box_with_margin(box_xyxy, margin: float, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
