@@ -53,7 +53,7 @@ from edge.runtime import sha256_file  # noqa: E402
 from training.attributes import labels as L  # noqa: E402
 from training.attributes.data import load_peta  # noqa: E402
 from training.attributes.metrics import summary  # noqa: E402
-from training.attributes.ship import HEIGHT_BUCKETS, MIN_PRECISION, any_dress_or_skirt_truth  # noqa: E402
+from training.attributes.ship import HEIGHT_BUCKETS, MIN_PRECISION  # noqa: E402
 
 OUTPUTS = (*L.ATTRIBUTES, "dress_or_skirt")
 PATHS = ("model", "garments")
@@ -66,7 +66,7 @@ MIN_PLOTTED_CROPS = 20  # a height bucket with fewer crops is left out of the fi
 
 def truth_matrix(targets: np.ndarray) -> np.ndarray:
     """(N, len(OUTPUTS)): 1 worn, 0 not, -1 unknown; dress_or_skirt from PETA's set label."""
-    return np.concatenate([targets[:, : len(L.ATTRIBUTES)], any_dress_or_skirt_truth(targets)[:, None]], axis=1)
+    return np.concatenate([targets[:, : len(L.ATTRIBUTES)], L.any_dress_or_skirt_truth(targets)[:, None]], axis=1)
 
 
 class GarmentPath:

@@ -20,6 +20,22 @@ TARGET_WIDTH = len(ATTRIBUTES) + 1
 DRESS_OR_SKIRT = ("dress", "skirt")
 
 
+def with_derived(scores: np.ndarray) -> np.ndarray:
+    """Scores (N, attributes) plus the derived ``dress_or_skirt`` column, as the edge reader
+    computes it (``edge.attributes.model``): 1 - (1 - p_dress)(1 - p_skirt)."""
+    d, s = ATTRIBUTES.index("dress"), ATTRIBUTES.index("skirt")
+    return np.concatenate([scores, (1.0 - (1.0 - scores[:, d]) * (1.0 - scores[:, s]))[:, None]], axis=1)
+
+
+def any_dress_or_skirt_truth(targets: np.ndarray) -> np.ndarray:
+    """Truth of ``dress_or_skirt`` per target row: 1 for PETA's set label or a known dress or skirt,
+    0 when both are known not worn, else unknown."""
+    d, s = ATTRIBUTES.index("dress"), ATTRIBUTES.index("skirt")
+    return np.where(targets[:, SET_COLUMN] == 1, 1.0,
+                    np.where((targets[:, d] == 1) | (targets[:, s] == 1), 1.0,
+                             np.where((targets[:, d] == 0) & (targets[:, s] == 0), 0.0, UNKNOWN)))
+
+
 def empty_target() -> np.ndarray:
     t = np.full(TARGET_WIDTH, UNKNOWN, np.float32)
     t[SET_COLUMN] = 0.0

@@ -29,25 +29,12 @@ HEIGHT_BUCKETS = (("<100", 0, 100), ("100-180", 100, 180), (">180", 180, 10**9))
 MIN_PRECISION = 0.9
 
 
-def any_dress_or_skirt_truth(targets: np.ndarray) -> np.ndarray:
-    d, s = L.ATTRIBUTES.index("dress"), L.ATTRIBUTES.index("skirt")
-    return np.where(targets[:, L.SET_COLUMN] == 1, 1.0,
-                    np.where((targets[:, d] == 1) | (targets[:, s] == 1), 1.0,
-                             np.where((targets[:, d] == 0) & (targets[:, s] == 0), 0.0, -1.0)))
-
-
 def score_table(scores: np.ndarray, targets: np.ndarray) -> dict:
     """Per attribute (and the derived dress_or_skirt) summary on the known labels."""
-    out = {name: summary(scores[:, k], targets[:, k], MIN_PRECISION) for k, name in enumerate(L.ATTRIBUTES)}
-    d, s = L.ATTRIBUTES.index("dress"), L.ATTRIBUTES.index("skirt")
-    either = 1.0 - (1.0 - scores[:, d]) * (1.0 - scores[:, s])
-    out["dress_or_skirt"] = summary(either, any_dress_or_skirt_truth(targets), MIN_PRECISION)
+    full, truth = L.with_derived(scores), L.any_dress_or_skirt_truth(targets)
+    out = {name: summary(full[:, k], targets[:, k], MIN_PRECISION) for k, name in enumerate(L.ATTRIBUTES)}
+    out["dress_or_skirt"] = summary(full[:, -1], truth, MIN_PRECISION)
     return out
-
-
-def with_derived(scores: np.ndarray) -> np.ndarray:
-    d, s = L.ATTRIBUTES.index("dress"), L.ATTRIBUTES.index("skirt")
-    return np.concatenate([scores, (1.0 - (1.0 - scores[:, d]) * (1.0 - scores[:, s]))[:, None]], axis=1)
 
 
 OPERATING_FPR = 0.05
@@ -63,8 +50,8 @@ def operating_points(scores: np.ndarray, targets: np.ndarray, fpr: float = OPERA
     and the person to agree). Measured alternatives: a per-crop precision of 0.9 set pants at 0.10
     (77 % of PETA wears trousers: most dresses would be vetoed) and suit above 0.95; Youden's J set
     suit at 0.02 and dress at 0.04 (a false-positive rate near 30 %)."""
-    full = with_derived(scores)
-    truths = [targets[:, k] for k in range(len(L.ATTRIBUTES))] + [any_dress_or_skirt_truth(targets)]
+    full = L.with_derived(scores)
+    truths = [targets[:, k] for k in range(len(L.ATTRIBUTES))] + [L.any_dress_or_skirt_truth(targets)]
     out = {}
     for k, name in enumerate(list(L.ATTRIBUTES) + ["dress_or_skirt"]):
         negatives = full[truths[k] == 0, k]
@@ -73,28 +60,18 @@ def operating_points(scores: np.ndarray, targets: np.ndarray, fpr: float = OPERA
     return out
 
 
-def edge_scores(model_path: Path, val_set, margin: float) -> np.ndarray:
-    """Scores of the int8 model through the daemon's reader (edge.attributes.model)."""
+def edge_scores(model_path: Path, val_set) -> np.ndarray:
+    """Scores of the int8 model through the daemon's reader (edge.attributes.model), which reads
+    the manifest beside the model and frames each crop with its margin."""
     from edge.attributes.model import PersonAttributeModel
     from edge.preprocess import person_box_with_margin
 
-    reader = PersonAttributeModel(model_path, manifest_path=None if Path(model_path).with_suffix(".json").is_file() else _bootstrap_manifest(model_path, margin), threads=2)
+    reader = PersonAttributeModel(model_path, threads=2)
     out = np.zeros((len(val_set), len(L.ATTRIBUTES)), np.float32)
     for i in range(len(val_set)):
         x1, y1, x2, y2 = person_box_with_margin(val_set.boxes[i], reader.margin, val_set.images[i].shape)
         out[i] = reader.probabilities(val_set.images[i][y1:y2, x1:x2])
     return out
-
-
-def _bootstrap_manifest(model_path: Path, margin: float) -> Path:
-    from edge.runtime import TFLiteModel
-
-    m = TFLiteModel(model_path)
-    path = Path(model_path).with_suffix(".bootstrap.json")
-    path.write_text(json.dumps({"task": "person_attributes", "attributes": list(L.ATTRIBUTES), "labels": list(L.ATTRIBUTES),
-                                "input_height": m.input.shape[1], "input_width": m.input.shape[2],
-                                "normalisation": "unit", "margin": margin}))
-    return path
 
 
 def by_height(scores: np.ndarray, val_set) -> dict:
@@ -207,7 +184,9 @@ def ship(config, config_path: Path, model, state: dict, train_set, val_set, repl
 
     candidate = run_dir / "candidate.tflite"
     export_int8(model, calibration, candidate)
-    int8_scores = edge_scores(candidate, val_set, config.model.margin)
+    shape = (list(L.ATTRIBUTES), config.model.input_height, config.model.input_width, config.model.margin)
+    write_manifest(candidate, *shape, thresholds={}, extra={})  # what the edge reader needs; completed below
+    int8_scores = edge_scores(candidate, val_set)
     float_table, int8_table = score_table(float_scores, targets), score_table(int8_scores, targets)
     drops = {k: float_table[k]["auc"] - int8_table[k]["auc"] for k in float_table}
     log("float/int8 AUC: " + ", ".join(f"{k} {float_table[k]['auc']:.3f}/{int8_table[k]['auc']:.3f}" for k in float_table))
@@ -237,8 +216,7 @@ def ship(config, config_path: Path, model, state: dict, train_set, val_set, repl
         "validation": {k: {"auc": _round(v["auc"]), "recall_at_p90": _round(v["recall_at_p90"])} for k, v in int8_table.items()},
         "parity": {"max_auc_drop": None if worst is None else round(float(drops[worst]), 4)},
     }
-    manifest_file = write_manifest(candidate, list(L.ATTRIBUTES), config.model.input_height, config.model.input_width,
-                                   config.model.margin, thresholds, extra)
+    manifest_file = write_manifest(candidate, *shape, thresholds, extra)
     manifest = json.loads(manifest_file.read_text())
     (report_dir / "MODEL_CARD.md").write_text(model_card(config, config_path, manifest, int8_table))
     if replace:

@@ -181,13 +181,9 @@ def predict(model, images_rgb: np.ndarray, batch_size: int = 128) -> np.ndarray:
 
 
 def validation_aucs(scores: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    out = {name: roc_auc(scores[:, k], targets[:, k]) for k, name in enumerate(L.ATTRIBUTES)}
-    # "dress or skirt": the larger of the two scores against PETA's set label and the known 0/1s
-    d, s = L.ATTRIBUTES.index("dress"), L.ATTRIBUTES.index("skirt")
-    any_truth = np.where(targets[:, L.SET_COLUMN] == 1, 1.0,
-                         np.where((targets[:, d] == 1) | (targets[:, s] == 1), 1.0,
-                                  np.where((targets[:, d] == 0) & (targets[:, s] == 0), 0.0, -1.0)))
-    out["dress_or_skirt"] = roc_auc(np.maximum(scores[:, d], scores[:, s]), any_truth)
+    full = L.with_derived(scores)
+    out = {name: roc_auc(full[:, k], targets[:, k]) for k, name in enumerate(L.ATTRIBUTES)}
+    out["dress_or_skirt"] = roc_auc(full[:, -1], L.any_dress_or_skirt_truth(targets))
     return out
 
 
