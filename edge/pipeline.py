@@ -125,9 +125,7 @@ class Models:
         if config.attributes.enabled:
             from .attributes.model import PersonAttributeModel
 
-            attrs = config.attributes
-            self.attributes = PersonAttributeModel(attrs.model, manifest_path=attrs.manifest, threads=attrs.threads,
-                                                   thresholds=attrs.thresholds)
+            self.attributes = PersonAttributeModel.from_config(config.attributes)
 
 
 class CameraPipeline:

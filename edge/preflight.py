@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .attributes.reader import ATTRIBUTE_PREFIX, attribute_label
 from .config import Config, load_config, read_yaml, validation_errors
 from .errors import FashionEdgeError
 from .garments import GARMENT_VOCABULARY, refined_names
@@ -179,8 +180,7 @@ def _check_models(config: Config, out: _Collector) -> dict:
     if attrs.enabled and _model_file(out, "attributes.model", attrs.model):
         from .attributes.model import PersonAttributeModel
 
-        reader = out.attempt("attributes.model", lambda: PersonAttributeModel(
-            attrs.model, manifest_path=attrs.manifest, threads=1, thresholds=attrs.thresholds))
+        reader = out.attempt("attributes.model", lambda: PersonAttributeModel.from_config(attrs, threads=1))
         if reader is not None:
             loaded["attributes"] = reader
     return loaded
@@ -436,8 +436,6 @@ def attribute_labels(reader) -> set[str]:
     """The labels a person-attribute reader settles on (``person.<name>`` and ``person.no-<name>``)."""
     if reader is None:
         return set()
-    from .attributes.reader import attribute_label
-
     return {attribute_label(name, worn).lower() for name in reader.names for worn in (True, False)}
 
 
@@ -458,10 +456,6 @@ def _known_vocabulary(config: Config) -> set[str]:
     return names
 
 
-def where_of(index: int, key: str) -> str:
-    return f"rules[{index}].{key}"
-
-
 def _check_rules(config: Config, out: _Collector, models: dict) -> None:
     cameras = {c.name for c in config.cameras}
     for index, rule in enumerate(config.rules):
@@ -477,16 +471,16 @@ def _check_rules(config: Config, out: _Collector, models: dict) -> None:
     for index, rule in enumerate(config.rules):
         for key, names in (("when", [n for alt in rule.when for n in alt.split("+")]), ("unless", rule.unless)):
             names = [n for n in dict.fromkeys(n.strip().lower() for n in names) if n and n not in produced]
-            readings = [n for n in names if n.startswith("person.")]
+            where = f"rules[{index}].{key}"
+            readings = [n for n in names if n.startswith(ATTRIBUTE_PREFIX)]
             if readings:
                 names = [n for n in names if n not in readings]
                 needs = "names no such attribute" if config.attributes.enabled else "needs attributes.enabled (the person-attribute model)"
-                out.error(where_of(index, key), f"rule {rule.name}: {', '.join(map(repr, readings))} {needs}"
-                          + (f"; the model reads: {', '.join(sorted(n for n in produced if n.startswith('person.')))}"
+                out.error(where, f"rule {rule.name}: {', '.join(map(repr, readings))} {needs}"
+                          + (f"; the model reads: {', '.join(sorted(n for n in produced if n.startswith(ATTRIBUTE_PREFIX)))}"
                              if config.attributes.enabled else ""))
             typos = [n for n in names if n not in known]  # an empty name is refused by the rule engine
             unused = [n for n in names if n in known]
-            where = f"rules[{index}].{key}"
             if typos:
                 out.error(where, f"rule {rule.name}: unknown garment {', '.join(map(repr, typos))}; "
                           f"the configured models name: {listing}")

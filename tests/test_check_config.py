@@ -310,3 +310,17 @@ def test_label_typos_in_thresholds_and_the_label_map_name_their_field(tmp_path, 
     errors = problems(cli("check-config", config))[0]
     fields = [l.split(f"{config}: ", 1)[1].split(":")[0] for l in errors]
     assert fields == ["detector.class_conf.persn", "garments.class_conf.dres", "classifier.label_map"], errors
+
+
+def test_a_rule_naming_a_person_reading_needs_the_attribute_model(tmp_path, shared_dir):
+    data = demo_data(shared_dir)
+    data["attributes"]["enabled"] = False
+    result = cli("check-config", write(tmp_path / "off.yaml", data))
+    errors, _ = problems(result)
+    assert result.returncode == 2
+    assert any("rules[1].when: rule suit: 'person.suit' needs attributes.enabled" in line for line in errors), errors
+    data["attributes"]["enabled"] = True
+    data["rules"][1]["when"] = ["person.tuxedo"]
+    errors, _ = problems(cli("check-config", write(tmp_path / "typo.yaml", data)))
+    assert any("'person.tuxedo' names no such attribute; the model reads: " in line and "person.suit" in line
+               for line in errors), errors

@@ -72,6 +72,13 @@ class PersonAttributeModel:
         self.thresholds = {name: base.get(name, 0.5) for name in self.names}
         self._lut = pixel_lookup(self.model.input, self.normalisation)
 
+    @classmethod
+    def from_config(cls, attrs, threads: int | None = None) -> "PersonAttributeModel":
+        """The reader of a config's ``attributes`` section (the daemon's models and the pre-flight
+        build it here, so both load it the same way)."""
+        return cls(attrs.model, manifest_path=attrs.manifest, threads=attrs.threads if threads is None else threads,
+                   thresholds=attrs.thresholds)
+
     def _tensor(self, crop_bgr: np.ndarray) -> np.ndarray:
         rgb = person_input(crop_bgr, self.input_height, self.input_width)
         if self._lut is not None:
