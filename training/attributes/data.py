@@ -84,13 +84,16 @@ def _read(path: Path) -> np.ndarray:
     return image
 
 
+def _csv_rows(path: Path, what: str) -> list[dict]:
+    if not path.is_file():
+        raise DatasetError(f"{what} not found", path=str(path))
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def load_peta(root: Path, split: str, val_fraction: float, seed: int, limit: int | None = None) -> Samples:
     root = Path(root)
-    labels_csv = root / "labels.csv"
-    if not labels_csv.is_file():
-        raise DatasetError("PETA labels.csv not found", path=str(labels_csv))
-    with labels_csv.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(root / "labels.csv", "PETA labels.csv")
     out = Samples()
     for row in tqdm(rows[:limit] if limit else rows, desc=f"PETA {split}", unit="img", leave=False):
         if in_validation(row["identity"], val_fraction, seed) != (split == "val"):
@@ -131,12 +134,8 @@ def load_co_parsing(root: Path, split: str, val_fraction: float, seed: int, limi
     import scipy.io
 
     root = Path(root)
-    tags_csv = root / "tags.csv"
-    if not tags_csv.is_file():
-        raise DatasetError("Clothing Co-Parsing tags.csv not found", path=str(tags_csv))
+    rows = _csv_rows(root / "tags.csv", "Clothing Co-Parsing tags.csv")
     names = [str(x[0]) for x in scipy.io.loadmat(root / "label_list.mat")["label_list"][0]]
-    with tags_csv.open(newline="") as f:
-        rows = list(csv.DictReader(f))
     out = Samples()
     for row in tqdm(rows[:limit] if limit else rows, desc=f"co-parsing {split}", unit="img", leave=False):
         if in_validation(row["image"], val_fraction, seed) != (split == "val"):
