@@ -31,11 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import ConfigError, SourceError
 from ..preprocess import person_box_with_margin
+from . import images
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand
 
 DEFAULT_MODEL = Path("models") / "person-attributes.tflite"
@@ -140,31 +140,20 @@ def is_video(path: str) -> bool:
 
 
 def read_image(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or not image.size:
+    image, why = images.read_image(path)
+    if image is None:
         known = Path(path).suffix.lower() in IMAGE_SUFFIXES
-        raise SourceError("cannot decode image" + ("" if known else " (not an image or video file)"), path=path)
+        raise SourceError(why + ("" if known else " (not an image or video file)"), path=path)
     return image
 
 
 def video_frames(path: str, every: int) -> Iterator[tuple[int, np.ndarray]]:
-    capture = cv2.VideoCapture(path)
+    """``images.video_frames`` (the detect/classify input loop), stopping the run on a bad video."""
     try:
-        if not capture.isOpened():
-            raise SourceError("cannot open video", path=path)
-        index = delivered = 0
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            if index % every == 0:
-                delivered += 1
-                yield index, image
-            index += 1
-        if not delivered:
-            raise SourceError("no readable frame in the video", path=path)
-    finally:
-        capture.release()
+        for item in images.video_frames(path, every):
+            yield item.frame, item.image
+    except images.Unreadable as exc:
+        raise SourceError(str(exc), path=path) from None
 
 
 # -- reading ---------------------------------------------------------------------------------------

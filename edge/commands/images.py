@@ -46,11 +46,12 @@ def read_image(path: str):
     return image, None
 
 
-def _video_frames(path: str, stride: int) -> Iterator[Item]:
+def video_frames(path: str, stride: int) -> Iterator[Item]:
+    """Every ``stride``-th frame of a video; ``Unreadable`` when it opens to nothing."""
     capture = cv2.VideoCapture(path)
     try:
         if not capture.isOpened():
-            raise _Unreadable("cannot open video")
+            raise Unreadable("cannot open video")
         index = delivered = 0
         while True:
             ok, image = capture.read()
@@ -61,12 +62,12 @@ def _video_frames(path: str, stride: int) -> Iterator[Item]:
                 yield Item(path, image, index)
             index += 1
         if not delivered:
-            raise _Unreadable("no readable frame in the video")
+            raise Unreadable("no readable frame in the video")
     finally:
         capture.release()
 
 
-class _Unreadable(Exception):
+class Unreadable(Exception):
     pass
 
 
@@ -143,9 +144,9 @@ def for_each_image(command: str, paths: list[str], handle: Callable[[Item], None
             continue
         if suffix in VIDEO_SUFFIXES and Path(path).is_file():
             try:
-                for item in _video_frames(path, vid_stride):
+                for item in video_frames(path, vid_stride):
                     handle(item)
-            except _Unreadable as exc:
+            except Unreadable as exc:
                 print(f"fashion-edge {command}: error: {path}: {exc}", file=sys.stderr)
                 failed += 1
             continue
