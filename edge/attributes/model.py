@@ -71,6 +71,15 @@ class PersonAttributeModel:
             base[name] = float(value)
         self.thresholds = {name: base.get(name, 0.5) for name in self.names}
         self._lut = pixel_lookup(self.model.input, self.normalisation)
+        # The pooled features (the head's input) double as the customer's appearance for
+        # re-identification (issue 21); optional, older models have one output.
+        emb = manifest.get("embedding") or {}
+        self._embedding_output = int(emb["output"]) if "output" in emb else None
+        if self._embedding_output is not None and not 0 < self._embedding_output < len(self.model.outputs):
+            raise ModelError(f"embedding output {self._embedding_output} does not exist", path=self.manifest_file,
+                             field="embedding.output")
+        self.embedding_size = (int(np.prod(self.model.outputs[self._embedding_output].shape))
+                               if self._embedding_output is not None else None)
 
     @classmethod
     def from_config(cls, attrs, threads: int | None = None) -> "PersonAttributeModel":
@@ -90,9 +99,15 @@ class PersonAttributeModel:
         return np.clip(self.model.outputs[0].dequantize(raw).reshape(-1), 0.0, 1.0)
 
     def read(self, crop_bgr: np.ndarray) -> AttributeScores:
-        p = self.probabilities(crop_bgr)
+        outputs = self.model.run(self._tensor(crop_bgr))
+        p = np.clip(self.model.outputs[0].dequantize(outputs[0]).reshape(-1), 0.0, 1.0)
+        embedding = None
+        if self._embedding_output is not None:
+            raw = self.model.outputs[self._embedding_output].dequantize(outputs[self._embedding_output]).reshape(-1)
+            norm = float(np.linalg.norm(raw))
+            embedding = raw / norm if norm > 0 else None
         scores = {name: float(p[i]) for i, name in enumerate(self.outputs)}
         if self._pair:
             a, b = self._pair
             scores[DERIVED] = float(1.0 - (1.0 - p[a]) * (1.0 - p[b]))
-        return AttributeScores(scores)
+        return AttributeScores(scores, embedding)

@@ -7,7 +7,7 @@ points (score at which an attribute counts as worn) that the votes use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -25,6 +25,9 @@ def attribute_label(name: str, worn: bool = True) -> str:
 @dataclass(frozen=True)
 class AttributeScores:
     scores: dict[str, float]  # attribute -> probability that it is worn
+    # the crop's pooled features, L2-normalised (a re-identification appearance, issue 21), or None
+    # for a model without an embedding output; memory only, never stored or published
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable
