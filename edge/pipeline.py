@@ -102,6 +102,15 @@ class Models:
                                  field="garments.detector")
         elif self.detector.garment_labels:
             self.garment_detector = self.detector
+        # Decode only the classes used (issue 26): the person row (and the garment rows of a detector
+        # that finds both); the boxes of those classes are the same as decoding every class.
+        if det.person_label in self.detector.labels:
+            used = [det.person_label]
+            if self.garment_detector is self.detector:
+                used += self.detector.garment_labels
+            self.detector.use_classes(used)
+        if self.garment_detector is not None and self.garment_detector is not self.detector:
+            self.garment_detector.use_classes(self.garment_detector.garment_labels)
         cls = config.classifier
         self.classifier = GarmentClassifier(
             cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=cls.threads

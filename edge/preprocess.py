@@ -57,18 +57,31 @@ def bgr_to_rgb(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
+def _fit_geometry(h: int, w: int, height: int, width: int) -> tuple[float, int, int, int, int]:
+    """``(scale, new_w, new_h, left, top)`` of fitting an ``h`` x ``w`` image into ``height`` x ``width``."""
+    scale = min(height / h, width / w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    return scale, new_w, new_h, (width - new_w) // 2, (height - new_h) // 2
+
+
+def _resized(image: np.ndarray, new_w: int, new_h: int, scale: float) -> np.ndarray:
+    if (new_w, new_h) == image.shape[1::-1]:
+        return image
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (new_w, new_h), interpolation=interp)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
+
+
 def _fit(image: np.ndarray, height: int, width: int, pad_value: int) -> tuple[np.ndarray, float, int, int]:
     """Resize keeping aspect ratio to fit ``height`` x ``width``, pad the rest centred (the odd pixel
     of padding goes bottom / right); returns the image, the scale and the left / top padding."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        raise ValueError(f"letterbox expects an HxWx3 image, got shape {image.shape}")
-    h, w = image.shape[:2]
-    scale = min(height / h, width / w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    if (new_w, new_h) != (w, h):
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
+    _check_image(image)
+    scale, new_w, new_h, left, top = _fit_geometry(image.shape[0], image.shape[1], height, width)
+    image = _resized(image, new_w, new_h, scale)
     out = cv2.copyMakeBorder(image, top, height - new_h - top, left, width - new_w - left,
                              cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
     return out, scale, left, top
@@ -173,3 +186,46 @@ def pixel_lookup(input_info, normalisation: str = "unit") -> np.ndarray | None:
 def lookup_pixels(image_uint8: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """``lut[image]`` with OpenCV's table lookup (0.15 instead of 0.7 ms for 416x416x3 here)."""
     return cv2.LUT(np.ascontiguousarray(image_uint8), lut)
+
+
+class DetectorInputBuffer:
+    """``detector_input`` (then the model's pixel lookup) written into one reused ``size`` x ``size``
+    buffer: the same tensor, without a padded copy, a colour-converted copy and a lookup copy of the
+    whole square on every frame. Only the resized image is written each call; the padding is filled
+    when the frame size changes. The returned tensor is a view of the buffer, valid until the next call.
+
+    ``lut`` is ``pixel_lookup(model_input)`` for an integer input (``None``: the uint8 RGB square)."""
+
+    def __init__(self, size: int, lut: np.ndarray | None = None):
+        self.size = size
+        self.lut = lut
+        dtype = lut.dtype if lut is not None else np.dtype(np.uint8)
+        self._buffer = np.empty((1, size, size, 3), dtype)
+        pad = np.array([PAD_VALUE], np.uint8)
+        self._pad = lut[pad][0] if lut is not None else pad[0]
+        self._shape: tuple[int, int] | None = None
+        self._geometry: tuple[float, int, int, int, int] | None = None
+
+    def fill(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """BGR frame -> ``(1, size, size, 3)`` tensor (a view of the buffer) and its letterbox geometry."""
+        _check_image(frame_bgr)
+        shape = frame_bgr.shape[:2]
+        if shape != self._shape:
+            self._geometry = _fit_geometry(shape[0], shape[1], self.size, self.size)
+            self._buffer.fill(self._pad)
+            self._shape = shape
+        scale, new_w, new_h, left, top = self._geometry
+        resized = _resized(frame_bgr, new_w, new_h, scale)
+        window = self._buffer[0, top:top + new_h, left:left + new_w]
+        # A landscape frame's window is whole rows (contiguous): OpenCV writes into it directly.
+        direct = window.flags.c_contiguous
+        if self.lut is None:
+            if direct:
+                cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=window)
+            else:
+                window[...] = bgr_to_rgb(resized)
+        elif direct:
+            cv2.LUT(bgr_to_rgb(resized), self.lut, dst=window)
+        else:
+            window[...] = cv2.LUT(bgr_to_rgb(resized), self.lut)
+        return self._buffer, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top), size=self.size)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..detections import Detections
 from ..errors import ConfigError, ModelError
 from ..garments import GARMENT_VOCABULARY
-from ..preprocess import detector_input, lookup_pixels, pixel_lookup, to_model_input
+from ..preprocess import DetectorInputBuffer, detector_input, pixel_lookup, to_model_input
 from ..runtime import TFLiteModel
 from ..manifest import load_manifest
 from .nms import class_aware_nms
@@ -43,21 +44,29 @@ def decode_yolo(
     thresholds: np.ndarray,
     iou: float,
     max_detections: int,
+    normalised: bool | None = None,
+    classes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode one YOLO head output ``(4+nc, N)`` (float, dequantised) into kept detections.
 
     ``thresholds`` holds one score threshold per class. Returns ``(xyxy, scores, class_ids)``
     with boxes in model-input pixels, highest score first, after class-aware NMS.
+    ``normalised`` says whether the box rows are 0..1 (None: read it from ``output``, which must then
+    be the whole head); ``classes`` (class ids) keeps only boxes whose best class is one of them.
     """
     output = np.asarray(output, np.float32)
     boxes_cxcywh, class_scores = output[:4], output[4:]
     # Normalised boxes have centres within ~0..1; pixel boxes' centres span 0..input_size.
     # The anchor grid covers the whole image, so max(cx, cy) tells them apart regardless of content.
-    if boxes_cxcywh.size and float(boxes_cxcywh[:2].max()) <= 2.0:
+    if normalised is None:
+        normalised = bool(boxes_cxcywh.size) and float(boxes_cxcywh[:2].max()) <= 2.0
+    if normalised:
         boxes_cxcywh = boxes_cxcywh * input_size
     class_ids = class_scores.argmax(axis=0)
     scores = class_scores[class_ids, np.arange(class_scores.shape[1])]
     keep = scores >= thresholds[class_ids]
+    if classes is not None:
+        keep &= np.isin(class_ids, classes)
     if not keep.any():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32)
     cx, cy, w, h = boxes_cxcywh[:, keep]
@@ -83,7 +92,11 @@ class YoloDetector:
         max_detections: int = 100,
         threads: int = 2,
         class_conf_field: str = "class_conf",  # config field named in errors (detector.class_conf, ...)
+        classes: list[str] | None = None,
     ):
+        """``classes``: the labels the caller uses (None: all). Only their score rows are scanned
+        for candidates, and only boxes whose best class is one of them come back; the boxes that do
+        are the same as without it (a box's class is still its best score over every class)."""
         self.model_path = Path(model_path)
         self.model = TFLiteModel(self.model_path, threads=threads)  # missing / corrupt -> ModelError
         manifest, self.manifest_file = load_manifest(self.model_path, manifest_path)
@@ -104,12 +117,32 @@ class YoloDetector:
             self.thresholds[self.labels.index(name)] = threshold
         self._garment_labels = manifest.get("garment_labels")
         self._input_lut = pixel_lookup(self.model.input)
+        self._input_buffer = DetectorInputBuffer(self.input_size, self._input_lut) \
+            if self.layout == "nhwc" and (self._input_lut is not None or self.model.input.dtype == np.uint8) else None
+        self.classes: np.ndarray | None = None
+        if classes is not None:
+            self.use_classes(classes)
+        self._raw_thresholds_for: bytes | None = None
+
+    def use_classes(self, names: list[str] | None) -> None:
+        """Decode only boxes whose best class is one of ``names`` (None: all classes)."""
+        if names is None:
+            self.classes = None
+            return
+        unknown = [name for name in names if name not in self.labels]
+        if unknown or not names:
+            raise ConfigError(f"unknown label {unknown[0]!r}; the model's labels come from {self.manifest_file}"
+                              if unknown else "no classes to decode", field="classes")
+        self.classes = np.array(sorted({self.labels.index(name) for name in names}), np.int64)
 
     def input_tensor(self, frame_bgr: np.ndarray):
-        """``(tensor fed to the interpreter, letterbox geometry)`` for one BGR frame."""
+        """``(tensor fed to the interpreter, letterbox geometry)`` for one BGR frame. The tensor may be
+        a reused buffer (valid until the next call)."""
+        if self._input_buffer is not None:  # the common case: an int8/uint8 NHWC input
+            return self._input_buffer.fill(frame_bgr)
         image_rgb, geometry = detector_input(frame_bgr, self.input_size)
-        if self._input_lut is not None:
-            tensor = lookup_pixels(image_rgb, self._input_lut)[None]
+        if self._input_lut is not None:  # not reached today (kept for an NCHW integer input)
+            tensor = cv2.LUT(image_rgb, self._input_lut)[None]
         else:
             tensor = to_model_input(image_rgb, "unit", self.model.input.dtype, self.model.input.quant)
         if self.layout == "nchw":
@@ -177,13 +210,53 @@ class YoloDetector:
             return [label for label in self._garment_labels if label in self.labels]
         return [label for label in self.labels if label != PERSON_LABEL and label.lower() in GARMENT_VOCABULARY]
 
+    def _raw_thresholds(self) -> np.ndarray:
+        """Per class, the smallest raw output value whose dequantised score passes the class's
+        threshold (the same float comparison ``decode_yolo`` makes), so candidates are found on the
+        raw int8 scores. Float outputs: the thresholds themselves."""
+        key = self.thresholds.tobytes()
+        if self._raw_thresholds_for != key:
+            info = self.model.outputs[0]
+            if info.quant is None or info.dtype.kind == "f":
+                self._raw_floor = self.thresholds.copy()
+            else:
+                limits = np.iinfo(info.dtype)
+                values = np.arange(limits.min, limits.max + 1, dtype=np.int64)
+                scores = info.dequantize(values.astype(info.dtype))
+                passing = scores[None, :] >= self.thresholds[:, None]
+                # no value passes -> one above the dtype's range: never reached
+                self._raw_floor = np.where(passing.any(axis=1), values[passing.argmax(axis=1)], limits.max + 1)
+            self._raw_thresholds_for = key
+        return self._raw_floor
+
+    def decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw head output (the interpreter's tensor) -> ``(xyxy, scores, class_ids)`` in model-input
+        pixels. Thresholds the raw scores first and dequantises only the columns that pass: the
+        same boxes as ``decode_yolo`` on the whole dequantised head (tests/test_detect_decode.py)."""
+        head = raw[0] if self._rows_first else raw[0].T  # (4+nc, N), a view
+        info = self.model.outputs[0]
+        floor = self._raw_thresholds()
+        scores = head[4:]
+        if self.classes is not None:
+            rows = self.classes
+            candidates = scores[rows[0]] >= floor[rows[0]]
+            for row in rows[1:]:
+                candidates |= scores[row] >= floor[row]
+        else:
+            candidates = scores.max(axis=0) >= floor.min()
+        columns = np.flatnonzero(candidates)
+        if len(columns) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32)
+        # Normalised or pixel boxes, read from the whole head (its box-centre maximum) as decode_yolo does.
+        normalised = float(info.dequantize(head[:2].max().reshape(1))[0]) <= 2.0
+        output = info.dequantize(head[:, columns])
+        return decode_yolo(output, self.input_size, self.thresholds, self.iou, self.max_detections,
+                           normalised=normalised, classes=self.classes)
+
     def detect(self, frame_bgr: np.ndarray) -> Detections:
         tensor, geometry = self.input_tensor(frame_bgr)
         raw = self.model.run(tensor)[0]
-        output = self.model.outputs[0].dequantize(raw)[0]
-        if not self._rows_first:
-            output = output.T
-        xyxy, scores, class_ids = decode_yolo(output, self.input_size, self.thresholds, self.iou, self.max_detections)
+        xyxy, scores, class_ids = self.decode(raw)
         if len(scores) == 0:
             return Detections.empty(self.labels)
         xyxy = geometry.to_image(xyxy, frame_bgr.shape)
