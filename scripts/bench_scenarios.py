@@ -4,6 +4,8 @@ through the daemon's own CameraPipeline and the shipped models; live real-time f
     python scripts/bench_scenarios.py [--config configs/demo.yaml] [--only parade,queue] [--write docs/scenarios.md]
     python scripts/bench_scenarios.py --only store_walk --no-demo --live-fps '' [--attributes models/person-attributes.tflite] \
         --walk-json docs/store-walk.json --walk-write docs/store-walk.md
+    python scripts/bench_scenarios.py --only browsing --no-demo --live-fps '' [--config configs/store.yaml --local-models] \
+        --browsing-json docs/browsing.json --browsing-write docs/browsing.md
 
 ``--attributes MODEL`` runs the config with the person-attribute model on and the issue-20 rules
 that name person attributes (``edge.scenarios.store_walk.ATTRIBUTE_RULES``); a config of its own
@@ -11,6 +13,12 @@ goes in ``--config``. ``store_walk`` (issue 20) is run only when ``--only`` name
 customers from PETA / Co-Parsing / colorful-fashion validation people, scored per customer for
 dress, suit and outwear; ``--walk-json`` keeps each run under ``--label`` so that runs with
 other configs sit side by side in the markdown and PNGs written next to it.
+``browsing`` (issue 21) is run only when ``--only`` names it: customers who stay 20-40 s, turn,
+stand behind a counter, leave for a few seconds and come back (``edge.scenarios.browsing``);
+``--browsing-json`` keeps each run under ``--label``, ``--browsing-write`` writes them all as
+markdown. ``--local-models`` runs a config written for the store box (``configs/store.yaml``:
+models under /opt/fashion-edge/models) here: models from ``models/`` and ``../shared/models``, its
+rules' schedule and zones dropped (``browsing.store_config_on_clip``).
 
 Photos: colorful-fashion ``splits/val.txt`` only (the models never trained on them). The demo clip
 (``../shared/media/one-by-one-person-detection.mp4``, 6 people one after another) is run too, for
@@ -38,7 +46,7 @@ from edge.scenarios import render  # noqa: E402
 from edge.scenarios.photos import load_people  # noqa: E402
 from edge.scenarios.run import run_live, run_scenario  # noqa: E402
 from edge.scenarios.score import score  # noqa: E402
-from edge.scenarios import store_walk, store_walk_report  # noqa: E402
+from edge.scenarios import browsing, store_walk, store_walk_report  # noqa: E402
 
 
 def pick(people, n_dress: int, n_other: int, seed: int):
@@ -131,9 +139,16 @@ def main() -> None:
                         help="store walk: only rewrite --walk-write from the runs in --walk-json (no pipeline)")
     parser.add_argument("--walk-write", type=Path, help="store walk: markdown of every run in --walk-json "
                         "(beside it: <stem>.png summary, <stem>-customers.jpg every customer)")
+    parser.add_argument("--local-models", action="store_true",
+                        help="a store-box config (models under /opt/fashion-edge/models) run here: repo and shared "
+                             "models, rule schedules and zones dropped (browsing.store_config_on_clip)")
+    parser.add_argument("--browsing-seed", type=int, default=0, help="browsing: cast and layout seed")
+    parser.add_argument("--browsing-json", type=Path, help="browsing: JSON holding every run by --label")
+    parser.add_argument("--browsing-write", type=Path, help="browsing: markdown of every run in --browsing-json")
     args = parser.parse_args()
 
-    config = load_config(args.config)
+    config = (browsing.store_config_on_clip(args.config, REPO, args.shared) if args.local_models
+              else load_config(args.config))
     if args.attributes:
         import yaml
 
@@ -148,6 +163,9 @@ def main() -> None:
     results, live = [], []
     t0 = time.time()
     load_before = f"{os.getloadavg()[0]:.2f}"
+    if "browsing" in wanted:
+        wanted.remove("browsing")
+        run_browsing(args, config, models, label)
     if "store_walk" in wanted or args.walk_report_only:
         if "store_walk" in wanted:
             wanted.remove("store_walk")
@@ -210,6 +228,80 @@ def run_store_walk(args, config, models, label: str) -> dict | None:
     print(store_walk_report.summary_table(runs))
     _write_walk(args, walk, runs)
     return figures
+
+
+def run_browsing(args, config, models, label: str) -> dict:
+    clip = browsing.build(args.shared / "datasets", seed=args.browsing_seed)
+    scenario = clip.scenario
+    print(f"browsing: {len(clip.people)} people ({clip.roles.count('browser')} browsers, "
+          f"{clip.roles.count('returner')} returners, {clip.roles.count('passer_by')} passers-by), "
+          f"{scenario.n_frames} frames at {scenario.fps:g} fps")
+    t0 = time.time()
+    figures = browsing.run_and_score(config, args.shared / "datasets", models=models, browsing=clip, progress=True)
+    figures["run_s"] = round(time.time() - t0, 1)
+    command = "python scripts/bench_scenarios.py " + shlex.join(sys.argv[1:])
+    figures.update({"command": command.strip(), "config": os.path.relpath(args.config.resolve(), REPO),
+                    "commit": _commit(), "local_models": args.local_models})
+    runs = {label: figures}
+    if args.browsing_json:
+        data = json.loads(args.browsing_json.read_text()) if args.browsing_json.exists() else {"runs": {}}
+        if data.get("cast") not in (None, figures["cast"]):
+            raise SystemExit(f"{args.browsing_json}: its runs are of another clip (--browsing-seed?)")
+        data["cast"] = figures["cast"]
+        data["runs"][label] = figures
+        args.browsing_json.write_text(json.dumps(data, indent=1))
+        runs = data["runs"]
+    print(browsing_table(runs))
+    print(browsing_person_table(figures))
+    if args.browsing_write:
+        args.browsing_write.write_text(BROWSING_DOC.format(
+            runs="\n".join(f"- `{name}`: `{r['command']}` (config `{r['config']}`, code at {r['commit']}, "
+                           f"{r['run_s']} s)" for name, r in runs.items()),
+            table=browsing_table(runs),
+            returning=browsing_returning_table(runs),
+            people="\n\n".join(f"### {name}\n\n" + browsing_person_table(r) for name, r in runs.items()),
+            off="\n".join(f"- `{name}`: " + (json.dumps(r["off_person_alerts"]) if r["off_person_alerts"] else "none")
+                          for name, r in runs.items())))
+    return figures
+
+
+def browsing_table(runs: dict) -> str:
+    lines = ["| run | people (truth customers) | counted (tracks >= min dwell) | analytics customers | "
+             "browsers counted (7 truth) | passers-by counted | tracks | ID switches | IDF1 | repeat alerts per rule | "
+             "alerts off the person (exit decisions apart) | alerts on no one | dress P / R | dress time to alert p50 | "
+             "outwear P / R |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        d, o = r["rules"]["dress"], r["rules"]["outwear"]
+        staying = r["roles"]["browser"] + r["roles"]["returner"]
+        lines.append(
+            f"| {name} | {r['customers']} ({r['customers_truth']}) | {r['customers_counted']} | "
+            f"{r['customers_counted_analytics']} | {r['browsers_counted']} ({staying}) | {r['passers_by_counted']} "
+            f"({r['roles']['passer_by']}) | {r['tracks']} | {r['id_switches']} | {r['idf1']} | "
+            f"{json.dumps(r['repeat_alerts'])} | {r['alerts_off_person']} ({r['alerts_off_person_exit']} exit) "
+            f"of {r['alerts_box_checked']} | {r['alerts_on_no_one']} | {d['precision']} / {d['recall']} | "
+            f"{d['time_to_alert_p50_s']} s | {o['precision']} / {o['recall']} |")
+    return "\n".join(lines)
+
+
+def browsing_returning_table(runs: dict) -> str:
+    lines = ["| run | person | away | tracks (counted) | counted once | alerts | alerted once |", "|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        for p in r["returning"]:
+            lines.append(f"| {name} | {p['person']} `{p['identity']}` | {p['away_s']} s, back at {p['back_at_s']} s | "
+                         f"{len(p['tracks'])} ({p['counted_tracks']}) | {p['counted_once']} | {json.dumps(p['alerts'])} | "
+                         f"{p['alerted_once']} |")
+    return "\n".join(lines)
+
+
+def browsing_person_table(r: dict) -> str:
+    lines = ["| person | role | identity (views) | tracks | counted | alerts | on track ids | first alert after first seen |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in r["per_person"]:
+        lines.append(f"| {p['person']} | {p['role']} | `{p['identity']}` ({p['views']}) | {len(p['tracks'])} | "
+                     f"{p['counted_tracks']} | {json.dumps(p['alerts'])} | {json.dumps(p['alert_tracks'])} | "
+                     f"{json.dumps(p['first_alert_s'])} |")
+    return "\n".join(lines)
 
 
 def _commit() -> str | None:
@@ -316,6 +408,69 @@ its "calls / customer" are classifier calls only), `--live-fps '' --no-demo`; ra
 `{before_file}`.
 
 {before}
+"""
+
+
+BROWSING_DOC = """# Browsing: customers who stay (issue 21)
+
+Customers who stay 20-40 s in view, turn, stand behind a counter, pass in front of and behind
+each other, two who leave the view for a few seconds and come back, and passers-by crossing
+behind them, rendered from **validation** people only and run through the daemon's own
+`CameraPipeline`. How the clip is built and scored: `edge/scenarios/browsing.py` and
+`edge/scenarios/score.py` (`visit_figures`). Written by `scripts/bench_scenarios.py --only browsing`
+from `docs/browsing.json`; every figure below comes from the run named beside it:
+
+{runs}
+
+## The clip (seed 0)
+
+- **People**: 5 PETA val identities with 3-4 views each (front, side and back of one person, split by
+  identity exactly as the attribute training: `load_peta(root, "val", 0.2, 42)`; PETA skirts left out as
+  their dress truth is unknown) and 2 colorful-fashion `splits/val.txt` people in dresses (one photo each,
+  its mirror image as the other view); 5 PETA val passers-by (one view each). Picked at random with the
+  seed, never by what a model answers.
+- **Layout**: 960x540, 10 fps, 50 s (500 frames), JPEG quality 50, the store backdrop of the other
+  scenarios, people 80-250 px tall by perspective. A browser enters from a side edge, walks to a spot,
+  stands 3-7 s turning (another view every 1.5-4 s), walks to the next spot at another depth (in front
+  of or behind the others), for a visit of 20-40 s, then leaves by the nearest edge or is still there
+  at the end. About a third of the spots are behind a counter across the middle of the floor, which
+  hides the lower third to half of a person standing there. Two browsers (a dress and a PETA identity)
+  walk out by a side edge after 30-45 % of their visit, stay away 4-8 s and walk back in by the same
+  edge: the same truth id all along. Passers-by cross on the far lane, behind everyone.
+- **Truth**: each person's whole pasted box, except frames where less than 25 % of it is visible
+  (behind nearer people or the counter): those are left out (12 % of people-frames on seed 0).
+
+## Figures
+
+Definitions (`edge/scenarios/score.py`): boxes matched one-to-one at IoU >= 0.3; an alert belongs to the
+person its track matched most often. *Truth customers*: people in view at least the config's
+`min_dwell_s` (all 12 here); *counted*: tracks that lived `min_dwell_s` (the analytics' definition);
+*analytics customers*: the customers of the analytics windows the pipeline closed. *Repeat alerts*:
+alerts of a rule beyond the first for the same person, whatever track ids they came on. *Off the person*:
+the alert box's IoU with its person's truth box < 0.3 in the alert's frame; an exit decision is made after
+the person left, so its box (the last box the track had) is judged against the person's truth box in the
+last frame the track had a box, and counted apart ("exit"). *On no one*: the box overlaps no person at all.
+Dress truth: colorful-fashion `dress` label (the PETA identities wear none); outwear truth: PETA
+`upperBodyJacket` (via the attribute training's target).
+
+{table}
+
+Targets of issue 21: customers counted within +-1 of truth, IDF1 >= 0.85, 0 repeat alerts, 0 alerts off
+the person; returning customers counted once and alerted once.
+
+## Returning customers
+
+{returning}
+
+*Alerted once*: every rule that fired for the person fired once (empty: no alert at all).
+
+## Per person
+
+{people}
+
+## Alerts off the person
+
+{off}
 """
 
 

@@ -42,8 +42,14 @@ def _record(record: RunRecord, pipeline: CameraPipeline, result: FrameResult, no
         record.tracks[track_id].append((result.frame.index, track_id, np.array(box)))
         record.track_spans.setdefault(track_id, [now_s, now_s])[1] = now_s
     for alert in result.alerts:
-        record.alerts.append({"track_id": alert.track_id, "rule": alert.rule, "decided": alert.decided,
-                              "source_time_s": now_s})
+        record.alerts.append(_alert_row(alert, now_s))
+    record.windows += result.closed_windows
+
+
+def _alert_row(alert, now_s: float) -> dict:
+    """What the scorer needs of an Alert; frame_index and box say where its box was drawn."""
+    return {"track_id": alert.track_id, "rule": alert.rule, "decided": alert.decided, "source_time_s": now_s,
+            "frame_index": alert.frame_index, "box": list(alert.box)}
 
 
 def _remember_settled(record: RunRecord, pipeline: CameraPipeline, coarse: dict[str, str]) -> None:
@@ -70,8 +76,8 @@ def run_scenario(scenario, config: Config, models: Models, state_dir: Path | Non
         if final is not None:
             last_t = (scenario.n_frames - 1) / scenario.fps
             for alert in final.alerts:
-                record.alerts.append({"track_id": alert.track_id, "rule": alert.rule, "decided": alert.decided,
-                                      "source_time_s": last_t})
+                record.alerts.append(_alert_row(alert, last_t))
+            record.windows += final.closed_windows
         pipeline.analytics.close()
     return record
 

@@ -17,6 +17,26 @@
   the track's customer really wears: a garment given to the wrong person lowers it.
 * ``time_to_alert_s``: source time of a positive customer's first correct alert minus the time
   it was first wholly in view (first in view, for people cut by the frame edge all along).
+
+Per truth person, across track ids (issue 21, ``visit_figures``; every scenario gets them):
+
+* ``customers_truth``: people in view (first to last truth box, absences included) at least
+  ``min_dwell_s``: what a perfect tracker's analytics would count. ``customers_counted_analytics``:
+  the customers of the analytics windows the pipeline closed (the daemon's own count; None when
+  the record holds no windows).
+* An alert belongs to the person its track id matched most often (``Matching.owners``);
+  ``alerts_unowned``: alerts of a track that matched nobody (or an id that never had a box).
+* ``repeat_alerts``: per rule, alerts beyond the first of that rule for the same *person*, whatever
+  track ids they came on (a person split into two tracks and alerted on both is one repeat).
+* ``alerts_off_person``: alerts whose box has IoU < ``MATCH_IOU`` with their person's truth box in
+  the alert's frame (or the person is not in that frame). An exit decision (``decided == "exit"``)
+  is made after the person left, on the last box the track had: it is judged apart
+  (``alerts_off_person_exit``) against the person's truth box in the last frame the track had a box;
+  ``exit_alerts_not_on_person_at_alert_frame`` counts those whose box is not on the person in the
+  frame the alert was published (usually the person is gone then: that is what an exit decision
+  is). ``alerts_on_no_one``: alerts whose box overlaps no person at all (IoU < ``MATCH_IOU`` with
+  every truth box of the judged frame). Hidden people (a scenario's ``all_truth``) count as there.
+* ``first_alert_s`` per person and rule: first alert minus first time in view.
 """
 
 from __future__ import annotations
@@ -46,6 +66,7 @@ class RunRecord:
     frames: int = 0
     track_spans: dict[int, list[float]] = field(default_factory=dict)  # track -> [first, last] seconds
     settled: dict[int, set[str]] = field(default_factory=dict)  # track -> settled garments (photo labels)
+    windows: list[dict] = field(default_factory=list)  # analytics windows the pipeline closed
 
 
 @dataclass
@@ -143,6 +164,7 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
             "time_to_alert_p50_s": round(float(np.median(delays)), 2) if delays else None,
             "decided": dict(Counter(a["decided"] for a in alerts)),
         }
+    visits, _ = visit_figures(scenario, record, m, min_dwell_s)
     settled_total = sum(len(labels) for t, labels in record.settled.items() if t in owner)
     settled_right = sum(len(labels & scenario.customers[owner[t]]) for t, labels in record.settled.items() if t in owner)
     return {
@@ -157,4 +179,99 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
         "garment_precision": round(settled_right / settled_total, 3) if settled_total else None,
         "rules": rules,
         "calls_per_customer": round((record.classifier_calls + record.scans) / max(len(customers), 1), 1),
+        **visits,
     }
+
+
+def _truth_everyone(scenario, index: int):
+    """Truth boxes of a frame including people hidden behind others (``all_truth`` where a
+    scenario leaves hidden people out of ``truth``)."""
+    return getattr(scenario, "all_truth", scenario.truth)(index)
+
+
+def _alert_box_check(scenario, record: RunRecord, alert: dict, person: int | None,
+                     last_box_frame: dict[int, list[int]]) -> dict | None:
+    """Where an alert's box is: IoU with its person's truth box and with anyone's, in the frame
+    it is judged in (see the module doc). None when the record has no box for it."""
+    box, index = alert.get("box"), alert.get("frame_index")
+    if box is None or index is None:
+        return None
+    exit_decision = alert.get("decided") == "exit"
+    judged = index
+    if exit_decision:  # the last frame at or before the alert in which the track had a box
+        frames = [f for f in last_box_frame.get(alert["track_id"], []) if f <= index]
+        judged = max(frames) if frames else index
+
+    def ious(frame_index: int) -> tuple[float, float]:
+        truth = _truth_everyone(scenario, frame_index)
+        if not truth:
+            return 0.0, 0.0
+        iou = iou_matrix(np.array([box], np.float64), np.array([t.box for t in truth]))[0]
+        own = [float(v) for v, t in zip(iou, truth) if t.customer == person]
+        return (own[0] if own else 0.0), float(iou.max())
+
+    own_iou, any_iou = ious(judged)
+    return {"exit": exit_decision, "judged_frame": judged, "iou": round(own_iou, 3), "any_iou": round(any_iou, 3),
+            "iou_at_alert_frame": round(ious(index)[0], 3) if exit_decision else round(own_iou, 3)}
+
+
+def visit_figures(scenario, record: RunRecord, matching: Matching, min_dwell_s: float) -> tuple[dict, list[dict]]:
+    """Figures per truth person across track ids (module doc): (summary, one row per person)."""
+    fps = scenario.fps
+    owner = matching.owners()
+    spans: dict[int, list[int]] = {}
+    for index in range(scenario.n_frames):
+        for t in scenario.truth(index):
+            spans.setdefault(t.customer, [index, index])[1] = index
+    customers_truth = sum(1 for a, b in spans.values() if (b - a) / fps >= min_dwell_s)
+    frames_of = {t: sorted(index for index, _, _ in items) for t, items in record.tracks.items()}
+
+    per_person_alerts: dict[int, list[dict]] = defaultdict(list)
+    unowned: Counter = Counter()
+    checks = []
+    for alert in sorted(record.alerts, key=lambda a: (a["source_time_s"], a.get("frame_index") or 0)):
+        person = owner.get(alert["track_id"])
+        if person is None:
+            unowned[alert["rule"]] += 1
+        else:
+            per_person_alerts[person].append(alert)
+        check = _alert_box_check(scenario, record, alert, person, frames_of)
+        if check is not None:
+            checks.append({"rule": alert["rule"], "track_id": alert["track_id"], "person": person,
+                           "frame_index": alert["frame_index"], "decided": alert.get("decided"), **check})
+
+    rules = sorted({a["rule"] for a in record.alerts})
+    repeats = {rule: sum(max(0, sum(a["rule"] == rule for a in alerts) - 1) for alerts in per_person_alerts.values())
+               for rule in rules}
+    off = [c for c in checks if c["iou"] < MATCH_IOU]
+    rows = []
+    for person in sorted(scenario.customers):
+        tracks = sorted(t for t, c in owner.items() if c == person)
+        counted = [t for t in tracks if t in record.track_spans
+                   and record.track_spans[t][1] - record.track_spans[t][0] >= min_dwell_s]
+        alerts = per_person_alerts.get(person, [])
+        first_seen = matching.first_seen.get(person, 0.0)
+        first_alert: dict[str, float] = {}
+        for a in alerts:
+            first_alert.setdefault(a["rule"], round(a["source_time_s"] - first_seen, 2))
+        rows.append({"person": person, "tracks": tracks, "counted_tracks": len(counted),
+                     "alerts": dict(Counter(a["rule"] for a in alerts)),
+                     "alert_tracks": {rule: sorted({a["track_id"] for a in alerts if a["rule"] == rule})
+                                      for rule in sorted({a["rule"] for a in alerts})},
+                     "first_alert_s": first_alert,
+                     "off_person": sum(1 for c in off if c["person"] == person)})
+    summary = {
+        "customers_truth": customers_truth,
+        "customers_counted_analytics": sum(w["customers"] for w in record.windows) if record.windows else None,
+        "repeat_alerts": repeats,
+        "repeat_alerts_total": sum(repeats.values()),
+        "alerts_unowned": dict(unowned),
+        "alerts_box_checked": len(checks),
+        "alerts_off_person": sum(1 for c in off if not c["exit"]),
+        "alerts_off_person_exit": sum(1 for c in off if c["exit"]),
+        "exit_alerts_not_on_person_at_alert_frame": sum(1 for c in checks if c["exit"]
+                                                        and c["iou_at_alert_frame"] < MATCH_IOU),
+        "alerts_on_no_one": sum(1 for c in checks if c["any_iou"] < MATCH_IOU),
+        "off_person_alerts": off,
+    }
+    return summary, rows
