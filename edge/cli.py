@@ -66,6 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--db", help="analytics SQLite file (instead of --config)")
     report.add_argument("--out", default="report", help="folder for PNG charts")
     report.add_argument("--camera", help="only this camera")
+    # issue 24: the chain report (--db postgresql://...), edge/chain/report.py
+    report.add_argument("--since", help="chain report: first day (YYYY-MM-DD, UTC; default: 7 days before --until)")
+    report.add_argument("--until", help="chain report: day after the last (YYYY-MM-DD, UTC; default: tomorrow)")
+
+    # issue 24: from one store to a chain (docs/chain.md)
+    collect = sub.add_parser("collect", help="head office: write the stores' alerts and windows into PostgreSQL")
+    collect.add_argument("--config", required=True, help="hq.yaml (see configs/hq.yaml)")
+    bridge = sub.add_parser("bridge-config", help="mosquitto bridge stanza: store broker -> head-office broker")
+    bridge.add_argument("--config", required=True, help="the store's config (its site and topic prefix)")
+    bridge.add_argument("--remote-host", required=True, help="head-office broker")
+    bridge.add_argument("--remote-port", type=int, default=8883, help="default 8883 (TLS)")
+    bridge.add_argument("--username", help="the store's account at the head office (default: the site name)")
+    bridge.add_argument("--password-file", help="file holding that account's password (written into the stanza)")
+    bridge.add_argument("--ca", help="CA certificate of the head-office broker (TLS)")
+    bridge.add_argument("--cert", help="client certificate (optional)")
+    bridge.add_argument("--key", help="client key (with --cert)")
+    bridge.add_argument("--no-tls", action="store_true", help="plain MQTT (a private link or a test only)")
+    bridge.add_argument("--max-queued", type=int, default=200_000,
+                        help="messages kept while the link is down (default 200000)")
+    bridge.add_argument("--out", help="write the stanza here (mode 0600) instead of printing it")
+    bridge.add_argument("--acl-out", help="write the head office's ACL block for this store here")
 
     alerts = sub.add_parser("alerts", help="subscribe and print alerts as they arrive (staff)")
     alerts.add_argument("--host", help="broker host (default: see --config, else the running demo's, else 127.0.0.1)")
@@ -119,6 +140,8 @@ FLAG_RANGES = {
     "top": ("--top", 1, 1000),
     "vid_stride": ("--vid-stride", 1, 10**6),
     "every": ("--every", 1, 10**6),
+    "remote_port": ("--remote-port", 1, 65535),
+    "max_queued": ("--max-queued", 1, 10**9),
 }
 FLOAT_FLAG_RANGES = {"conf": ("--conf", 0.0, 1.0), "iou": ("--iou", 0.0, 1.0)}
 

@@ -1,0 +1,95 @@
+"""A real PostgreSQL for the chain tests (issue 24): Debian's ``initdb`` / ``pg_ctl`` in a temp dir.
+
+initdb refuses to run as root: as root (CI) the cluster belongs to the ``postgres`` user the
+Debian package creates, and every server command runs through ``runuser``. The server listens on
+127.0.0.1 at a free port (password auth, user ``postgres`` / ``PASSWORD``) and on a unix socket in
+its own folder; fsync is off (a test cluster). ``stop()`` / ``start()`` keep the data (the
+"database down for a while" test).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from conftest import free_port
+
+PASSWORD = "chain-test-pw"
+
+
+def pg_bin_dir() -> Path | None:
+    """Folder with initdb and pg_ctl (Debian keeps them out of PATH), None when not installed."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(os.path.realpath(found)).parent
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    return None
+
+
+class Postgres:
+    def __init__(self):
+        self.bin = pg_bin_dir()
+        assert self.bin is not None, "PostgreSQL binaries not found"
+        self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        # /tmp, not pytest's tmp_path: the postgres user cannot enter root's private pytest folders
+        self.root = Path(tempfile.mkdtemp(prefix="fashion-edge-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        os.chmod(self.root, 0o755)
+        pwfile = self.root / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--pwfile", str(pwfile),
+                   "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
+                       "fsync = off\nfull_page_writes = off\nmax_connections = 50\n")
+
+    def _run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> "Postgres":
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                   "-t", "60", "start"])
+        return self
+
+    def stop(self) -> None:
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], check=False)
+
+    def dsn(self, db: str = "postgres", password: str | None = PASSWORD) -> str:
+        auth = f"postgres:{password}" if password is not None else "postgres"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{db}"
+
+    def create_db(self, name: str) -> str:
+        """A fresh database; returns its DSN without the password (give it through PGPASSWORD / config)."""
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_until(predicate, timeout_s: float = 15.0, every_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    return predicate()
