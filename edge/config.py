@@ -104,6 +104,17 @@ class CameraConfig(Strict):
     reconnect: ReconnectConfig = ReconnectConfig()
 
 
+# Interpreter threads: a number, or "auto" (edge/runtime.py resolve_threads: 1 unless 3+ cores are free of
+# other work, 2 from 3 free cores, 4 from 8; docs/performance.md, Thread policy).
+def _threads(value: int | str) -> int | str:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 64):
+        return value
+    raise ValueError("threads must be a number from 1 to 64 or auto")
+
+
+Threads = Annotated[int | str, AfterValidator(_threads)]
+
+
 class DetectorConfig(Strict):
     model: Path
     manifest: Path | None = Field(None, description="labels/layout manifest when none lies beside the model")
@@ -111,7 +122,7 @@ class DetectorConfig(Strict):
     class_conf: ClassThresholds = Field(default_factory=dict, description="per-class score thresholds")
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
     max_detections: int = Field(100, ge=1, le=1000, description="boxes kept per image after NMS (1..1000)")
-    threads: int = Field(2, ge=1, le=64, description="TFLite interpreter threads (1..64)")
+    threads: Threads = Field(2, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
     person_label: str = "person"
 
 
@@ -127,7 +138,7 @@ class GarmentsConfig(Strict):
     class_conf: ClassThresholds = Field(
         default_factory=dict, description="per-garment score thresholds (e.g. dress: 0.7), over `conf`"
     )
-    threads: int = Field(2, ge=1, le=64, description="TFLite threads of the garment detector (1..64)")
+    threads: Threads = Field(2, description="TFLite threads of the garment detector (1..64, or auto)")
     refinements: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "jacket": ["jacket", "blazer", "outwear", "suit", "cardigan", "sweatshirt", "hoodie"],
@@ -150,7 +161,7 @@ class ClassifierConfig(Strict):
     label_map: dict[str, str] | None = Field(
         None, description="model label -> garment label; labels not in the map are ignored"
     )
-    threads: int = Field(2, ge=1, le=64, description="TFLite interpreter threads (1..64)")
+    threads: Threads = Field(2, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
 
 
 class AttributesConfig(Strict):
@@ -159,7 +170,7 @@ class AttributesConfig(Strict):
     enabled: bool = Field(False, description="read person attributes on each scanned customer")
     model: Path | None = Field(None, description="int8 TFLite person-attribute model (models/person-attributes.tflite)")
     manifest: Path | None = None
-    threads: int = Field(1, ge=1, le=64, description="TFLite interpreter threads (1..64)")
+    threads: Threads = Field(1, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
     thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="attribute -> operating point overriding the manifest's (score at which it counts as worn)",
@@ -251,6 +262,57 @@ class ConsensusConfig(Strict):
                     "camera scan_budget_share of the frame period minus detection, on a file unlimited",
     )
     scan_budget_share: float = Field(0.6, gt=0, le=1, description="share of a live frame period for scans")
+
+
+class IdentityConfig(Strict):
+    """Who a customer is across a visit (edge/identity/): a person who turns around, stands behind a
+    rail or leaves the view for a few seconds stays one customer. Appearances are kept in memory
+    only, for ``memory_s`` at most, and never written or published. Distances and their
+    measurement: docs/reid.md (``scripts/reid_distances.py``)."""
+
+    enabled: bool = Field(True, description="keep recent customers in memory so that a returning person continues "
+                                            "their customer (one count, one alert per rule)")
+    memory_s: float = Field(
+        300.0, ge=0, le=3600,
+        description="a customer who left is remembered this long (seconds of source time) for a returning person",
+    )
+    max_customers: int = Field(256, ge=1, le=10000, description="at most this many left customers are remembered "
+                                                                "(the oldest is forgotten first)")
+    max_views: int = Field(3, ge=1, le=16, description="appearance views kept per customer and cue (front, side, back)")
+    view_distance: float = Field(
+        0.13, ge=0, le=2,
+        description="an embedding reading at least this far (cosine distance) from every kept view becomes a new view",
+    )
+    # Thresholds from scripts/reid_distances.py (docs/reid.md): PETA val identities seen from
+    # several sides, degraded like a store camera, a gallery of 3 views. 'same' accepts 1 % of
+    # other people (a gallery holds several candidates, so each must be strict); 'split' refuses at
+    # most 0.5 % of the same person (a split only on strong evidence).
+    same_distance: float = Field(
+        0.49, ge=0, le=4,
+        description="combined distance (mean of colour and embedding, each in units of a typical stranger's) "
+                    "within which a new track continues a recent customer",
+    )
+    split_distance: float = Field(
+        1.03, ge=0, le=4,
+        description="a re-acquired customer whose garments disagree is split only when its combined distance is "
+                    "also at least this (appearance and garments both disagree)",
+    )
+    colour_same_distance: float = Field(
+        0.28, ge=0, le=1, description="the same, colour appearance only (no embedding on one side)"
+    )
+    colour_split_distance: float = Field(
+        0.83, ge=0, le=1, description="the split distance, colour appearance only"
+    )
+    embedding_same_distance: float = Field(
+        0.13, ge=0, le=2, description="the same, embedding only (no colour appearance on one side)"
+    )
+    embedding_split_distance: float = Field(
+        0.63, ge=0, le=2, description="the split distance, embedding only"
+    )
+    match_readings: int = Field(
+        3, ge=1, le=50,
+        description="a new customer is compared with the remembered ones at each of its first this many readings",
+    )
 
 
 class Schedule(Strict):
@@ -356,6 +418,11 @@ class DiscoveryConfig(Strict):
     enabled: bool = Field(False, description="publish Home Assistant discovery configs; false removes earlier ones")
     prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", max_length=MAX_TOPIC_PREFIX_BYTES,
                         description="Home Assistant's discovery prefix")
+    device_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
+        description="this box in Home Assistant (device, unique ids, its availability topic "
+                    "{topic_prefix}/availability/devices/<device_id>); default <site>-<8 hex of the topic prefix "
+                    "and camera names>, so two boxes of one site with other cameras never clash")
 
 
 class MQTTConfig(Strict):
@@ -541,6 +608,7 @@ class Config(Strict):
     attributes: AttributesConfig = AttributesConfig()
     tracker: TrackerConfig = TrackerConfig()
     consensus: ConsensusConfig = ConsensusConfig()
+    identity: IdentityConfig = IdentityConfig()  # issue 21
     rules: list[RuleConfig] = Field(default_factory=list)
     analytics: AnalyticsConfig = AnalyticsConfig()
     mqtt: MQTTConfig = MQTTConfig()

@@ -162,6 +162,7 @@ class Daemon:
     def _start_publisher(self) -> None:
         host, port = self._broker_address()
         client_id = self.config.mqtt.client_id or f"fashion-edge-{self.config.site}-{socket.gethostname()}"
+        self.integrations.claim_client_id(host, port, client_id)  # refused while a live daemon uses the id
         self.publisher = MqttPublisher(
             self.config.mqtt,
             prefix=self.config.topic_prefix,

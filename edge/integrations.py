@@ -46,8 +46,22 @@ class Integrations:
         self.web = None
         self.web_state = None
         self.discovery = None
+        self.presence = None
         # a missing password file or variable stops the start before the models load
         self._web_password = web_password(self.config.service.web) if self.config.service.web.enabled else None
+
+    # -- before the publisher connects ------------------------------------------------------------
+    def claim_client_id(self, host: str, port: int, client_id: str) -> None:
+        """Refuse to start (ConfigError, exit 2) while a live daemon uses ``client_id`` on this broker,
+        before our publisher's CONNECT would take its session; then hold the id and this device's
+        availability topic (edge/mqtt/presence.py)."""
+        from .mqtt.discovery import device_id
+        from .mqtt.presence import Presence
+
+        presence = Presence(self.config.mqtt, host, port, client_id, self.config.topic_prefix,
+                            device_id(self.config))
+        presence.claim()
+        self.presence = presence
 
     # -- start ---------------------------------------------------------------------------------
     def start(self, pipelines) -> None:
@@ -151,3 +165,9 @@ class Integrations:
                     log.exception("integrations: stop failed")
         if self.discovery is not None and self.daemon.publisher is not None:
             self.discovery.stop(self.daemon.publisher)
+        if self.presence is not None:  # after the publisher stopped: availability offline, the id's lock removed
+            try:
+                self.presence.release()
+            except Exception:
+                log.exception("integrations: releasing the MQTT presence failed")
+            self.presence = None

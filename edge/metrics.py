@@ -20,11 +20,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 
+from .mqtt.payloads import CAMERA_STATES  # every state the daemon publishes, "failed" included
+
 log = logging.getLogger(__name__)
 
 # Latency buckets in seconds: 1 ms .. 5 s (a Pi's detector runs 40-200 ms a frame).
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-CAMERA_STATES = ("streaming", "reconnecting", "ended", "stuck")
 
 METRIC_NAMES = (
     "fashion_edge_frames_processed_total", "fashion_edge_frames_dropped_total", "fashion_edge_corrupt_frames_total",

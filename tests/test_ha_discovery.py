@@ -11,27 +11,38 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.config import parse_config
-from edge.mqtt.discovery import Discovery, discovery_configs
+from edge.mqtt.discovery import Discovery, device_id, discovery_configs, node_id
+from edge.mqtt.payloads import CAMERA_STATES, make_alert
 from edge.mqtt.publisher import MqttPublisher
 
 # Keys Home Assistant's MQTT discovery accepts for these platforms (home-assistant.io/integrations/
-# sensor.mqtt, event.mqtt, mqtt#discovery-messages); anything else is a typo HA would reject.
-COMMON = {"name", "unique_id", "availability", "device", "origin", "state_topic", "value_template", "icon"}
+# sensor.mqtt, event.mqtt, binary_sensor.mqtt, mqtt#discovery-messages); anything else is a typo HA
+# would reject. (The `homeassistant` package, whose platform schemas would be the better judge, needs
+# a newer Python than this project's 3.11: the table is taken from those pages.)
+COMMON = {"name", "unique_id", "availability", "device", "origin", "state_topic", "value_template", "icon", "qos",
+          "entity_category"}
 SENSOR = COMMON | {"state_class", "unit_of_measurement", "device_class", "options", "json_attributes_topic"}
 EVENT = COMMON | {"event_types", "device_class", "json_attributes_topic"}
 BINARY = COMMON | {"payload_on", "payload_off", "device_class"}
-DEVICE = {"identifiers", "name", "manufacturer", "model", "sw_version"}
+DEVICE = {"identifiers", "name", "manufacturer", "model", "sw_version", "configuration_url"}
 ORIGIN = {"name", "sw_version", "support_url"}
+AVAILABILITY = {"topic", "payload_available", "payload_not_available", "value_template"}
+ENTITY_CATEGORIES = {"config", "diagnostic"}
 
 
-def config(discovery: bool, rules=("dress", "suit"), cameras=("entrance", "till")):
+def config(enabled: bool, rules=("dress", "suit"), cameras=("entrance", "till"), site="store-042", **extra):
     return parse_config({
-        "site": "store-042",
+        "site": site,
         "cameras": [{"name": c, "source": "0"} for c in cameras],
         "detector": {"model": "x.tflite"}, "classifier": {"model": "y.tflite"},
         "rules": [{"name": r, "when": [r]} for r in rules],
-        "mqtt": {"discovery": {"enabled": discovery}},
+        "mqtt": {"discovery": {"enabled": enabled, **extra.pop("discovery", {})}},
+        **extra,
     })
+
+
+NODE = node_id(config(True))
+AVAILABLE = f"fashion-edge/store-042/availability/devices/{device_id(config(True))}"
 
 
 class Retained:
@@ -59,8 +70,8 @@ class Retained:
         self.client.disconnect()
 
 
-def retained_now(port: int, wait_s: float = 0.5) -> dict[str, bytes]:
-    r = Retained(port)
+def retained_now(port: int, wait_s: float = 0.5, topic: str = "homeassistant/#") -> dict[str, bytes]:
+    r = Retained(port, topic)
     time.sleep(wait_s)
     r.stop()
     return {t: p for t, p in r.got.items() if p}
@@ -98,38 +109,76 @@ def test_configs_follow_home_assistant_format():
     uniques = [c["unique_id"] for c in configs.values()]
     assert len(set(uniques)) == len(uniques)
     assert discovery_configs(config(True)) == configs, "unique ids and payloads must be stable across restarts"
+    assert NODE.startswith("fashion_edge_store_042_") and len(NODE) == len("fashion_edge_store_042_") + 8
     for topic, c in configs.items():
         parts = topic.split("/")
         assert parts[0] == "homeassistant" and parts[-1] == "config" and len(parts) == 5
         component = parts[1]
         assert component in ("sensor", "event", "binary_sensor")
-        assert parts[2] == "fashion_edge_store_042"
+        assert parts[2] == NODE
         allowed = {"sensor": SENSOR, "event": EVENT, "binary_sensor": BINARY}[component]
         assert set(c) <= allowed, set(c) - allowed
         assert {"name", "unique_id", "state_topic", "device"} <= set(c)
-        if component == "binary_sensor":  # the daemon's own online/offline: the LWT topic is its state
-            assert c["state_topic"] == "fashion-edge/store-042/availability" and "availability" not in c
+        assert c["unique_id"].startswith(NODE + "_")
+        assert c.get("entity_category", "diagnostic") in ENTITY_CATEGORIES
+        assert set(c["device"]) <= DEVICE and c["device"]["identifiers"] == [NODE]
+        assert "configuration_url" not in c["device"], "the web page is off"
+        if component == "binary_sensor":  # the device's own online/offline: its availability topic is the state
+            assert c["state_topic"] == AVAILABLE and "availability" not in c
             assert (c["payload_on"], c["payload_off"], c["device_class"]) == ("online", "offline", "connectivity")
+            assert c["entity_category"] == "diagnostic"
             continue
-        assert set(c["device"]) <= DEVICE and c["device"]["identifiers"] == ["fashion_edge_store_042"]
-        assert c["device"]["name"] == "fashion-edge store-042"
+        assert c["device"]["name"] == "fashion-edge store-042 (entrance, till)"
         assert set(c["origin"]) <= ORIGIN
-        assert c["availability"] == [{"topic": "fashion-edge/store-042/availability", "payload_available": "online",
+        assert c["availability"] == [{"topic": AVAILABLE, "payload_available": "online",
                                       "payload_not_available": "offline"}]
+        assert all(set(a) <= AVAILABILITY for a in c["availability"])
         assert c["state_topic"].startswith("fashion-edge/store-042/")
         if component == "event":
             assert c["event_types"] and "/alerts/" in c["state_topic"]
+            assert c["qos"] == 1, "HA must subscribe at QoS 1: the outbox's at-least-once delivery reaches it"
+            assert "entity_category" not in c, "alerts are a primary entity"
         if c.get("device_class") == "enum":
-            assert c["options"] == ["streaming", "reconnecting", "ended", "stuck"]
+            # every state the daemon publishes, "failed" too (else HA: "Ignoring invalid option")
+            assert c["options"] == list(CAMERA_STATES) and "failed" in c["options"]
+            assert c["entity_category"] == "diagnostic"
+        if parts[3].endswith(("customers", "people_now", "share")):
+            assert "entity_category" not in c
+
+
+def test_two_boxes_of_one_site_do_not_clash():
+    entrance, till = config(True, cameras=("entrance",)), config(True, cameras=("till",))
+    a, b = discovery_configs(entrance), discovery_configs(till)
+    assert not set(a) & set(b)
+    assert not {c["unique_id"] for c in a.values()} & {c["unique_id"] for c in b.values()}
+    avail = {c["availability"][0]["topic"] for c in a.values() if "availability" in c}
+    assert len(avail) == 1 and avail.isdisjoint(c["availability"][0]["topic"] for c in b.values() if "availability" in c)
+    # the same cameras on two boxes: mqtt.discovery.device_id tells them apart
+    left = config(True, discovery={"device_id": "left-box"})
+    right = config(True, discovery={"device_id": "right-box"})
+    assert node_id(left) == "fashion_edge_left_box" and node_id(right) == "fashion_edge_right_box"
+    assert not {c["unique_id"] for c in discovery_configs(left).values()} & {
+        c["unique_id"] for c in discovery_configs(right).values()}
+
+
+def test_configuration_url_when_the_web_page_is_on():
+    on = config(True, service={"web": {"enabled": True, "listen": "127.0.0.1:8088"}})
+    devices = [c["device"] for c in discovery_configs(on).values()]
+    assert all(d["configuration_url"] == "http://127.0.0.1:8088/" for d in devices)
 
 
 def test_event_template_renders_the_alert_payload():
     jinja2 = pytest.importorskip("jinja2")
     cfg = config(True)
     event = next(c for t, c in discovery_configs(cfg).items() if t.startswith("homeassistant/event/"))
-    alert = {"rule": event["event_types"][0], "track_id": 17, "id": "abc", "garments": [{"label": "dress", "score": 0.9}]}
-    rendered = jinja2.Environment().from_string(event["value_template"]).render(value_json=alert)
-    assert json.loads(rendered) == {"event_type": alert["rule"], "customer": 17, "garments": alert["garments"], "id": "abc"}
+    alert = make_alert("store-042", "entrance", 17, event["event_types"][0], [("dress", 0.9), ("shoe", 0.7)],
+                       [1, 2, 3, 4], 10, 1.5, decided="exit")
+    env = jinja2.Environment()
+    env.filters["tojson"] = lambda v: json.dumps(v)  # Home Assistant's tojson (jinja2's own escapes for HTML)
+    rendered = json.loads(env.from_string(event["value_template"]).render(value_json=alert))
+    assert rendered == {"event_type": alert["rule"], "camera": "entrance", "time": alert["time"], "customer": 17,
+                        "garments": alert["garments"], "decided": "exit", "id": alert["id"]}
+    assert rendered["event_type"] in event["event_types"]
 
 
 def test_discovery_retained_republished_on_reconnect_and_removed_when_off(tmp_path, mosquitto):

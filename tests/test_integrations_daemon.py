@@ -89,16 +89,48 @@ def test_prometheus_scrape_of_the_running_daemon(daemon):
     assert m["fashion_edge_outbox_depth"][()] >= 0
 
 
+def _node(daemon) -> str:
+    from edge.config import load_config
+    from edge.mqtt.discovery import node_id
+
+    return node_id(load_config(daemon["tmp"] / "config.yaml"))
+
+
 def test_discovery_configs_are_retained_on_the_broker(daemon):
+    from edge.config import load_config
+    from edge.mqtt.discovery import availability_topic
+
     held = retained_now(daemon["broker"].port)
     topics = set(held)
-    node = "fashion_edge_demo_store"
+    node = _node(daemon)
+    assert node.startswith("fashion_edge_demo_store_")
     assert f"homeassistant/sensor/{node}/entrance_customers/config" in topics
     assert f"homeassistant/sensor/{node}/entrance_status/config" in topics
     assert {f"homeassistant/event/{node}/entrance_{r}_alert/config" for r in ("dress", "suit", "outwear")} <= topics
     customers = json.loads(held[f"homeassistant/sensor/{node}/entrance_customers/config"])
-    assert customers["availability"][0]["topic"] == "fashion-edge/demo-store/availability"
+    available = availability_topic(load_config(daemon["tmp"] / "config.yaml"))
+    assert available.startswith("fashion-edge/demo-store/availability/devices/demo-store-")
+    assert customers["availability"][0]["topic"] == available
+    assert retained_now(daemon["broker"].port, topic=available) == {available: b"online"}
+    assert customers["device"]["configuration_url"] == daemon["web"]  # the web page is on
     assert customers["state_topic"] == "fashion-edge/demo-store/cameras/entrance/counts"
+
+
+def test_a_second_daemon_with_the_same_client_id_is_refused(daemon):
+    """A copy of the config (own state dir, same site and host: the same default client id) exits 2
+    with one line before its publisher connects; the first daemon keeps its MQTT session."""
+    config = yaml.safe_load((daemon["tmp"] / "config.yaml").read_text())
+    config["service"] = {"state_dir": str(daemon["tmp"] / "state-2")}
+    copy = daemon["tmp"] / "copy.yaml"
+    copy.write_text(yaml.safe_dump(config))
+    second = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(copy), "--mqtt-host", "127.0.0.1",
+                             "--mqtt-port", str(daemon["broker"].port), "--loop"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert second.returncode == 2, second.stderr[-2000:]
+    line = [ln for ln in second.stderr.splitlines() if "mqtt.client_id" in ln]
+    assert line and "is in use by a running fashion-edge" in line[0], second.stderr[-2000:]
+    assert daemon["proc"].poll() is None
+    assert scrape(daemon["metrics"])["fashion_edge_mqtt_connected"][()] == 1
 
 
 def _browser():

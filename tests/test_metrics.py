@@ -103,3 +103,20 @@ def test_a_failing_snapshot_does_not_break_the_scrape():
     finally:
         metrics.stop()
     assert "fashion_edge_frames_processed_total" not in m
+
+
+def test_camera_state_gauge_has_every_published_state_failed_included():
+    from edge.mqtt.payloads import CAMERA_STATES
+
+    snap = {"cameras": [{"name": "door", "state": "failed"}], "outbox_depth": 0, "outbox_dropped": 0,
+            "connected": False}
+    metrics = Metrics(lambda: snap)
+    port = metrics.start("127.0.0.1", 0)
+    try:
+        m = scrape(port)
+    finally:
+        metrics.stop()
+    gauge = m["fashion_edge_camera_state"]
+    assert {dict(k)["state"] for k in gauge} == set(CAMERA_STATES) and "failed" in CAMERA_STATES
+    assert gauge[(("camera", "door"), ("state", "failed"))] == 1
+    assert sum(gauge.values()) == 1  # a dead camera is failed, not ended

@@ -1,19 +1,24 @@
 """Home Assistant MQTT discovery: config payloads for the daemon's entities (docs/mqtt.md).
 
 Home Assistant reads ``<discovery prefix>/<component>/<node_id>/<object_id>/config`` (retained
-JSON). One device per daemon (``fashion-edge <site>``) with a ``binary_sensor`` (connectivity)
-fed by the availability topic, and per camera:
+JSON). One device per daemon with a ``binary_sensor`` (connectivity, diagnostic) and per camera:
 
 * ``sensor``  customers in the current window  (state: ``{prefix}/cameras/<camera>/counts``)
 * ``sensor``  people in view now                (same topic)
 * ``sensor``  dress share, suit share of the last closed window, in % (``.../analytics``)
-* ``sensor``  camera status (enum: streaming, reconnecting, ended, stuck; ``.../status``)
-* ``event``   one per rule that applies to the camera, fed by ``{prefix}/alerts/<camera>/<rule>``
+* ``sensor``  camera status (diagnostic enum: ``payloads.CAMERA_STATES``, ``failed`` included; ``.../status``)
+* ``event``   one per rule that applies to the camera, fed by ``{prefix}/alerts/<camera>/<rule>`` at
+  QoS 1 (the outbox's at-least-once delivery reaches Home Assistant), with the alert's camera,
+  time, customer, garments and ``decided`` as event attributes
 
-Every entity's availability is the daemon's ``{prefix}/availability`` topic (``online``, and
-``offline`` as the Last Will). Unique ids are built from the site, camera and rule names only,
-so they are stable across restarts. The configs go through the publisher's retained-state
-path: remembered and published again after every CONNACK.
+The node id (``device_id``) is ``mqtt.discovery.device_id``, else the site plus a short hash of the
+topic prefix and the camera names: two boxes of one site with different cameras get their own
+device, unique ids and availability. Every entity's availability is this device's topic
+``{prefix}/availability/devices/<device_id>`` (``online``; ``offline`` as the Last Will), held by
+``edge.mqtt.presence``. Unique ids are built from the device id, camera and rule names only, so
+they are stable across restarts. With the web page on, the device links to it
+(``configuration_url``). The configs go through the publisher's retained-state path: remembered
+and published again after every CONNACK.
 
 The topics published are recorded in ``state_dir/ha-discovery.json``: a later start with
 discovery turned off (or without a camera or rule that is gone) publishes an empty retained
@@ -22,36 +27,80 @@ payload on each of them, which is how Home Assistant removes an entity.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import socket
 from pathlib import Path
 
 from .. import __version__
 from ..config import Config
+from .payloads import CAMERA_STATES
+from .presence import device_availability_topic
 from .topics import Topics
 
 log = logging.getLogger(__name__)
 
 RECORD_NAME = "ha-discovery.json"
-STATUS_STATES = ["streaming", "reconnecting", "ended", "stuck"]
+STATUS_STATES = list(CAMERA_STATES)  # every state the daemon publishes, "failed" included
+EVENT_QOS = 1
 
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in text.lower())
 
 
+def device_id(config: Config) -> str:
+    """``mqtt.discovery.device_id``, else ``<site>-<8 hex>`` of the topic prefix and camera names."""
+    if config.mqtt.discovery.device_id:
+        return config.mqtt.discovery.device_id
+    cameras = ",".join(sorted(c.name for c in config.cameras))
+    digest = hashlib.sha256(f"{config.topic_prefix}|{cameras}".encode()).hexdigest()[:8]
+    return f"{config.site}-{digest}"
+
+
 def node_id(config: Config) -> str:
-    return f"fashion_edge_{_slug(config.site)}"
+    return f"fashion_edge_{_slug(device_id(config))}"
+
+
+def availability_topic(config: Config) -> str:
+    return device_availability_topic(config.topic_prefix, device_id(config))
+
+
+def configuration_url(config: Config) -> str | None:
+    """The web page's address when it is on (a wildcard listen address: this host's name)."""
+    web = config.service.web
+    if not web.enabled:
+        return None
+    host, port = web.address
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
 
 
 def device(config: Config) -> dict:
-    return {
+    out = {
         "identifiers": [node_id(config)],
-        "name": f"fashion-edge {config.site}",
+        "name": f"fashion-edge {config.site} ({', '.join(c.name for c in config.cameras)})",
         "manufacturer": "fashion-edge",
         "model": "in-store camera daemon",
         "sw_version": __version__,
     }
+    url = configuration_url(config)
+    if url:
+        out["configuration_url"] = url
+    return out
+
+
+# An alert payload (docs/mqtt.md) -> Home Assistant's event: event_type plus the attributes
+# a person or an automation wants (which camera, when, which customer, what they wear, how decided).
+EVENT_TEMPLATE = (
+    '{"event_type": {{ value_json.rule | tojson }}, "camera": {{ value_json.camera | tojson }}, '
+    '"time": {{ value_json.time | tojson }}, "customer": {{ value_json.track_id }}, '
+    '"garments": {{ value_json.garments | tojson }}, "decided": {{ value_json.decided | default(\'consensus\') | tojson }}, '
+    '"id": {{ value_json.id | tojson }}}')
 
 
 def _rules_of(config: Config, camera: str) -> list[str]:
@@ -63,8 +112,9 @@ def discovery_configs(config: Config) -> dict[str, dict]:
     topics = Topics(config.topic_prefix)
     prefix = config.mqtt.discovery.prefix.rstrip("/")
     node = node_id(config)
+    available = availability_topic(config)
     common = {
-        "availability": [{"topic": topics.availability, "payload_available": "online",
+        "availability": [{"topic": available, "payload_available": "online",
                           "payload_not_available": "offline"}],
         "device": device(config),
         "origin": {"name": "fashion-edge", "sw_version": __version__},
@@ -78,9 +128,9 @@ def discovery_configs(config: Config) -> dict[str, dict]:
 
     # the daemon itself: online/offline from the availability topic (its Last Will), so no availability of its own
     out[f"{prefix}/binary_sensor/{node}/online/config"] = {
-        "name": "online", "unique_id": f"{node}_online", "state_topic": topics.availability,
+        "name": "online", "unique_id": f"{node}_online", "state_topic": available,
         "payload_on": "online", "payload_off": "offline", "device_class": "connectivity",
-        "device": common["device"], "origin": common["origin"]}
+        "entity_category": "diagnostic", "device": common["device"], "origin": common["origin"]}
     for cam in config.cameras:
         c = cam.name
         cid = _slug(c)
@@ -100,15 +150,13 @@ def discovery_configs(config: Config) -> dict[str, dict]:
         add("sensor", f"{cid}_status", {
             "name": f"{c} camera status", "state_topic": topics.status(c),
             "value_template": "{{ value_json.state }}", "device_class": "enum", "options": STATUS_STATES,
-            "json_attributes_topic": topics.status(c), "icon": "mdi:cctv"})
+            "json_attributes_topic": topics.status(c), "entity_category": "diagnostic", "icon": "mdi:cctv"})
         for rule in _rules_of(config, c):
             add("event", f"{cid}_{_slug(rule)}_alert", {
                 "name": f"{c} {rule} alert", "state_topic": topics.alert(c, rule),
-                "event_types": [rule],
-                # the alert payload has no event_type: give it one, keep the rest as attributes
-                "value_template": '{"event_type": "{{ value_json.rule }}", "customer": {{ value_json.track_id }}, '
-                                  '"garments": {{ value_json.garments | tojson }}, "id": "{{ value_json.id }}"}',
-                "icon": "mdi:bell-ring"})
+                "event_types": [rule], "qos": EVENT_QOS,
+                # the alert payload has no event_type: give it one; every other key becomes an event attribute
+                "value_template": EVENT_TEMPLATE, "icon": "mdi:bell-ring"})
     return out
 
 
