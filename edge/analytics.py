@@ -273,6 +273,14 @@ class Analytics:
                 track.last_seen = max(track.last_seen, ts)
                 track.ended = False
 
+    def forget_track(self, track_id: int) -> None:
+        """A customer that turned out to be a returning one (``edge.identity``): it was never a
+        customer of its own, so it is not counted."""
+        with self._lock:
+            track = self._tracks.pop(track_id, None)
+            if track is not None and track_id in self._window_tracks.get(track.window, []):
+                self._window_tracks[track.window].remove(track_id)
+
     def track_garments(self, track_id: int, garments: dict[str, float]) -> None:
         track = self._tracks.get(track_id)
         if track is not None:

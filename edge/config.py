@@ -101,7 +101,8 @@ class CameraConfig(Strict):
     source: str = Field(..., description="USB index ('0'), rtsp://, http://, a video/GIF file or a folder of images")
     fps_cap: float | None = Field(None, gt=0, le=240, description="process at most this many frames per second (0..240)")
     loop: bool = Field(False, description="restart a file source at its end instead of stopping")
-    reconnect: ReconnectConfig = ReconnectConfig()
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig,
+                                       description="back-off of a live source (USB, rtsp://, http://) that drops")
 
 
 # Interpreter threads: a number, or "auto" (edge/runtime.py resolve_threads: 1 unless 3+ cores are free of
@@ -116,14 +117,14 @@ Threads = Annotated[int | str, AfterValidator(_threads)]
 
 
 class DetectorConfig(Strict):
-    model: Path
+    model: Path = Field(..., description="int8 TFLite YOLO detector (people, and garments if it has those classes)")
     manifest: Path | None = Field(None, description="labels/layout manifest when none lies beside the model")
     conf: float = Field(0.35, ge=0, le=1, description="default score threshold")
     class_conf: ClassThresholds = Field(default_factory=dict, description="per-class score thresholds")
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
     max_detections: int = Field(100, ge=1, le=1000, description="boxes kept per image after NMS (1..1000)")
     threads: Threads = Field(2, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
-    person_label: str = "person"
+    person_label: str = Field("person", description="the detector label that is a person (a customer)")
 
 
 class GarmentsConfig(Strict):
@@ -133,7 +134,7 @@ class GarmentsConfig(Strict):
     detector: Path | None = Field(
         None, description="garment YOLO run on each person crop; default: detector.model if it has garment classes"
     )
-    manifest: Path | None = None
+    manifest: Path | None = Field(None, description="labels manifest of garments.detector when none lies beside it")
     conf: float = Field(0.3, ge=0, le=1, description="garment box score threshold")
     class_conf: ClassThresholds = Field(
         default_factory=dict, description="per-garment score thresholds (e.g. dress: 0.7), over `conf`"
@@ -156,8 +157,8 @@ class GarmentsConfig(Strict):
 
 
 class ClassifierConfig(Strict):
-    model: Path
-    manifest: Path | None = None
+    model: Path = Field(..., description="int8 TFLite garment classifier run on each garment crop")
+    manifest: Path | None = Field(None, description="labels/preprocessing manifest when none lies beside the model")
     label_map: dict[str, str] | None = Field(
         None, description="model label -> garment label; labels not in the map are ignored"
     )
@@ -169,7 +170,7 @@ class AttributesConfig(Strict):
 
     enabled: bool = Field(False, description="read person attributes on each scanned customer")
     model: Path | None = Field(None, description="int8 TFLite person-attribute model (models/person-attributes.tflite)")
-    manifest: Path | None = None
+    manifest: Path | None = Field(None, description="attributes/operating-points manifest when none lies beside the model")
     threads: Threads = Field(1, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
     thresholds: dict[str, float] = Field(
         default_factory=dict,
@@ -317,6 +318,7 @@ class IdentityConfig(Strict):
 
 class Schedule(Strict):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        description="days the rule is active (the device's local time)",
         default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     )
     start: str = Field("00:00", pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM, 00:00-23:59")
@@ -344,11 +346,12 @@ class Schedule(Strict):
 
 
 class RuleConfig(Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS)
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
+                      description="the rule's name: in alert topics and payloads (at most 64 characters)")
     when: list[str] = Field(
         ..., min_length=1, description="alternatives; each is garments joined by '+', e.g. ['suit', 'blazer+pants']"
     )
-    min_confidence: float = Field(0.5, ge=0, le=1)
+    min_confidence: float = Field(0.5, ge=0, le=1, description="each garment of `when` needs at least this score")
     unless: list[str] = Field(
         default_factory=list,
         description="garments that veto the rule (dress unless pants); the rule waits while one is still being voted on",
@@ -358,7 +361,7 @@ class RuleConfig(Strict):
     )
     cameras: list[str] = Field(default_factory=list, description="empty: all cameras")
     cooldown_s: float = Field(0.0, ge=0, le=604800, description="minimum seconds between two alerts of this rule (0..7 days)")
-    schedule: Schedule | None = None
+    schedule: Schedule | None = Field(None, description="when the rule may alert; null: always")
 
     @field_validator("when")
     @classmethod
@@ -394,9 +397,9 @@ class AnalyticsConfig(Strict):
 
 
 class TLSConfig(Strict):
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
+    ca: Path | None = Field(None, description="CA certificate (PEM) that signed the broker's; null: the system's CAs")
+    cert: Path | None = Field(None, description="client certificate (PEM), with key")
+    key: Path | None = Field(None, description="client private key (PEM), with cert")
     insecure: bool = Field(False, description="skip hostname verification (testing only)")
 
     @model_validator(mode="after")
@@ -426,8 +429,8 @@ class DiscoveryConfig(Strict):
 
 
 class MQTTConfig(Strict):
-    host: str | None = Field(None, description="None: start the embedded broker on 127.0.0.1")
-    port: int = Field(1883, ge=1, le=65535)
+    host: str | None = Field(None, description="broker host name or address; null: start the embedded broker on 127.0.0.1")
+    port: int = Field(1883, ge=1, le=65535, description="broker port (8883 is the usual TLS port)")
     topic_prefix: str | None = Field(
         None, description="default fashion-edge/<site>; no '#', '+' or NUL, not starting with '$', at most 1024 bytes")
     client_id: str | None = Field(
@@ -435,12 +438,12 @@ class MQTTConfig(Strict):
                           "accept 1..23 bytes of [0-9a-zA-Z]; most take more)")
     username: str | None = Field(None, description="at most 65535 bytes of UTF-8 (MQTT's limit)")
     password_env: str | None = Field(None, description="environment variable holding the password")
-    password_file: Path | None = None
-    tls: TLSConfig | None = None
+    password_file: Path | None = Field(None, description="file holding the password (e.g. a systemd credential)")
+    tls: TLSConfig | None = Field(None, description="connect with TLS; null: plain TCP")
     keepalive_s: int = Field(30, ge=5, le=65535, description="MQTT keepalive (5..65535 s, the protocol's limit)")
     stats_interval_s: float = Field(10.0, ge=0.1, le=86400, description="how often stats are published (0.1 s..1 day)")
-    outbox: OutboxConfig = OutboxConfig()
-    discovery: DiscoveryConfig = DiscoveryConfig()
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="the durable SQLite outbox of alerts")
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="Home Assistant MQTT discovery")
 
     @model_validator(mode="after")
     def _one_password_source(self):
@@ -508,7 +511,7 @@ class CatalogConfig(Strict):
 
 class SnapshotsConfig(Strict):
     enabled: bool = Field(False, description="privacy: no frame or crop leaves the device unless true")
-    jpeg_quality: int = Field(80, ge=10, le=100)
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of snapshots (10..100)")
 
 
 
@@ -559,7 +562,7 @@ class WebConfig(Strict):
     password_env: str | None = Field(None, description="environment variable holding the page's password")
     password_file: Path | None = Field(None, description="file holding the page's password (first line)")
     frame_interval_s: float = Field(0.3, ge=0.05, le=10, description="how often the page fetches the live frame")
-    jpeg_quality: int = Field(70, ge=10, le=100)
+    jpeg_quality: int = Field(70, ge=10, le=100, description="JPEG quality of the live frame (10..100)")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -582,9 +585,9 @@ class ServiceConfig(Strict):
     stuck_inference_s: float = Field(
         10.0, ge=0.1, le=3600, description="report an inference that runs longer (0.1..3600 s)"
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics: MetricsConfig = MetricsConfig()
-    web: WebConfig = WebConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level of the daemon")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus /metrics endpoint")
+    web: WebConfig = Field(default_factory=WebConfig, description="the local web page")
 
     @model_validator(mode="after")
     def _one_listener_per_port(self):
@@ -601,21 +604,21 @@ class Config(Strict):
 
     site: str = Field("store", pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
                       description="in every MQTT topic and the default client id (at most 64 characters)")
-    cameras: list[CameraConfig] = Field(..., min_length=1)
-    detector: DetectorConfig
-    garments: GarmentsConfig = GarmentsConfig()
-    classifier: ClassifierConfig
-    attributes: AttributesConfig = AttributesConfig()
-    tracker: TrackerConfig = TrackerConfig()
-    consensus: ConsensusConfig = ConsensusConfig()
-    identity: IdentityConfig = IdentityConfig()  # issue 21
-    rules: list[RuleConfig] = Field(default_factory=list)
-    analytics: AnalyticsConfig = AnalyticsConfig()
-    mqtt: MQTTConfig = MQTTConfig()
-    snapshots: SnapshotsConfig = SnapshotsConfig()
-    service: ServiceConfig = ServiceConfig()
-    styles: StylesConfig = StylesConfig()  # issue 14 (helper D)
-    catalog: CatalogConfig = CatalogConfig()  # issue 14 (helper D)
+    cameras: list[CameraConfig] = Field(..., min_length=1, description="the cameras (at least one)")
+    detector: DetectorConfig = Field(..., description="the person (and garment) detector")
+    garments: GarmentsConfig = Field(default_factory=GarmentsConfig, description="how garments are found on a person")
+    classifier: ClassifierConfig = Field(..., description="the garment classifier")
+    attributes: AttributesConfig = Field(default_factory=AttributesConfig, description="the person-attribute model")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="the people tracker")
+    consensus: ConsensusConfig = Field(default_factory=ConsensusConfig, description="when a customer's garment is decided")
+    identity: IdentityConfig = Field(default_factory=IdentityConfig, description="one customer across a visit")  # issue 21
+    rules: list[RuleConfig] = Field(default_factory=list, description="alert rules")
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig, description="footfall analytics windows")
+    mqtt: MQTTConfig = Field(default_factory=MQTTConfig, description="the MQTT broker and what is published")
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig, description="pictures in alerts (off: privacy)")
+    service: ServiceConfig = Field(default_factory=ServiceConfig, description="state, logging, metrics, web page")
+    styles: StylesConfig = Field(default_factory=StylesConfig, description="style mix in the analytics")  # issue 14
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig, description="similar catalogue items in alerts")  # issue 14
 
     @model_validator(mode="after")
     def _unique_names(self):

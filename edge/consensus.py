@@ -213,6 +213,24 @@ class GarmentVotes:
         self._verify_looks_left = VERIFY_LOOKS_PER_VOTE * votes if settled and votes else 0
         self._unconfirmed = bool(settled and votes)
 
+    def end_verification(self) -> None:
+        """Stop a re-verification (the caller found the same person by appearance: garments that
+        changed - a jacket opened, a back view - are no reason to split). Settled slots stay."""
+        for state in self._slots.values():
+            state.verify_left = state.verify_against = state.verify_done = 0
+        self._verify_looks_left = 0
+        self._unconfirmed = False
+
+    def reopen(self) -> None:
+        """The customer came back after leaving: slots given up at the exit (or after too many
+        attempts) take votes again, keeping theirs; settled slots stay settled."""
+        for state in self._slots.values():
+            if state.given_up and state.settled is None:
+                state.given_up = False
+                state.attempts = 0
+        self._held_at_exit = set()
+        self.end_verification()
+
     def _note_verification_look(self) -> None:
         if self._verify_looks_left > 0:
             self._verify_looks_left -= 1

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import ConsensusConfig
+from .config import ConsensusConfig, IdentityConfig
 from .attributes.votes import is_attribute_slot
 from .consensus import GarmentVotes, SettledGarment
+from .identity import AppearanceViews, CustomerGallery
 
 
 @dataclass
@@ -40,6 +41,21 @@ class Customer:
     # voted label -> (sum of the crops' L2-normalised embeddings, crops): memory only, see module doc
     embeddings: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict, repr=False)
     style: str | None = None  # nearest style name once assigned (edge.styles)
+    # Identity (issue 21, edge/identity/): the tracker id now following this customer (a returning
+    # customer keeps its id while the tracker gives the person a new track), its appearance views,
+    # and the readings since it started (a new customer is compared with recent ones at its first few)
+    track_id: int = -1
+    appearance: AppearanceViews = field(default_factory=AppearanceViews, repr=False)
+    readings: int = 0
+    # while a re-acquisition is being verified: the appearance seen since, and the box and time
+    # before it (a split gives the old customer back its own last box)
+    since_reacquired: AppearanceViews | None = field(default=None, repr=False)
+    box_before_reacquired: np.ndarray | None = field(default=None, repr=False)
+    seen_before_reacquired: float | None = None
+
+    def __post_init__(self):
+        if self.track_id < 0:
+            self.track_id = self.id
 
     @property
     def dwell_s(self) -> float:
@@ -83,24 +99,32 @@ class Customer:
 
 
 class Customers:
-    """The customers of one camera, keyed by track id."""
+    """The customers of one camera, keyed by the tracker id that follows each one now, and the
+    gallery of those who left recently (``edge.identity.gallery``)."""
 
-    def __init__(self, cfg: ConsensusConfig):
+    def __init__(self, cfg: ConsensusConfig, identity: IdentityConfig | None = None):
         self.cfg = cfg
-        self._by_id: dict[int, Customer] = {}
+        self.identity = identity or IdentityConfig()
+        self.gallery = CustomerGallery(self.identity)
+        self._by_track: dict[int, Customer] = {}
+
+    def _views(self) -> AppearanceViews:
+        return AppearanceViews(self.identity.max_views, self.identity.view_distance, self.identity.colour_same_distance)
 
     def start(self, track_id: int, now: float) -> Customer:
-        customer = Customer(track_id, now, now, GarmentVotes(self.cfg))
-        self._by_id[track_id] = customer
+        customer = Customer(track_id, now, now, GarmentVotes(self.cfg), appearance=self._views())
+        self._by_track[track_id] = customer
         return customer
 
     def get(self, track_id: int) -> Customer | None:
-        return self._by_id.get(track_id)
+        return self._by_track.get(track_id)
 
     def reacquire(self, track_id: int) -> Customer | None:
-        customer = self._by_id.get(track_id)
+        customer = self._by_track.get(track_id)
         if customer is not None:
             customer.reacquired += 1
+            customer.since_reacquired = self._views()
+            customer.box_before_reacquired, customer.seen_before_reacquired = customer.box, customer.last_seen
             # Person-attribute readings do not re-check identity: a reading near its operating point
             # flips between a front and a back view (measured: the store walk counted 144 customers
             # for 121 with them in the check, 131 without the attribute model)
@@ -108,14 +132,53 @@ class Customers:
         return customer
 
     def end(self, track_id: int) -> tuple[Customer | None, dict[str, SettledGarment]]:
-        """Remove the customer; returns it and the garments decided at exit."""
-        customer = self._by_id.pop(track_id, None)
-        if customer is None:
+        """The track ended: remove its customer (remembered in the gallery); returns it and the
+        garments decided at exit. A track that no longer follows its customer (the customer
+        continued on another track) ends nobody."""
+        customer = self._by_track.pop(track_id, None)
+        if customer is None or customer.track_id != track_id:
             return None, {}
-        return customer, customer.garments.decide_at_exit()
+        if customer.since_reacquired is not None:
+            self.settle_verification(customer)
+        decided = customer.garments.decide_at_exit()
+        self.gallery.remember(customer)
+        return customer, decided
+
+    def settle_verification(self, customer: Customer) -> None:
+        """A re-acquisition found the same person: its appearance since joins the customer's."""
+        since = customer.since_reacquired
+        if since is not None:
+            for view in since.embeddings.items:
+                customer.appearance.add_embedding(view)
+            for view in since.colours.items:
+                customer.appearance.add_colour(view)
+        customer.since_reacquired = None
+        customer.box_before_reacquired = customer.seen_before_reacquired = None
+
+    def lost(self, now: float) -> list[Customer]:
+        """Customers whose track was not seen at ``now`` (hidden or gone, not ended yet)."""
+        return [c for c in self._by_track.values() if c.last_seen < now - 1e-3]
+
+    def continue_customer(self, newcomer: Customer, known: Customer) -> Customer:
+        """``newcomer``'s track is ``known`` coming back: ``known`` follows that track from now on
+        (its id, votes and fired rules); ``newcomer``'s record is dropped. Returns ``known``."""
+        self._by_track.pop(known.track_id, None)
+        self.gallery.take(known.id)
+        known.track_id = newcomer.track_id
+        self._by_track[newcomer.track_id] = known
+        known.last_seen, known.box = newcomer.last_seen, newcomer.box
+        known.reacquired += 1
+        known.since_reacquired = None
+        for view in newcomer.appearance.embeddings.items:
+            known.appearance.add_embedding(view)
+        for view in newcomer.appearance.colours.items:
+            known.appearance.add_colour(view)
+        known.fired_rules |= newcomer.fired_rules
+        known.garments.reopen()  # what was given up when it left may be decided now
+        return known
 
     def __iter__(self):
-        return iter(list(self._by_id.values()))
+        return iter(list(self._by_track.values()))
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return len(self._by_track)

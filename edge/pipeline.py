@@ -27,6 +27,7 @@ from .customer import Customer, Customers
 from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ConfigError, ModelError
+from .identity.gallery import split_limit
 from .garments import crop_weight, foot_point, garment_crops, refined_names
 from .rules import RuleEngine
 from .preprocess import person_box_with_margin
@@ -147,7 +148,7 @@ class CameraPipeline:
         self.models = models or Models(config)
         self.timer = timer or StageTimer()
         self.tracker = ByteTracker(config.tracker)
-        self.customers = Customers(config.consensus)
+        self.customers = Customers(config.consensus, config.identity)
         self.scheduler = ScanScheduler(config.consensus, fps_cap=camera.fps_cap)
         self.rules = RuleEngine(config.rules, camera.name)
         state_dir = state_dir or config.state_dir()
@@ -195,11 +196,23 @@ class CameraPipeline:
 
         alerts += self._split_contradicted(frame, tracks)  # the old customer leaves: exit decisions
         alerts += self._evaluate_rules(frame, tracks)
+        self.customers.gallery.forget_expired(frame.timestamp)
         closed = self.analytics.poll(frame.timestamp)
         t4 = time.perf_counter()
         timer.add("rules+analytics", t4 - t3)
         timer.add("total", t4 - t0)
-        return FrameResult(frame, tracks, alerts, closed, classified, scanned, budget)
+        return FrameResult(frame, self._as_customers(tracks), alerts, closed, classified, scanned, budget)
+
+    def _as_customers(self, tracks: Detections) -> Detections:
+        """The frame's tracks labelled with their customer ids (a returning customer keeps its id
+        while the tracker follows them on a new track): what the web page, metrics and scores see."""
+        shown = tracks[np.arange(len(tracks))]
+        shown.track_ids = np.array([self._customer_id(int(t)) for t in tracks.track_ids], np.int64)
+        return shown
+
+    def _customer_id(self, track_id: int) -> int:
+        customer = self.customers.get(track_id)
+        return customer.id if customer is not None else track_id
 
     # -- tracking and customers ----------------------------------------------------------------
     def _track(self, frame: Frame, persons: Detections) -> Detections:
@@ -242,24 +255,73 @@ class CameraPipeline:
         alerts = []
         if customer.garments.settled() and customer.box is not None:
             # A customer who crossed quickly is decided with what was gathered (the exit rule);
-            # one whose rule waited on an 'unless' garment that never settled is released.
-            alerts = self._rules_for(customer, customer.box, frame)
+            # one whose rule waited on an 'unless' garment that never settled is released. The
+            # alert says 'exit' and carries the last box the person had (they are gone now).
+            alerts = self._rules_for(customer, customer.box, frame, at_exit=True)
         self.analytics.track_ended(customer.id, frame.timestamp)
         return alerts
 
     def _split_contradicted(self, frame: Frame, tracks: Detections) -> list[Alert]:
-        """A re-acquired customer whose garments no longer agree is somebody else: new customer."""
+        """A re-acquired customer whose garments no longer agree *and* who looks different is
+        somebody else: a new customer. Garments alone change when a person turns round or opens
+        a jacket, so when the appearance since the re-acquisition is close to the customer's
+        (or there is none to compare) the customer is kept."""
         alerts: list[Alert] = []
         for row, track_id in enumerate(tracks.track_ids):
             customer = self.customers.get(int(track_id))
-            if customer is None or not customer.garments.contradicted:
+            if customer is None or customer.since_reacquired is None:
                 continue
-            new_id = self.tracker.split(customer.id)
+            votes = customer.garments
+            if not votes.contradicted:
+                if not votes.verifying:
+                    self.customers.settle_verification(customer)  # the same person: done
+                continue
+            since = customer.since_reacquired
+            if not self._looks_different(since, customer.appearance):
+                log.info("customer #%d re-acquired with other garments but the same appearance: kept", customer.id)
+                votes.end_verification()
+                self.customers.settle_verification(customer)
+                continue
+            # Somebody else: the old customer leaves with its own last box and time.
+            customer.since_reacquired = None
+            customer.box, customer.last_seen = customer.box_before_reacquired, customer.seen_before_reacquired
+            new_id = self.tracker.split(customer.track_id)
             if new_id is not None:
-                log.info("customer #%d re-acquired with other garments: now customer #%d", customer.id, new_id)
+                log.info("customer #%d re-acquired with other garments and appearance: now customer #%d",
+                         customer.id, new_id)
                 tracks.track_ids[row] = new_id
                 alerts += self._follow_customers(self.tracker.events(), frame, tracks[[row]])
+                newcomer = self.customers.get(new_id)
+                if newcomer is not None:
+                    newcomer.appearance = since
         return alerts
+
+    def _looks_different(self, seen, known) -> bool:
+        """Strong evidence of another person: the closest views are farther than the split distance."""
+        found = seen.distance(known)
+        if found is None:
+            return False
+        kind, d = found
+        return d >= split_limit(self.config.identity, kind)
+
+    def _recognise(self, customer: Customer, ts: float) -> Customer:
+        """A new customer's first readings are compared with recent customers (the gallery, and
+        those whose track is lost): a match continues that customer instead (same id, its rules
+        already fired stay fired). Returns the customer the track follows now."""
+        cfg = self.config.identity
+        if not cfg.enabled or customer.readings > cfg.match_readings or customer.track_id != customer.id \
+                or customer.reacquired:
+            return customer
+        found = self.customers.gallery.find(customer, self.customers.lost(ts))
+        if found is None:
+            return customer
+        known, kind, d = found
+        self.tracker.forget(known.track_id)  # its old track, if still alive, must not take it twice
+        self.analytics.forget_track(customer.id)
+        known = self.customers.continue_customer(customer, known)
+        self.analytics.track_seen(known.id, ts)
+        log.info("track %d is customer #%d coming back (%s distance %.3f)", known.track_id, known.id, kind, d)
+        return known
 
     # -- garments ------------------------------------------------------------------------------
     def _scan_budget(self, frame: Frame, spent_ms: float) -> float | None:
@@ -288,8 +350,13 @@ class CameraPipeline:
         calls = self._vote_on_garments(frame, tracks, chosen)
         self.scheduler.spent(len(chosen), (time.perf_counter() - t0) * 1000.0, limited=budget_ms is not None)
         for request in chosen:
-            request.customer.last_scan = ts
-            request.customer.scans += 1
+            customer = request.customer
+            customer.last_scan = ts
+            customer.scans += 1
+            customer.readings += 1
+            views = customer.since_reacquired or customer.appearance
+            views.add_colour(self.tracker.appearance_of(customer.track_id))
+            self._recognise(customer, ts)
         return len(chosen), calls
 
     def _garments_on_persons(self, frame: Frame, rows: list[int], tracks: Detections) -> tuple[Detections, np.ndarray]:
@@ -356,6 +423,7 @@ class CameraPipeline:
         if crop.size == 0:
             return
         reading = reader.read(crop)
+        (customer.since_reacquired or customer.appearance).add_embedding(reading.embedding)
         weight = crop_weight(crop)
         ts = frame.timestamp
         for vote in attribute_votes(reading, reader.thresholds):
@@ -387,7 +455,7 @@ class CameraPipeline:
                 alerts += self._rules_for(customer, box, frame)
         return alerts
 
-    def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame) -> list[Alert]:
+    def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame, at_exit: bool = False) -> list[Alert]:
         garments = customer.settled_scores()
         pending = customer.garments.pending()
         self.analytics.track_garments(customer.id, garments_only(garments))
@@ -412,7 +480,7 @@ class CameraPipeline:
                     source_time_s=frame.source_time_s,
                     timestamp=frame.timestamp,
                     crop_box=(max(0, x1), max(0, y1), min(w, x2), min(h, y2)),
-                    decided=customer.decided_by([label for label, _ in match.garments]),
+                    decided="exit" if at_exit else customer.decided_by([label for label, _ in match.garments]),
                     catalog=self._catalog_matches(customer, match.rule_name, [label for label, _ in match.garments]),
                 )
             )

@@ -244,6 +244,23 @@ class ByteTracker:
                 return track.track_id
         return None
 
+    def forget(self, track_id: int) -> bool:
+        """Drop a confirmed track without an event (its customer continues on another track, so
+        should the old one come back it must start a new customer, not take the same record
+        twice). True if it was alive."""
+        for track in self._tracks:
+            if track.track_id == track_id:
+                self._tracks.remove(track)
+                return True
+        return False
+
+    def appearance_of(self, track_id: int) -> np.ndarray | None:
+        """The track's smoothed colour appearance (None without one, or for an unknown id)."""
+        for track in self._tracks:
+            if track.track_id == track_id:
+                return track.appearance
+        return None
+
     def update(self, detections: Detections, now_s: float,
                appearances: dict[int, np.ndarray] | None = None) -> Detections:
         """``now_s``: source time of the frame (seconds); ``appearances``: detection row -> colour

@@ -1,0 +1,169 @@
+"""Customer identity across a visit (issue 21, edge/identity/): a person who leaves the view and
+comes back continues their customer (one id, one alert per rule), look-alikes in view together
+stay two customers, the gallery forgets after ``identity.memory_s``, and an alert's box is the
+customer's box in the frame it was decided in (an exit decision says so).
+
+Pipeline tests use the small stub stages of test_customers.py (painted people, a garment detector
+that names the upper half by colour); the appearance here is the tracker's colour appearance, the
+cue the daemon falls back on without an embedding. The embedding and its distances on real
+people are measured in docs/reid.md and tested in test_reid_distances.py / test_identity_real.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.config import IdentityConfig
+from edge.consensus import GarmentVotes
+from edge.config import ConsensusConfig
+from edge.customer import Customer
+from edge.identity import AppearanceViews, CustomerGallery
+from edge.sources import Frame
+from test_customers import BLUE, GREEN, RED, canvas, pipeline, run
+
+FPS = 10.0
+
+
+def visit(x: int, upper=RED, lower=BLUE, frames: int = 15) -> list[np.ndarray]:
+    return [canvas((x, upper, lower))] * frames
+
+
+def nobody(seconds: float) -> list[np.ndarray]:
+    return [canvas()] * int(seconds * FPS)
+
+
+def ids_of(ids: list[list[int]]) -> set[int]:
+    return {i for frame_ids in ids for i in frame_ids}
+
+
+# -- a customer who leaves and comes back -------------------------------------------------------
+
+def test_a_customer_back_after_leaving_the_view_keeps_the_id_and_gets_one_alert(tmp_path):
+    # In view 1.5 s at the left, gone 5 s (the track ends after tracker.max_lost_s = 3 s), back at
+    # the right: the tracker cannot follow, the gallery recognises the colours.
+    frames = visit(60) + nobody(5) + visit(480, frames=20)
+    alerts, ids = run(pipeline(tmp_path), frames)
+    assert ids_of(ids) == {1}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress")]
+
+
+def test_without_the_gallery_the_same_return_is_a_second_customer_and_alert(tmp_path):
+    pipe = pipeline(tmp_path)
+    pipe.config.identity.enabled = False
+    alerts, ids = run(pipe, visit(60) + nobody(5) + visit(480, frames=20))
+    assert ids_of(ids) == {1, 2}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
+
+
+def test_the_analytics_count_a_returning_customer_once(tmp_path):
+    pipe = pipeline(tmp_path)
+    windows = []
+    for index, image in enumerate(visit(60) + nobody(5) + visit(480, frames=20)):
+        windows += pipe.process(Frame(image, index, 1_767_225_600.0 + index / FPS, index / FPS)).closed_windows
+    windows += pipe.finish().closed_windows
+    assert sum(w["customers"] for w in windows) == 1
+    assert sum(w["tracks"] for w in windows) == 1
+
+
+def test_the_gallery_forgets_after_memory_s(tmp_path):
+    pipe = pipeline(tmp_path)
+    pipe.config.identity.memory_s = 4.0  # left at 1.5 s, forgotten at 5.5 s; back at 8 s
+    alerts, ids = run(pipe, visit(60) + nobody(6.5) + visit(480, frames=20))
+    assert ids_of(ids) == {1, 2}
+    assert [a.rule for a in alerts] == ["dress", "dress"]
+
+
+def test_somebody_else_after_a_customer_left_is_a_new_customer(tmp_path):
+    alerts, ids = run(pipeline(tmp_path), visit(60) + nobody(5) + visit(480, GREEN, GREEN, frames=20))
+    assert ids_of(ids) == {1, 2}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
+
+
+# -- look-alikes --------------------------------------------------------------------------------
+
+def test_look_alikes_in_view_together_are_never_merged(tmp_path):
+    # Two people dressed alike: both in view 2 s; the right one is hidden 5 s (its track ends)
+    # while the left one stays; the right one comes back. The left one was in view when the
+    # newcomer appeared, so only the right one's record may be continued.
+    both = [canvas((60, RED, BLUE), (480, RED, BLUE))] * 20
+    left_only = [canvas((60, RED, BLUE))] * 50
+    frames = both + left_only + both
+    alerts, ids = run(pipeline(tmp_path), frames)
+    assert ids_of(ids) == {1, 2}
+    assert all(len(set(frame_ids)) == len(frame_ids) for frame_ids in ids)  # never one id twice in a frame
+    assert sorted(a.track_id for a in alerts) == [1, 2]
+
+
+# -- the alert box ------------------------------------------------------------------------------
+
+def test_an_alert_box_is_the_customer_box_in_its_frame(tmp_path):
+    pipe = pipeline(tmp_path)
+    for index, image in enumerate(visit(200, frames=12)):
+        result = pipe.process(Frame(image, index, 1_767_225_600.0 + index / FPS, index / FPS))
+        for alert in result.alerts:
+            row = list(result.tracks.track_ids).index(alert.track_id)
+            assert alert.box == [round(float(v), 1) for v in result.tracks.xyxy[row]]
+            assert alert.frame_index == index and alert.decided != "exit"
+            return
+    pytest.fail("no alert")
+
+
+def test_an_exit_decision_says_so_and_carries_the_last_box(tmp_path):
+    # Seen 4 frames at 0.7 (too few votes to settle in view), walking right; decided at exit.
+    pipe = pipeline(tmp_path, garment_score=0.7)
+    frames = [canvas((100 + 10 * i, RED, RED)) for i in range(4)] + nobody(4)
+    last_box = None
+    alerts = []
+    for index, image in enumerate(frames):
+        result = pipe.process(Frame(image, index, 1_767_225_600.0 + index / FPS, index / FPS))
+        if len(result.tracks):
+            last_box = [round(float(v), 1) for v in result.tracks.xyxy[0]]
+        alerts += result.alerts
+    assert [(a.rule, a.decided) for a in alerts] == [("dress", "exit")]
+    assert alerts[0].box == last_box and last_box[0] == 130.0
+
+
+# -- the gallery and the views on their own -----------------------------------------------------
+
+def _customer(cid: int, first: float, last: float, embedding: np.ndarray | None = None) -> Customer:
+    c = Customer(cid, first, last, GarmentVotes(ConsensusConfig()))
+    c.appearance.add_embedding(embedding)
+    return c
+
+
+def _unit(seed: int, dim: int = 64) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_gallery_finds_the_nearest_remembered_customer_and_honours_its_limits():
+    cfg = IdentityConfig(memory_s=60, max_customers=2)
+    gallery = CustomerGallery(cfg)
+    a, b = _customer(1, 0, 10, _unit(1)), _customer(2, 0, 12, _unit(2))
+    gallery.remember(a)
+    gallery.remember(b)
+    newcomer = _customer(3, 20, 20, _unit(1) + 0.01 * _unit(9))
+    found = gallery.find(newcomer)
+    assert found is not None and found[0] is a and found[1] == "embedding"
+    assert gallery.find(_customer(4, 20, 20, _unit(3))) is None  # a stranger
+    assert gallery.find(_customer(5, 9, 9, _unit(1))) is None  # a was still in view at 10 s
+    gallery.remember(_customer(6, 0, 15, _unit(6)))  # a third: the oldest (a) is forgotten
+    assert len(gallery) == 2 and gallery.find(newcomer) is None
+    gallery.forget_expired(12 + 61)
+    assert len(gallery) == 1  # b last seen at 12 s: gone; the one seen at 15 s stays a second longer
+
+
+def test_views_keep_front_and_back_apart_and_the_distance_is_the_closest_pair():
+    views = AppearanceViews(max_views=3, view_distance=0.13)
+    front, back = _unit(1), _unit(2)
+    for _ in range(3):
+        views.add_embedding(front)
+    views.add_embedding(back)
+    assert len(views.embeddings.items) == 2
+    only_back = AppearanceViews()
+    only_back.add_embedding(back)
+    assert views.distance(only_back) == ("embedding", pytest.approx(0.0, abs=1e-5))
+    for seed in (3, 4, 5):
+        views.add_embedding(_unit(seed))
+    assert len(views.embeddings.items) == 3  # never more than max_views
