@@ -1,5 +1,7 @@
 """``fashion-edge report [--config FILE | --db FILE] [--out DIR] [--camera C]``
 
+(``--db postgresql://...``: the chain report of the head office's database, ``edge/chain/report.py``.)
+
 Prints one line per analytics window (start UTC, camera, customers, top-3 garments, dress %,
 suit %, median dwell) and writes two PNG charts into ``--out``: customers per window and the
 garment mix as stacked bars. With ``--config`` the database is
@@ -252,6 +254,12 @@ def check_out_dir(out: Path) -> None:
 
 
 def main(args) -> int:
+    from ..chain.report import is_dsn
+
+    if args.db and is_dsn(args.db):  # issue 24: the chain view of the head office's PostgreSQL
+        from ..chain.report import main as chain_main
+
+        return chain_main(args)
     db_path = database_path(args)
     out_dir = Path(args.out)
     check_out_dir(out_dir)
