@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine (run as root or in a venv):
-# mosquitto (real broker for the MQTT tests), chromium + chromium-driver (browser test), CPU-only torch first (so ultralytics does not pull
+# mosquitto (real broker for the MQTT tests), postgresql (the chain tests' server), chromium + chromium-driver (browser test), CPU-only torch first (so ultralytics does not pull
 # GBs of CUDA: a local CPU wheel when pip has one, else PyTorch's CPU index), then the project with its dev, train and
-# detect extras. Says what it does, one "install-dev:" line per step.
+# detect extras (+ chain: psycopg). Says what it does, one "install-dev:" line per step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +12,14 @@ APT=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then APT+=(mosquitto); fi
 if ! command -v chromium >/dev/null 2>&1; then APT+=(chromium); fi
 if ! command -v chromedriver >/dev/null 2>&1; then APT+=(chromium-driver); fi
+# postgresql: the chain tests (tests/test_chain_*.py) start their own server with its initdb / pg_ctl.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then APT+=(postgresql); fi
 if [ ${#APT[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq && apt-get install -y -qq "${APT[@]}" >/dev/null
-    elif [[ " ${APT[*]} " == *" mosquitto "* ]]; then
-        echo "install ${APT[*]} (e.g. sudo apt-get install ${APT[*]}): the MQTT tests need a real broker" >&2
+    elif [[ " ${APT[*]} " == *" mosquitto "* || " ${APT[*]} " == *" postgresql "* ]]; then
+        echo "install ${APT[*]} (e.g. sudo apt-get install ${APT[*]}): the MQTT tests need a real broker, the chain tests PostgreSQL" >&2
         exit 1
     else
         echo "warning: install ${APT[*]} for the web page's browser test (or set FASHION_EDGE_NO_BROWSER=1)" >&2
@@ -47,8 +49,8 @@ else
         $PIP "$TORCH" "$TORCHVISION" --index-url "$CPU_INDEX"
     fi
 fi
-echo "install-dev: the project with its dev, train and detect extras (editable), torch pinned"
+echo "install-dev: the project with its dev, train, detect and chain extras (editable), torch pinned"
 printf '%s\n%s\n' "$TORCH" "$TORCHVISION" > /tmp/fashion-edge-constraints.txt
-$PIP -c /tmp/fashion-edge-constraints.txt -e ".[dev,train,detect]"
+$PIP -c /tmp/fashion-edge-constraints.txt -e ".[dev,train,detect,chain]"
 # ultralytics pulls the GUI opencv wheel; keep the headless one authoritative (same version).
 python3 -c "import cv2" || $PIP --force-reinstall --no-deps opencv-python-headless
