@@ -95,6 +95,25 @@ class ReconnectConfig(Strict):
         return self
 
 
+class CameraDetectorConfig(Strict):
+    """One camera's person-detector input (docs/detector.md, "Detector input per camera"): a large
+    frame with far customers may use a larger input or tiles; the cost per frame grows with them."""
+
+    model: Path | None = Field(None, description="a person detector of another input size (same labels) for this "
+                                                 "camera; default: detector.model")
+    manifest: Path | None = Field(None, description="its manifest; default: detector.manifest")
+    tiles: tuple[int, int] | None = Field(None, description="[cols, rows] overlapping tiles run besides the whole "
+                                                            "frame (1..4 each); one detector call per tile more")
+    tile_overlap: float = Field(0.2, ge=0, lt=0.5, description="overlap of neighbouring tiles (fraction of a tile, 0..0.5)")
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles_in_range(cls, value):
+        if value is not None and not all(1 <= n <= 4 for n in value):
+            raise ValueError("tiles must be [cols, rows] with 1 to 4 each")
+        return value
+
+
 class CameraConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
                       description="used in MQTT topics (at most 64 characters)")
@@ -103,6 +122,8 @@ class CameraConfig(Strict):
     loop: bool = Field(False, description="restart a file source at its end instead of stopping")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig,
                                        description="back-off of a live source (USB, rtsp://, http://) that drops")
+    detector: CameraDetectorConfig | None = Field(
+        None, description="this camera's person-detector input (another input size, tiles); default: detector")
 
 
 # Interpreter threads: a number, or "auto" (edge/runtime.py resolve_threads: 1 unless 3+ cores are free of

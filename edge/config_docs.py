@@ -1,0 +1,207 @@
+"""The config reference, docs/config.md, generated from the schema in edge/config.py.
+
+    python -m edge.config_docs            # (re)write docs/config.md
+    python -m edge.config_docs --check    # exit 1 when docs/config.md is not what the schema gives
+
+Every field of every section is written as annotated YAML: its meaning (the field's
+``description``), its type, its bounds and its default, in the order of the schema. The page is
+never edited by hand; tests/test_config_reference.py fails when a field has no description or the
+page is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+import textwrap
+import typing
+from pathlib import Path
+
+import annotated_types as at
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from .config import Config
+
+DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+COMMAND = "python -m edge.config_docs"
+INDENT = "  "
+WIDTH = 110  # comment lines are wrapped to this many characters
+
+HEADER = f"""# Configuration reference
+
+Generated from the schema in `edge/config.py` by `{COMMAND}`; do not edit by hand
+(`tests/test_config_reference.py` fails when this page and the schema disagree).
+
+A config is one YAML file (`fashion-edge check-config --config FILE` checks it without starting
+anything). Unknown keys are refused, every number is checked against its bounds, and a mistake is
+one line naming the file and the field (`configs/store.yaml: mqtt.port: ...`). Relative paths are
+relative to the config file's folder. `configs/demo.yaml` and `configs/store.yaml` are complete
+examples.
+
+Below, every field in schema order: a comment with its meaning, a comment with its type and bounds
+(and `required` where there is no default), then the key with its **default** as its value. A
+section that is off (`null`) by default shows the fields it takes when given. A list of sections
+(`cameras`, `rules`) shows one item. Numbers with a unit say it in the name (`_s` seconds, `_px`
+pixels, `_ms` milliseconds).
+"""
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += _models_in(arg)
+    return found
+
+
+def type_name(annotation) -> str:
+    """A reader's name for a field's type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        names = [type_name(a) for a in args if a is not type(None)]
+        text = " or ".join(dict.fromkeys(names))
+        return text + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"list of {type_name(args[0])}" if args else "list"
+    if origin is tuple:
+        return "(" + ", ".join(type_name(a) for a in args) + ")"
+    if origin is dict:
+        return f"mapping {type_name(args[0])} -> {type_name(args[1])}"
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return "section"
+        if issubclass(annotation, Path):
+            return "path"
+        if issubclass(annotation, enum.Enum):
+            return "one of " + ", ".join(str(m.value) for m in annotation)
+        return {"str": "text", "int": "integer", "float": "number", "bool": "true/false"}.get(
+            annotation.__name__, annotation.__name__)
+    return str(annotation)
+
+
+def bounds(field: FieldInfo) -> str:
+    parts = []
+    for item in field.metadata:
+        for kind, attr, sign in ((at.Ge, "ge", ">="), (at.Gt, "gt", ">"), (at.Le, "le", "<="), (at.Lt, "lt", "<")):
+            if isinstance(item, kind):
+                parts.append(f"{sign} {_number(getattr(item, attr))}")
+        unit = "item(s)" if typing.get_origin(field.annotation) is list else "character(s)"
+        if isinstance(item, at.MinLen):
+            parts.append(f"at least {item.min_length} {unit}")
+        if isinstance(item, at.MaxLen):
+            parts.append(f"at most {item.max_length} {unit}")
+        pattern = getattr(item, "pattern", None)
+        if isinstance(pattern, str):
+            parts.append(f"pattern {pattern}")
+    return ", ".join(parts)
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_of(field: FieldInfo):
+    """The default as plain data (PydanticUndefined when the field is required)."""
+    if field.is_required():
+        return PydanticUndefined
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+def _scalar(value) -> str:
+    """One YAML line's value (flow style)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def render_model(model: type[BaseModel], indent: str = "", path: str = "") -> list[str]:
+    lines: list[str] = []
+    for name, field in model.model_fields.items():
+        lines += render_field(name, field, indent, path)
+    return lines
+
+
+def render_field(name: str, field: FieldInfo, indent: str = "", path: str = "") -> list[str]:
+    """A field's comment lines and its key (a section: its fields below it, indented)."""
+    key = f"{path}{name}"
+    if not field.description:
+        raise ValueError(f"{key}: no description in edge/config.py")
+    default = default_of(field)
+    nested = _models_in(field.annotation)
+    facts = [type_name(field.annotation)]
+    if bounds(field):
+        facts.append(bounds(field))
+    if default is PydanticUndefined:
+        facts.append("required")  # else the default is the key's value (a section's: its fields' values)
+    lines = [f"{indent}# {text}" for text in textwrap.wrap(field.description, WIDTH - len(indent) - 2)]
+    lines.append(f"{indent}# {'; '.join(facts)}")
+    if not nested:
+        value = "" if default is PydanticUndefined else " " + _scalar(default)
+        return lines + [f"{indent}{name}:{value}"]
+    if typing.get_origin(field.annotation) is list:  # one item, as "- first key"
+        lines.append(f"{indent}{name}:")
+        inner = indent + INDENT + "  "
+        item = render_model(nested[0], inner, f"{key}[].")
+        first = next(i for i, line in enumerate(item) if not line.lstrip().startswith("#"))
+        item[first] = indent + INDENT + "- " + item[first][len(inner):]
+        return lines + item
+    lines.append(f"{indent}{name}:" + ("  # null by default; when given:" if default is None else ""))
+    return lines + render_model(nested[0], indent + INDENT, f"{key}.")
+
+
+def render() -> str:
+    body = [HEADER]
+    for name, field in Config.model_fields.items():
+        body += [f"## `{name}`", "", "```yaml", *render_field(name, field), "```", ""]
+    return "\n".join(body).rstrip("\n") + "\n"
+
+
+def missing_descriptions(model: type[BaseModel] = Config, path: str = "") -> list[str]:
+    """Field paths without a description (every level, list items as ``[]``)."""
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{path}{name}"
+        if not field.description:
+            out.append(key)
+        for sub in _models_in(field.annotation):
+            out += missing_descriptions(sub, f"{key}{'[]' if typing.get_origin(field.annotation) is list else ''}.")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description="Write (or check) docs/config.md from edge/config.py.")
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/config.md is stale")
+    parser.add_argument("--output", type=Path, default=DOC_PATH, help="where to write (default docs/config.md)")
+    args = parser.parse_args(argv)
+    missing = missing_descriptions()
+    if missing:
+        print(f"edge/config.py: no description: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    text = render()
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
+        if current != text:
+            print(f"{args.output} is stale: run {COMMAND}", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
