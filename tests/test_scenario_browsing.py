@@ -44,6 +44,13 @@ def _box(scenario, index: int, customer: int):
 def test_cast_is_validation_people_seen_from_several_sides(clip, peta_identity, shared_dir):
     assert clip.roles.count("browser") == 5 and clip.roles.count("returner") == 2
     assert clip.roles.count("passer_by") == 5
+    # picked by clothing truth: the PETA cast's groups, a jacket and a dress come back
+    staying = [p for p, role in zip(clip.people, clip.roles) if role != "passer_by"]
+    for group, n in B.PETA_CAST:
+        assert sum(group in p.groups for p in staying if p.source == "peta") >= n, group
+    assert sorted("outwear" in p.groups or "dress" in p.groups
+                  for p, role in zip(clip.people, clip.roles) if role == "returner") == [True, True]
+    assert sum("dress" in p.groups for p in staying) == 2
     cf_train = set((shared_dir / "datasets" / "colorful-fashion" / "splits" / "train.txt").read_text().split())
     scenario = clip.scenario
     for customer, (person, role) in enumerate(zip(clip.people, clip.roles)):
@@ -91,9 +98,10 @@ def test_returners_leave_the_view_and_come_back_as_the_same_truth_id(clip):
         back_in = _box(scenario, min(f for f in frames if f >= back and _box(scenario, f, customer) is not None), customer)
         edge = lambda box: "left" if box[0] <= 0 else "right" if box[2] >= w else None  # noqa: E731
         assert edge(out) is not None and edge(out) == edge(back_in), (out, back_in)
-        # the same person in view before and after: both in the frame's truth under one id
-        assert any(t.customer == customer for t in scenario.truth(frames[0] + 30))
-        assert any(t.customer == customer for t in scenario.truth(back + 20))
+        # the same person in view (in the truth, under the one id) most of the time before and after
+        seen = [f for f in frames if any(t.customer == customer for t in scenario.truth(f))]
+        assert sum(f <= last for f in seen) > 0.5 * sum(f <= last for f in frames)
+        assert sum(f >= back for f in seen) > 0.5 * sum(f >= back for f in frames)
 
 
 def test_the_counter_hides_people_behind_it_and_not_those_in_front(clip):
@@ -223,7 +231,8 @@ def test_scorer_counts_a_repeat_across_track_ids_and_alerts_off_the_person(clip)
 def test_a_short_clip_runs_through_the_daemon_in_one_call(shared_dir):
     """The call a CI test with the real models makes; only the figures' shape is asserted here."""
     config = load_config(REPO / "configs" / "demo.yaml")
-    short = B.layout(B.load_cast(shared_dir / "datasets", seed=1, n_peta=2, n_dress=1, n_passers=1),
+    short = B.layout(B.load_cast(shared_dir / "datasets", seed=1, peta_cast=(("outwear", 1), ("other", 1)),
+                                 n_dress=1, n_passers=1),
                      seconds=12, seed=1, enter_s=(0.0, 2.0))
     figures = B.run_and_score(config, shared_dir / "datasets", browsing=short)
     assert figures["scenario"] == "browsing" and figures["customers"] == 4 and figures["frames"] == 120

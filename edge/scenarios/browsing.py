@@ -4,9 +4,10 @@ other, leave for a few seconds and come back, with passers-by crossing behind th
 People, validation only (``store_walk``'s loaders, the attribute training's split):
 
 * ``browser``: PETA val identities with at least ``MIN_VIEWS`` views (front, side, back of one
-  person; PETA skirt-wearers left out, their dress truth is unknown) and colorful-fashion val
-  people in dresses (one photo: its mirror image is its other view, a person facing the other way);
-* ``returner``: two of the browsers (a dress and a PETA identity) who walk out of a side edge, stay
+  person; PETA skirt-wearers left out, their dress truth is unknown), picked per clothing group
+  (``PETA_CAST``), and colorful-fashion val people in dresses (one photo: its mirror image is its
+  other view, a person facing the other way);
+* ``returner``: two of the browsers (a dress and a PETA jacket) who walk out of a side edge, stay
   away ``AWAY_S`` seconds and walk back in by the same edge: the *same* truth id all along;
 * ``passer_by``: PETA val people crossing the frame on the far lane, behind everyone else.
 
@@ -53,6 +54,9 @@ PASSER_SPEED = (1.0, 1.3)
 FAR_LANE = (0.64, 0.69)  # passers-by foot y (share of the frame height)
 BROWSE_LANE = (0.74, 0.96)  # browsers' foot y
 ROLES = ("browser", "returner", "passer_by")
+# PETA browsers by clothing truth: jackets (the outwear rule), a suit, a dark outfit (the demo's
+# false dress from behind), someone else. The first jacket is a returner.
+PETA_CAST = (("outwear", 2), ("suit", 1), ("dark_outfit", 1), ("other", 1))
 
 
 @dataclass
@@ -163,24 +167,31 @@ def _mirrored(person: WalkPerson) -> WalkPerson:
     return WalkPerson(person.source, person.identity, [view, flipped], person.target, person.groups)
 
 
-def load_cast(datasets: Path, seed: int = 0, n_peta: int = 5, n_dress: int = 2, n_passers: int = 5,
+def load_cast(datasets: Path, seed: int = 0, peta_cast=PETA_CAST, n_dress: int = 2, n_passers: int = 5,
               limit: int | None = None) -> list[tuple[WalkPerson, str]]:
     """(person, role) at random (seeded) from the validation people of ``datasets``
-    (``../shared/datasets``); ``limit`` reads only that many rows / photos of each source."""
+    (``../shared/datasets``): PETA browsers per (group, how many) of ``peta_cast`` (by the
+    people's clothing truth, never by a model's answer), ``n_dress`` dresses, ``n_passers``
+    passers-by. ``limit`` reads only that many rows / photos of each source."""
     rng = np.random.default_rng(seed)
     peta = load_peta_people(datasets / "peta", limit)
     dresses = [p for p in load_colorful_fashion_people(datasets / "colorful-fashion", limit) if "dress" in p.groups]
     multi = [p for p in peta if len(p.views) >= MIN_VIEWS and "dress_or_skirt" not in p.groups]
-    if len(multi) < n_peta or len(dresses) < n_dress:
-        raise ValueError(f"{datasets}: {len(multi)} PETA val identities with {MIN_VIEWS}+ views and "
-                         f"{len(dresses)} colorful-fashion val dresses; need {n_peta} and {n_dress}")
-    browsers = [multi[i] for i in sorted(rng.choice(len(multi), n_peta, replace=False))]
+    browsers: list[WalkPerson] = []
+    for group, n in peta_cast:
+        candidates = [p for p in multi if group in p.groups and p not in browsers]
+        if len(candidates) < n:
+            raise ValueError(f"{datasets}: {len(candidates)} PETA val identities with {MIN_VIEWS}+ views "
+                             f"in group {group!r}; need {n}")
+        browsers += [candidates[i] for i in sorted(rng.choice(len(candidates), n, replace=False))]
+    if len(dresses) < n_dress:
+        raise ValueError(f"{datasets}: {len(dresses)} colorful-fashion val people in dresses; need {n_dress}")
     dressed = [_mirrored(dresses[i]) for i in sorted(rng.choice(len(dresses), n_dress, replace=False))]
     taken = {p.identity for p in browsers}
     others = [p for p in peta if p.identity not in taken]
     passers = [WalkPerson(p.source, p.identity, p.views[:1], p.target, p.groups)
                for p in (others[i] for i in sorted(rng.choice(len(others), n_passers, replace=False)))]
-    # the returners: the first dress and the first PETA identity
+    # the returners: the first dress and the first PETA identity (of the first group: a jacket)
     cast = [(dressed[0], "returner"), (browsers[0], "returner")]
     cast += [(p, "browser") for p in browsers[1:] + dressed[1:]]
     order = rng.permutation(len(cast))
@@ -389,6 +400,7 @@ def run_and_score(config, datasets: Path, seed: int = 0, models=None, browsing: 
     record = run_scenario(scenario, config, models or Models(config))
     figures = score_browsing(browsing, record, config.analytics.min_dwell_s)
     figures["cast"] = signature(browsing)
+    figures["config_rules"] = [rule.name for rule in config.rules]
     return figures
 
 
