@@ -34,7 +34,7 @@ def pg_bin_dir() -> Path | None:
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, durable: bool = False):
         self.bin = pg_bin_dir()
         assert self.bin is not None, "PostgreSQL binaries not found"
         self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -50,9 +50,10 @@ class Postgres:
             shutil.chown(pwfile, "postgres", "postgres")
         self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--pwfile", str(pwfile),
                    "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+        # durable (the benchmark): PostgreSQL's defaults, fsync on; the tests turn fsync off (speed)
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
-                       "fsync = off\nfull_page_writes = off\nmax_connections = 50\n")
+                       "max_connections = 50\n" + ("" if durable else "fsync = off\nfull_page_writes = off\n"))
 
     def _run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
         if self.as_root:

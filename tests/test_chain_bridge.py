@@ -88,3 +88,21 @@ def test_the_example_hq_config_loads_and_unknown_keys_are_refused(tmp_path):
     bad.write_text("database: {dsn: 'postgresql://x'}\nmqtt: {hots: x}\n")
     with pytest.raises(FashionEdgeError, match=r"mqtt.hots: unknown key"):
         load_hq_config(bad)
+
+
+def test_collector_unit_is_hardened():
+    import re
+    import shutil
+
+    unit = REPO / "systemd" / "fashion-edge-collect.service"
+    text = unit.read_text()
+    assert "ExecStart=/opt/fashion-edge/venv/bin/fashion-edge collect --config /etc/fashion-edge/hq.yaml" in text
+    assert "RestartPreventExitStatus=2" in text
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    if "--offline" in result.stderr and result.returncode != 0:
+        pytest.skip("this systemd-analyze has no --offline")
+    match = re.search(r"Overall exposure level for fashion-edge-collect\.service: ([0-9.]+)", result.stdout)
+    assert match and float(match.group(1)) <= 2.5, result.stdout[-2000:]
