@@ -73,14 +73,16 @@ class FrameResult:
 class Models:
     """The TFLite models of one camera (an interpreter is not thread-safe: one set per camera)."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, camera: CameraConfig | None = None):
         det = config.detector
+        # A camera may have its own person-detector input (another input size, tiles: issue 26).
+        view = camera.detector if camera is not None else None
         # ByteTrack's second association needs the low-score person boxes too, so the person
         # class is decoded down to tracker.low_score unless the config sets its own threshold.
         class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
         self.detector = YoloDetector(
-            det.model,
-            manifest_path=det.manifest,
+            view.model if view is not None and view.model is not None else det.model,
+            manifest_path=view.manifest if view is not None and view.manifest is not None else det.manifest,
             conf=det.conf,
             class_conf=class_conf,
             iou=det.iou,
@@ -112,6 +114,10 @@ class Models:
             self.detector.use_classes(used)
         if self.garment_detector is not None and self.garment_detector is not self.detector:
             self.garment_detector.use_classes(self.garment_detector.garment_labels)
+        if view is not None and view.tiles is not None:  # garments on crops keep the plain detector
+            from .detect.tiles import TiledDetector
+
+            self.detector = TiledDetector(self.detector, *view.tiles, overlap=view.tile_overlap)
         cls = config.classifier
         self.classifier = GarmentClassifier(
             cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=cls.threads

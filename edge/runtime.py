@@ -98,11 +98,56 @@ def tensor_info(detail: dict) -> TensorInfo:
     return TensorInfo(int(detail["index"]), tuple(int(d) for d in detail["shape"]), dtype, quant)
 
 
-class TFLiteModel:
-    """A loaded TFLite model with one input; ``run`` returns raw outputs in model order."""
+AUTO_THREADS = "auto"
 
-    def __init__(self, path: str | Path, threads: int = 2):
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity: taskset, cgroup cpusets, systemd CPUAffinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def others_load(cores: int) -> float:
+    """Cores' worth of work other processes were doing over the last minute (the 1-minute load
+    average, read before the daemon's own models start; clipped to the cores we may use)."""
+    try:
+        return min(float(cores), os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def resolve_threads(threads: int | str, cores: int | None = None, load: float | None = None) -> int:
+    """Interpreter threads for ``threads: auto`` (an integer is kept as it is).
+
+    Measured (docs/performance.md, Thread policy): a second interpreter thread buys 5-15 % wall
+    time on a quiet 2-core box, costs about as much CPU again, and under a competing busy core it
+    loses throughput; the daemon's own Python, OpenCV and decode work need a core of their own.
+    So: 1 thread unless at least 3 cores are free of other work (cores the process may use minus
+    the load other processes put on them), then 2 (a Pi 5 or an x86 mini-PC to itself), 4 from
+    8 free cores.
+    """
+    if threads != AUTO_THREADS:
+        return int(threads)
+    cores = usable_cores() if cores is None else cores
+    load = others_load(cores) if load is None else load
+    free = cores - load
+    if free >= 8:
+        return 4
+    if free >= 3:
+        return 2
+    return 1
+
+
+class TFLiteModel:
+    """A loaded TFLite model with one input; ``run`` returns raw outputs in model order.
+    ``threads``: interpreter threads, or ``"auto"`` (``resolve_threads``)."""
+
+    def __init__(self, path: str | Path, threads: int | str = 2):
         self.path = Path(path)
+        threads = resolve_threads(threads)
+        self.threads = threads
         if not self.path.is_file():
             raise ModelError("model file not found", path=self.path)
         interpreter_class = _interpreter_class()
