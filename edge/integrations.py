@@ -81,7 +81,8 @@ class Integrations:
     def _start_metrics(self) -> None:
         from .metrics import Metrics, snapshot_from_daemon
 
-        self.metrics = Metrics(lambda: snapshot_from_daemon(self.daemon, self.pipelines))
+        self.metrics = Metrics(lambda: snapshot_from_daemon(self.daemon, self.pipelines),
+                               min_dwell_s=self.config.analytics.min_dwell_s)
         self.metrics.wrap_timer(self.daemon.timer)
         for name, pipeline in self.pipelines.items():
             self.metrics.declare_rules(name, [r.name for r in self.config.rules if not r.cameras or name in r.cameras])

@@ -12,6 +12,7 @@ Metric names (all prefixed ``fashion_edge_``) are listed in docs/mqtt.md's metri
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from typing import Callable
@@ -31,7 +32,8 @@ METRIC_NAMES = (
     "fashion_edge_frames_processed_total", "fashion_edge_frames_dropped_total", "fashion_edge_corrupt_frames_total",
     "fashion_edge_camera_state", "fashion_edge_people_in_view", "fashion_edge_stage_seconds",
     "fashion_edge_classifier_calls_total", "fashion_edge_garment_detector_calls_total",
-    "fashion_edge_alerts_total", "fashion_edge_customers_total", "fashion_edge_outbox_depth",
+    "fashion_edge_alerts_total", "fashion_edge_customers_total", "fashion_edge_tracks_total",
+    "fashion_edge_outbox_depth",
     "fashion_edge_outbox_dropped_total", "fashion_edge_mqtt_connected",
 )
 
@@ -79,7 +81,7 @@ class _DaemonCollector:
 
 
 class Metrics:
-    def __init__(self, snapshot: Callable[[], dict] | None = None):
+    def __init__(self, snapshot: Callable[[], dict] | None = None, min_dwell_s: float = 1.0):
         self.registry = CollectorRegistry(auto_describe=False)
         self.stage_seconds = Histogram("fashion_edge_stage_seconds", "Pipeline stage latency", ["stage"],
                                        buckets=STAGE_BUCKETS, registry=self.registry)
@@ -89,9 +91,18 @@ class Metrics:
                                               "Garment detector runs (one per scanned person crop)", ["camera"],
                                               registry=self.registry)
         self.alerts = Counter("fashion_edge_alerts", "Alerts raised", ["camera", "rule"], registry=self.registry)
-        self.customers = Counter("fashion_edge_customers", "Customers seen (confirmed tracks)", ["camera"],
-                                 registry=self.registry)
-        self._max_customer_id: dict[str, int] = {}
+        # One definition of a customer with the analytics (edge/analytics.py): a confirmed track
+        # seen for at least analytics.min_dwell_s (last seen - first seen). Every confirmed track,
+        # the shorter ones too, is fashion_edge_tracks_total (the analytics' "tracks").
+        self.min_dwell_s = float(min_dwell_s)
+        self.customers = Counter("fashion_edge_customers",
+                                 f"Customers: confirmed tracks seen for at least analytics.min_dwell_s "
+                                 f"({self.min_dwell_s:g} s), as in the analytics", ["camera"], registry=self.registry)
+        self.tracks = Counter("fashion_edge_tracks", "Confirmed tracks (customers and passers-by shorter than "
+                              "analytics.min_dwell_s)", ["camera"], registry=self.registry)
+        # ids already counted per camera, newest last (a returning customer keeps its id: not counted twice)
+        self._counted: dict[str, collections.OrderedDict[int, None]] = {}
+        self._tracked: dict[str, collections.OrderedDict[int, None]] = {}
         self._lock = threading.Lock()
         if snapshot is not None:
             self.registry.register(_DaemonCollector(snapshot))
@@ -125,12 +136,14 @@ class Metrics:
             self.alerts.labels(camera, alert.rule).inc()
         if pipeline is not None:
             with self._lock:
-                top = self._max_customer_id.get(camera, 0)
-                new = [c.id for c in pipeline.customers if c.id > top]
-                counter = self.customers.labels(camera)
-                if new:
-                    counter.inc(len(new))
-                    self._max_customer_id[camera] = max(new)
+                tracked = self._tracked.setdefault(camera, collections.OrderedDict())
+                counted = self._counted.setdefault(camera, collections.OrderedDict())
+                tracks, customers = self.tracks.labels(camera), self.customers.labels(camera)
+                for customer in pipeline.customers:
+                    if _remember(tracked, customer.id):
+                        tracks.inc()
+                    if customer.last_seen - customer.first_seen >= self.min_dwell_s and _remember(counted, customer.id):
+                        customers.inc()
 
     def declare_rules(self, camera: str, rules: list[str]) -> None:
         """Zero series for every rule, so a dashboard shows 0 rather than nothing."""
@@ -149,6 +162,21 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# Ids remembered per camera: far more than the customers edge.identity can bring back (at most
+# identity.max_customers), so a returning customer is never counted twice.
+MAX_REMEMBERED_IDS = 10_000
+
+
+def _remember(seen: collections.OrderedDict, customer_id: int) -> bool:
+    """True the first time ``customer_id`` is seen (then remembered, the oldest forgotten first)."""
+    if customer_id in seen:
+        return False
+    seen[customer_id] = None
+    if len(seen) > MAX_REMEMBERED_IDS:
+        seen.popitem(last=False)
+    return True
 
 
 def snapshot_from_daemon(daemon, pipelines: dict | None = None) -> dict:

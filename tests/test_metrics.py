@@ -39,6 +39,8 @@ class FakeResult:
 @dataclass
 class FakeCustomer:
     id: int
+    first_seen: float = 0.0
+    last_seen: float = 0.0
 
 
 class FakePipeline:
@@ -57,8 +59,13 @@ def test_scrape_reports_daemon_state_and_per_frame_counters():
     metrics.wrap_timer(timer)
     metrics.declare_rules("entrance", ["dress", "suit"])
     pipeline = FakePipeline()
+    seen: dict[int, FakeCustomer] = {}
     for i in range(10):
-        pipeline.customers = [FakeCustomer(1), FakeCustomer(2)] if i < 5 else [FakeCustomer(2), FakeCustomer(3)]
+        now = i * 0.2  # 1 in view for 0.8 s, 2 for 1.8 s, 3 for 0.8 s (min_dwell_s 1.0)
+        ids = (1, 2) if i < 5 else (2, 3)
+        for cid in ids:
+            seen.setdefault(cid, FakeCustomer(cid, first_seen=now)).last_seen = now
+        pipeline.customers = [seen[cid] for cid in ids]
         timer.add("detect", 0.02)
         timer.add("garments", 0.004)
         alerts = [FakeAlert("dress")] if i == 7 else []
@@ -82,7 +89,8 @@ def test_scrape_reports_daemon_state_and_per_frame_counters():
     assert m["fashion_edge_mqtt_connected"][()] == 1
     assert m["fashion_edge_classifier_calls_total"][cam] == 20
     assert m["fashion_edge_garment_detector_calls_total"][cam] == 10
-    assert m["fashion_edge_customers_total"][cam] == 3  # ids 1, 2, 3
+    assert m["fashion_edge_tracks_total"][cam] == 3  # ids 1, 2, 3
+    assert m["fashion_edge_customers_total"][cam] == 1  # only 2 stayed analytics.min_dwell_s (1 s)
     assert m["fashion_edge_alerts_total"][(("camera", "entrance"), ("rule", "dress"))] == 1
     assert m["fashion_edge_alerts_total"][(("camera", "entrance"), ("rule", "suit"))] == 0
     assert m["fashion_edge_stage_seconds_count"][(("stage", "detect"),)] == 10
@@ -120,3 +128,51 @@ def test_camera_state_gauge_has_every_published_state_failed_included():
     assert {dict(k)["state"] for k in gauge} == set(CAMERA_STATES) and "failed" in CAMERA_STATES
     assert gauge[(("camera", "door"), ("state", "failed"))] == 1
     assert sum(gauge.values()) == 1  # a dead camera is failed, not ended
+
+
+def test_customers_total_is_the_analytics_customer_count(shared_dir, tmp_path):
+    """The real pipeline on the demo clip: for any analytics.min_dwell_s the metric counts the
+    customers the analytics would store (tracks seen that long, last seen - first seen), and
+    fashion_edge_tracks_total every confirmed track. The analytics runs at min_dwell_s 0, so it
+    stores every track's dwell; each threshold's count follows from those."""
+    from conftest import demo_config_data
+
+    from edge.analytics import read_windows
+    from edge.config import parse_config
+    from edge.pipeline import CameraPipeline
+    from edge.sources import open_source
+
+    data = demo_config_data(shared_dir)
+    # windows longer than the run: the analytics counts a track still in view one window after its
+    # window's end with its dwell so far, so with short windows a long visit is cut there
+    data["analytics"] = {"window_s": 600, "min_dwell_s": 0}
+    config = parse_config(data)
+    pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
+    thresholds = [0.0, 1.0, 4.0, 8.0, 14.0, 20.0]
+    by_threshold = {t: Metrics(min_dwell_s=t) for t in thresholds}
+    with open_source(config.cameras[0].source) as source:
+        for index, frame in enumerate(source):
+            if index >= 400:
+                break
+            result = pipeline.process(frame)
+            for metrics in by_threshold.values():
+                metrics.on_frame("entrance", result, pipeline)
+    pipeline.finish()
+    pipeline.analytics.close()
+    windows = read_windows(tmp_path / "analytics.sqlite")
+    dwells = [d for w in windows for d in _dwells(tmp_path / "analytics.sqlite", w["window_start"])]
+    assert len(dwells) == sum(w["tracks"] for w in windows) >= 2
+    for threshold, metrics in by_threshold.items():
+        expected = sum(1 for d in dwells if d >= threshold)
+        assert metrics.customers.labels("entrance")._value.get() == expected, (threshold, dwells)
+        assert metrics.tracks.labels("entrance")._value.get() == len(dwells)
+    assert len({sum(1 for d in dwells if d >= t) for t in thresholds}) >= 2, ("no threshold told tracks apart", dwells)
+
+
+def _dwells(db, window_start) -> list[float]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        (raw,) = conn.execute("SELECT dwell_s FROM windows WHERE window_start = ?", (window_start,)).fetchone()
+    return json.loads(raw)
