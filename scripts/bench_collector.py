@@ -279,6 +279,9 @@ def write_doc(result: dict, command: str) -> None:
         f"p50 {s['alert_delay_p50_ms']} ms, p95 {s['alert_delay_p95_ms']} ms, max {s['alert_delay_max_ms']} ms |",
         f"| burst: {b['stores']} stores back after {b['hours_offline']:g} h offline, {b['messages']} messages "
         f"queued while the collector was down | all stored {b['all_stored_s']} s after it connected: **{rate} msg/s sustained ingest** |",
+        f"| lost / duplicated | alerts: {result['duplicates_or_losses']['alerts'][0]} rows, "
+        f"{result['duplicates_or_losses']['alerts'][1]} distinct ids, as many as sent; windows: every one in; "
+        f"rejected: {result['duplicates_or_losses']['rejected']} |",
         f"| growth: bytes per row (table + indexes) | window {g['window_bytes_per_row']} B, alert "
         f"{g['alert_bytes_per_row']} B |",
         f"| growth per store per day (4 cameras, {result['alerts_per_camera_hour']:g} alerts/camera-hour) | "
@@ -287,7 +290,7 @@ def write_doc(result: dict, command: str) -> None:
         "",
         f"One store sends {per_store_15:.4f} msg/s with 15-minute windows ({per_store_s:.3f} msg/s with the "
         f"benchmark's 1-minute windows). At the measured {rate} msg/s one collector and one PostgreSQL on "
-        f"this 2-core machine absorb the steady traffic of **{int(rate / per_store_s):,} stores with 1-minute "
+        f"this 2-core machine would absorb, at that rate, the steady traffic of **{int(rate / per_store_s):,} stores with 1-minute "
         f"windows** ({int(rate / per_store_15):,} with 15-minute windows).",
         MARK_END,
     ]
