@@ -353,3 +353,29 @@ def test_bad_dsn_or_credentials_is_one_line_and_exit_2(chain, tmp_path):
     result = subprocess.run([sys.executable, "-m", "edge", "collect", "--config", str(bad)], cwd=REPO, env=chain.env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "collector.batch_mx: unknown key" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_the_real_daemon_on_the_clip_reaches_postgresql_through_the_bridge(chain, mosquitto_factory, shared_dir):
+    """`fashion-edge run` on the demo clip, publishing to its store broker, bridged to the head office:
+    every alert it logged and every window in its own SQLite arrive once in PostgreSQL."""
+    from edge.analytics import read_windows
+    from test_daemon import ALERT_ID, run_daemon, write_config
+
+    chain.start_store(mosquitto_factory)
+    chain.start_collector()
+    config = write_config(chain.tmp, shared_dir, site=SITE_A,
+                          analytics={"window_s": 10, "min_dwell_s": 0.5})
+    code, out = run_daemon(config, chain.store.port, "--max-frames", "300")
+    assert code == 0, out[-3000:]
+    logged = set(ALERT_ID.findall(out))
+    local = read_windows(chain.tmp / "state" / "analytics.sqlite")
+    assert logged and len(local) >= 3, (logged, local)
+    assert wait_until(lambda: chain.count("alerts") >= len(logged) and chain.count("windows") >= len(local), 30), \
+        chain.log()
+    time.sleep(0.5)
+    assert {r[0] for r in chain.sql("SELECT id::text FROM alerts")} == logged
+    stored = {(r[0], float(r[1])): r[2] for r in chain.sql(
+        "SELECT camera, extract(epoch FROM window_start), customers FROM windows")}
+    assert stored == {(w["camera"], w["window_start"]): w["customers"] for w in local}
+    assert chain.count("rejected") == 0
