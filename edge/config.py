@@ -144,7 +144,7 @@ class DetectorConfig(Strict):
     class_conf: ClassThresholds = Field(default_factory=dict, description="per-class score thresholds")
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold (class-aware)")
     max_detections: int = Field(100, ge=1, le=1000, description="boxes kept per image after NMS (1..1000)")
-    threads: Threads = Field(2, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
+    threads: Threads = Field("auto", description="TFLite interpreter threads (1..64, or auto: from the free cores)")
     person_label: str = Field("person", description="the detector label that is a person (a customer)")
 
 
@@ -160,7 +160,7 @@ class GarmentsConfig(Strict):
     class_conf: ClassThresholds = Field(
         default_factory=dict, description="per-garment score thresholds (e.g. dress: 0.7), over `conf`"
     )
-    threads: Threads = Field(2, description="TFLite threads of the garment detector (1..64, or auto)")
+    threads: Threads = Field("auto", description="TFLite threads of the garment detector (1..64, or auto)")
     refinements: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "jacket": ["jacket", "blazer", "outwear", "suit", "cardigan", "sweatshirt", "hoodie"],
@@ -183,7 +183,7 @@ class ClassifierConfig(Strict):
     label_map: dict[str, str] | None = Field(
         None, description="model label -> garment label; labels not in the map are ignored"
     )
-    threads: Threads = Field(2, description="TFLite interpreter threads (1..64, or auto: from the free cores)")
+    threads: Threads = Field("auto", description="TFLite interpreter threads (1..64, or auto: from the free cores)")
 
 
 class AttributesConfig(Strict):
@@ -330,6 +330,12 @@ class IdentityConfig(Strict):
     )
     embedding_split_distance: float = Field(
         0.63, ge=0, le=2, description="the split distance, embedding only"
+    )
+    reentry_heights: float = Field(
+        2.0, gt=0, le=100,
+        description="a new track continues a recent customer only when it first appears within this many person "
+                    "heights of where that customer was last seen (people come back where they left: the same "
+                    "edge, the end of the rail they hid behind); a stranger entering elsewhere is never merged",
     )
     match_readings: int = Field(
         3, ge=1, le=50,
@@ -607,8 +613,24 @@ class ServiceConfig(Strict):
         10.0, ge=0.1, le=3600, description="report an inference that runs longer (0.1..3600 s)"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level of the daemon")
+    time_zone: str | None = Field(
+        None, description="the store's time zone (IANA name, e.g. Europe/Berlin): the web page's days and times "
+                          "(24 h); null: the system's")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus /metrics endpoint")
     web: WebConfig = Field(default_factory=WebConfig, description="the local web page")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is no IANA time zone name (e.g. Europe/Berlin, UTC)") from None
+        return value
 
     @model_validator(mode="after")
     def _one_listener_per_port(self):
