@@ -106,10 +106,15 @@ class Integrations:
             zones[cam.name] = [
                 {"rule": r.name, "polygon": [list(p) for p in poly]}
                 for r in self.config.rules if not r.cameras or cam.name in r.cameras for poly in r.zones]
+        from .web.server import system_time_zone
+
+        # a live camera's frames carry the wall clock; a file's carry the run's start + the video's time
+        clocks = {c.name: "wall" if c.source.isdigit() or "://" in c.source else "video" for c in self.config.cameras}
         self.web_state = WebState(
             site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
             analytics_db=self.daemon.state_dir / "analytics.sqlite", status=self._web_status,
-            live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s)
+            live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s,
+            time_zone=self.config.service.time_zone or system_time_zone(), clocks=clocks)
         try:
             self.web = WebServer(self.web_state, host, port, web.username, password).start()
         except OSError as exc:

@@ -96,12 +96,28 @@ def test_page_yaml_names_every_field_with_its_default():
                              "classifier": {"model": "y.tflite"}, "rules": [{"name": "dress", "when": ["dress"]}]})
     shown, expected = config.model_dump(mode="json"), defaults.model_dump(mode="json")
     # sections that are null by default are shown with their fields (what they take when given)
-    for section in (("mqtt", "tls"), ("rules", 0, "schedule")):
-        node_shown, node_expected = shown, expected
-        for part in section[:-1]:
-            node_shown, node_expected = node_shown[part], node_expected[part]
-        assert node_expected[section[-1]] is None and node_shown[section[-1]] is not None
-        node_shown[section[-1]] = None
+    nulled = _null_sections(Config, shown)
+    assert {"mqtt.tls", "rules.schedule"} <= nulled
     assert shown == expected
     # every field's comments carry its bounds
     assert "# integer; >= 1, <= 65535\n  port: 1883" in text
+
+
+def _null_sections(model: type[BaseModel], data: dict, path: str = "") -> set[str]:
+    """Set every section that is null by default to None in ``data`` (a model_dump); their paths."""
+    done = set()
+    for name, field in model.model_fields.items():
+        args = [field.annotation, *typing.get_args(field.annotation)]
+        subs = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        listed = typing.get_origin(field.annotation) is list
+        if listed:
+            subs = [a for a in typing.get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not subs or data.get(name) is None:
+            continue
+        if not field.is_required() and field.get_default(call_default_factory=True) is None:
+            data[name] = None
+            done.add(path + name)
+            continue
+        for item in data[name] if listed else [data[name]]:
+            done |= _null_sections(subs[0], item, f"{path}{name}.")
+    return done

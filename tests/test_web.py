@@ -30,10 +30,10 @@ def get(url: str, auth: tuple[str, str] | None = None):
         return response.status, dict(response.headers), response.read()
 
 
-def day_db(tmp_path, camera="entrance"):
+def day_db(tmp_path, camera="entrance", site="store-042"):
     """An analytics.sqlite with two windows of today (customers with a dress and a suit) and one of yesterday."""
     db = tmp_path / "analytics.sqlite"
-    analytics = Analytics(db, site="s", camera=camera, window_s=60, min_dwell_s=0.5)
+    analytics = Analytics(db, site=site, camera=camera, window_s=60, min_dwell_s=0.5)
     start = datetime.combine(date.today(), datetime.min.time()).timestamp() + 3600  # 01:00 today
     for w, garments in enumerate(({"dress": 0.9}, {"suit": 0.8})):
         t = start + 60 * w
@@ -354,3 +354,62 @@ def test_wrong_passwords_are_answered_slower_and_slower(tmp_path, frame):
         assert err.value.code == 401
     finally:
         server.stop()
+
+
+def test_analytics_of_this_site_only_in_the_store_time_zone(tmp_path, frame):
+    """Two configs sharing a state folder: the page shows its own site's windows. Days and times are
+    in service.time_zone (24 h on the page), and the camera's clock is said."""
+    from zoneinfo import ZoneInfo
+
+    db = tmp_path / "analytics.sqlite"
+    tokyo = ZoneInfo("Asia/Tokyo")
+    day = datetime.now(tokyo).date()
+    # 00:30 in Tokyo is the previous day in UTC: counted on Tokyo's day
+    t = datetime.combine(day, datetime.min.time(), tzinfo=tokyo).timestamp() + 1800
+    for site, people in (("store-042", 1), ("store-043", 3)):
+        analytics = Analytics(db, site=site, camera="entrance", window_s=60, min_dwell_s=0.5)
+        for tid in range(people):
+            analytics.track_seen(tid, t + 1)
+            analytics.track_seen(tid, t + 20)
+            analytics.track_ended(tid, t + 20)
+        analytics.flush(t + 130)
+        analytics.close()
+    state = make_state(tmp_path, frame, db)
+    state.time_zone, state.clocks = "Asia/Tokyo", {"entrance": "video"}
+    server = WebServer(state, "127.0.0.1", 0).start()
+    try:
+        data = json.loads(get(server.url + "api/analytics?camera=entrance")[2])
+        assert data["day"] == day.isoformat() and data["time_zone"] == "Asia/Tokyo" and data["clock"] == "video"
+        assert {w["site"] for w in data["windows"]} == {"store-042"}
+        assert sum(w["customers"] for w in data["windows"]) == 1  # not store-043's 3
+        other_day = datetime.fromtimestamp(t, ZoneInfo("UTC")).date()
+        if other_day != day:  # in UTC the visit is on another day
+            utc = read_day_windows(db, "entrance", day, "store-042", ZoneInfo("UTC"))
+            assert sum(w["customers"] for w in utc) == 0
+        page_state = json.loads(get(server.url + "api/state")[2])
+        assert page_state["time_zone"] == "Asia/Tokyo" and page_state["cameras"][0]["clock"] == "video"
+        html = get(server.url)[2].decode()
+        assert 'hourCycle: "h23"' in html  # 24 h like the CLI, not "05:19 PM"
+    finally:
+        server.stop()
+
+
+def test_time_zone_in_config():
+    base = {"cameras": [{"name": "c", "source": "0"}], "detector": {"model": "x"}, "classifier": {"model": "y"}}
+    assert parse_config({**base, "service": {"time_zone": "Europe/Berlin"}}).service.time_zone == "Europe/Berlin"
+    with pytest.raises(ConfigError, match="service.time_zone: 'Mars/Olympus' is no IANA time zone name"):
+        parse_config({**base, "service": {"time_zone": "Mars/Olympus"}})
+
+
+@pytest.mark.parametrize("box", [[300, 0, 330, 60], [-20, -10, 40, 60], [310, 200, 330, 250]])
+def test_id_tag_stays_inside_the_frame(frame, box):
+    """A customer at the frame's edge (or partly outside it) keeps its whole #id tag readable."""
+    from edge.web.server import annotate
+
+    out = annotate(frame, [{"id": 1234, "box": box, "garments": []}], [])
+    (w, h), _ = cv2.getTextSize("#1234", cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    tag = np.all(out == 0, axis=2)  # the tag's black background
+    columns = np.flatnonzero(tag.any(axis=0))
+    rows = np.flatnonzero(tag.any(axis=1))
+    assert columns.size >= w + 4, (columns.size, w)  # the whole text width, not cut at the edge
+    assert rows.size >= h + 4

@@ -7,8 +7,9 @@ Routes (all GET):
                              view with ids, boxes and settled garments), MQTT link, last alerts
 * ``/frame/<camera>.jpg``    the latest processed frame with boxes, ids, settled garments and
                              zones drawn on it (``X-Frame-Index`` header); 204 before the first frame
-* ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows (local time) from
-                             ``analytics.sqlite``, plus the open window's live counts
+* ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows of this site (the day in
+                             ``service.time_zone``, default the system's) from ``analytics.sqlite``,
+                             plus the open window's live counts and the camera's clock
 
 With a password set, every route needs HTTP basic auth (``service.web.username`` / password);
 without one, only requests whose ``Host`` is exactly a loopback name or address (``localhost``,
@@ -41,6 +42,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cv2
 import numpy as np
@@ -83,6 +85,11 @@ class WebState:
     live_counts: Callable[[str], dict | None] | None = None
     jpeg_quality: int = 70
     frame_interval_s: float = 0.3
+    # the store's time zone (IANA name): days and times of the page are in it, 24 h
+    time_zone: str = field(default_factory=lambda: system_time_zone())
+    # camera -> the clock of its timestamps: "wall" (a live camera) or "video" (a file: the run's
+    # start + the time in the video, so a window can lie in the wall clock's future)
+    clocks: dict[str, str] = field(default_factory=dict)
     _live: dict[str, _Live] = field(default_factory=dict)
     _alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,8 +133,17 @@ class WebState:
                      "customers": live.customers if live else []}
             entry.update(extra.get("cameras", {}).get(name, {}))
             cams.append(entry)
-        return {"site": self.site, "time": time.time(), "frame_interval_s": self.frame_interval_s,
-                "cameras": cams, "mqtt": extra.get("mqtt", {}), "alerts": self.alerts()}
+        for entry in cams:
+            entry["clock"] = self.clocks.get(entry["name"], "wall")
+        return {"site": self.site, "time": time.time(), "time_zone": self.time_zone,
+                "frame_interval_s": self.frame_interval_s, "cameras": cams, "mqtt": extra.get("mqtt", {}),
+                "alerts": self.alerts()}
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def today(self) -> date:
+        return datetime.now(self.zone()).date()
 
 
 def annotate(image: np.ndarray, customers: list[dict], zones: list[dict]) -> np.ndarray:
@@ -146,11 +162,15 @@ def annotate(image: np.ndarray, customers: list[dict], zones: list[dict]) -> np.
         colour = (0, 200, 0) if settled else (255, 255, 255)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
         lines = [f"#{c['id']}"] + [f"{g['label']} {g['score']:.2f}" for g in settled]
+        height, width = out.shape[:2]
         for j, text in enumerate(lines):
-            y = max(14, y1 - 4) if j == 0 else y1 + 4 + 14 * j
             (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-            cv2.rectangle(out, (x1, y - h - 3), (x1 + w + 4, y + 3), (0, 0, 0), -1)
-            cv2.putText(out, text, (x1 + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+            # inside the frame: a box at an edge (or partly outside it) keeps its whole tag readable
+            y = max(h + 3, y1 - 4) if j == 0 else y1 + 4 + 14 * j
+            y = min(y, height - 4)
+            x = min(max(0, x1), max(0, width - w - 4))
+            cv2.rectangle(out, (x, y - h - 3), (x + w + 4, y + 3), (0, 0, 0), -1)
+            cv2.putText(out, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
     return out
 
 
@@ -167,20 +187,52 @@ def customers_of(pipeline) -> list[dict]:
     return out
 
 
-def read_day_windows(db_path: Path | None, camera: str | None, day: date) -> list[dict]:
-    """Stored analytics windows that start within the local ``day`` (oldest first); [] without a file."""
+def system_time_zone() -> str:
+    """The system's IANA time zone name ($TZ, /etc/timezone, the /etc/localtime link), else UTC."""
+    import os
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                ZoneInfo(name)
+                return name
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return "UTC"
+
+
+def read_day_windows(db_path: Path | None, camera: str | None, day: date, site: str | None = None,
+                     zone: ZoneInfo | None = None) -> list[dict]:
+    """Stored analytics windows of ``site`` that start within ``day`` in ``zone`` (default: the
+    system's; oldest first); [] without a file. Another site's rows in a shared state directory
+    are left out."""
     from ..analytics import summary_from_row
 
     if db_path is None or not Path(db_path).is_file():
         return []
-    start = datetime.combine(day, datetime.min.time()).timestamp()
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time()).timestamp()
+    zone = zone or ZoneInfo(system_time_zone())
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone).timestamp()
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).timestamp()
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
         try:
             conn.row_factory = sqlite3.Row
             query = "SELECT * FROM windows WHERE window_start >= ? AND window_start < ?"
             args: list = [start, end]
+            if site:
+                query += " AND site = ?"
+                args.append(site)
             if camera:
                 query += " AND camera = ?"
                 args.append(camera)
@@ -293,20 +345,22 @@ class _Handler(BaseHTTPRequestHandler):
                 query = parse_qs(url.query)
                 camera = query.get("camera", [None])[0]
                 try:
-                    day = date.fromisoformat(query["day"][0]) if "day" in query else date.today()
+                    day = date.fromisoformat(query["day"][0]) if "day" in query else state.today()
                 except ValueError:
                     self._json({"error": "day must be YYYY-MM-DD"}, 400)
                     return
                 if not FIRST_DAY <= day <= LAST_DAY:
                     self._json({"error": f"day must be between {FIRST_DAY} and {LAST_DAY}"}, 400)
                     return
-                windows = read_day_windows(state.analytics_db, camera, day)
+                windows = read_day_windows(state.analytics_db, camera, day, state.site, state.zone())
                 live = state.live_counts(camera) if (state.live_counts and camera) else None
                 from ..plot_style import label_colour
 
                 # one colour per label, the same as in `fashion-edge report` and the training figures
                 labels = {g for w in windows for g in w["garments"]} | {"dress", "suit"}
-                self._json({"day": day.isoformat(), "camera": camera, "windows": windows, "live": live,
+                self._json({"day": day.isoformat(), "camera": camera, "site": state.site,
+                            "time_zone": state.time_zone, "clock": state.clocks.get(camera, "wall"),
+                            "windows": windows, "live": live,
                             "colours": {label: label_colour(label) for label in sorted(labels)}})
             elif url.path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
