@@ -94,8 +94,9 @@ def test_returners_leave_the_view_and_come_back_as_the_same_truth_id(clip):
         for index in range(last + 1, back):  # nobody of that id in the truth while away
             assert all(t.customer != customer for t in scenario.all_truth(index))
         # left by a side edge, came back by the same one (the last / first frames it is in view)
-        out = _box(scenario, max(f for f in frames if f <= last and _box(scenario, f, customer) is not None), customer)
-        back_in = _box(scenario, min(f for f in frames if f >= back and _box(scenario, f, customer) is not None), customer)
+        shown = [f for f in frames if _box(scenario, f, customer) is not None]
+        out = _box(scenario, max(f for f in shown if f <= last), customer)
+        back_in = _box(scenario, min(f for f in shown if f >= back), customer)
         edge = lambda box: "left" if box[0] <= 0 else "right" if box[2] >= w else None  # noqa: E731
         assert edge(out) is not None and edge(out) == edge(back_in), (out, back_in)
         # the same person in view (in the truth, under the one id) most of the time before and after
@@ -241,3 +242,12 @@ def test_a_short_clip_runs_through_the_daemon_in_one_call(shared_dir):
     assert figures["alerts_box_checked"] == sum(sum(r["alerts"].values()) for r in figures["per_person"]) + \
         sum(figures["alerts_unowned"].values())
     assert {r["role"] for r in figures["per_person"]} <= set(B.ROLES)
+
+
+def test_the_store_config_runs_on_a_clip_with_local_models(shared_dir):
+    config = B.store_config_on_clip(REPO / "configs" / "store.yaml", REPO, shared_dir)
+    paths = [config.detector.model, config.detector.manifest, config.garments.detector, config.classifier.model,
+             config.attributes.model]
+    assert all(Path(p).exists() for p in paths), paths
+    assert all(rule.schedule is None and not rule.zones for rule in config.rules)
+    assert config.analytics.min_dwell_s == 3 and [r.cooldown_s for r in config.rules] == [60, 120]  # the store's own

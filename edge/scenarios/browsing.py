@@ -441,10 +441,10 @@ def store_config_on_clip(path: Path, repo: Path, shared: Path):
                 return (base / rel).resolve()
         return p
 
-    config.detector.model, config.detector.manifest = local(config.detector.model), local(config.detector.manifest)
-    config.garments.detector, config.garments.manifest = local(config.garments.detector), local(config.garments.manifest)
-    config.classifier.model, config.classifier.manifest = local(config.classifier.model), local(config.classifier.manifest)
-    config.attributes.model, config.attributes.manifest = local(config.attributes.model), local(config.attributes.manifest)
+    for section, names in ((config.detector, ("model", "manifest")), (config.garments, ("detector", "manifest")),
+                           (config.classifier, ("model", "manifest")), (config.attributes, ("model", "manifest"))):
+        for name in names:
+            setattr(section, name, local(getattr(section, name)))
     for rule in config.rules:
         rule.schedule, rule.zones = None, []
     return config
