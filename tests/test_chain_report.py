@@ -120,3 +120,10 @@ def test_bad_period_or_database_is_one_line(seeded, tmp_path):
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
     result = report(server.dsn("postgres"), "--out", tmp_path / "r")  # no chain tables there
     assert result.returncode == 2 and "fashion-edge collect" in result.stderr, result.stderr
+
+
+def test_the_schema_is_migrated_once(seeded):
+    _, dsn, _ = seeded
+    with psycopg.connect(dsn, password=PASSWORD, autocommit=True) as conn:
+        assert migrate(conn) == []  # already at the latest version: nothing runs again
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
