@@ -364,7 +364,7 @@ class Daemon:
                 pass
         # Models first: a bad model is an operator error and must fail before anything starts.
         pipelines = [
-            CameraPipeline(self.config, cam.config, Models(self.config), self.state_dir, self.timer)
+            CameraPipeline(self.config, cam.config, Models(self.config, cam.config), self.state_dir, self.timer)
             for cam in self.cameras
         ]
         # A file that cannot be opened is an operator error too; live sources retry instead.

@@ -66,3 +66,24 @@ def test_camera_detector_input_is_a_config_choice():
     for bad in ({"tiles": [0, 2]}, {"tiles": [9, 9]}, {"tile_overlap": 0.6}):
         with pytest.raises(Exception, match="tile"):
             CameraConfig(name="x", source="0", detector=bad)
+
+
+def test_models_of_a_camera_use_its_detector_input(shared_dir):
+    """A camera's own detector input (another model, tiles) is what that camera's Models run; the
+    garment scans on person crops keep the plain detector; other cameras keep the shared one."""
+    from conftest import demo_config_data
+
+    from edge.config import parse_config
+    from edge.pipeline import Models
+
+    data = demo_config_data(shared_dir)
+    data["cameras"].append({"name": "street", "source": data["cameras"][0]["source"], "detector": {
+        "model": str(shared_dir / "models" / "coco-yolo" / "yolo11n_full_integer_quant_224.tflite"),
+        "tiles": [3, 2]}})
+    config = parse_config(data)
+    plain, wide = Models(config, config.cameras[0]), Models(config, config.cameras[1])
+    assert isinstance(plain.detector, YoloDetector) and plain.detector.input_size == 416
+    assert isinstance(wide.detector, TiledDetector) and wide.detector.input_size == 224
+    assert (wide.detector.cols, wide.detector.rows) == (3, 2)
+    assert isinstance(wide.garment_detector, YoloDetector) and wide.garment_detector.input_size == 416
+    assert wide.detector.classes.tolist() == [0]  # the person row only
