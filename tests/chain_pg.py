@@ -39,7 +39,7 @@ class Postgres:
         assert self.bin is not None, "PostgreSQL binaries not found"
         self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         # /tmp, not pytest's tmp_path: the postgres user cannot enter root's private pytest folders
-        self.root = Path(tempfile.mkdtemp(prefix="fashion-edge-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="fashion-edge-pg-", dir="/tmp" if self.as_root else None))
         self.data = self.root / "data"
         self.port = free_port()
         os.chmod(self.root, 0o755)
@@ -58,7 +58,10 @@ class Postgres:
     def _run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
         if self.as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        return result
 
     def start(self) -> "Postgres":
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
