@@ -78,7 +78,7 @@ class Chain:
         self.store = mosquitto_factory(stanza or self.stanza)
         return self.store
 
-    def start_collector(self, hq_yaml: Path | None = None) -> subprocess.Popen:
+    def start_collector(self, hq_yaml: Path | None = None, wait: bool = True) -> subprocess.Popen:
         log = open(self.tmp / "collector.log", "ab")
         self.collector = subprocess.Popen([sys.executable, "-m", "edge", "collect", "--config",
                                            str(hq_yaml or self.hq_yaml)], cwd=REPO, env=self.env,
@@ -86,6 +86,8 @@ class Chain:
         # its session subscribed before the stores publish (a new session gets only retained messages
         # of what came before it)
         seen = self.log().count("MQTT connected")
+        if not wait:
+            return self.collector
         assert wait_until(lambda: self.log().count("MQTT connected") > seen or self.collector.poll() is not None,
                           30), self.log()
         return self.collector
@@ -272,6 +274,26 @@ def test_postgres_down_for_a_while_loses_nothing(chain, mosquitto_factory):
         pub.stop()
     assert chain.count("alerts") == 41
     assert chain.collector.poll() is None  # still running
+
+
+def test_collector_started_while_postgres_is_down_waits_for_it(chain, mosquitto_factory):
+    chain.start_store(mosquitto_factory)
+    chain.pg.stop()
+    try:
+        process = chain.start_collector(wait=False)
+        assert wait_until(lambda: "database:" in chain.log(), 20), chain.log()
+        time.sleep(1.0)
+        assert process.poll() is None, chain.log()  # down is not wrong: it waits, no exit
+    finally:
+        chain.pg.start()
+    assert wait_until(lambda: "MQTT connected" in chain.log(), 20), chain.log()
+    pub = chain.publisher()
+    try:
+        for i in range(3):
+            pub.publish_alert(alert(i))
+        assert wait_rows(chain, "alerts", 3) == 3, chain.log()
+    finally:
+        pub.stop()
 
 
 def test_a_window_re_sent_after_a_merge_replaces_its_row(chain, mosquitto_factory):
