@@ -243,6 +243,9 @@ def write_charts(stores: dict[str, StoreFigures], start: datetime, end: datetime
 def main(args) -> int:
     from ..commands.report import check_out_dir
 
+    if getattr(args, "camera", None) or getattr(args, "config", None):
+        raise FashionEdgeError("applies to a store's own SQLite database, not to the chain report (--db postgresql://)",
+                               field="--camera" if getattr(args, "camera", None) else "--config")
     start, end = period(getattr(args, "since", None), getattr(args, "until", None))
     out_dir = Path(args.out)
     check_out_dir(out_dir)
