@@ -72,6 +72,7 @@ def test_bad_or_contradicting_payloads_are_kept_as_rejected(tmp_path):
         msg("fashion-edge/s1/cameras/door/analytics", {**window, "customers": 2**40}),
         msg("fashion-edge/s1/cameras/door/analytics", {**window, "garments": {"dress": "two"}}),
         msg("fashion-edge/s1/cameras/door/analytics", {**window, "window_end": window["window_start"]}),
+        msg("fashion-edge/s1/alerts/door/dress", {**alert, "site": "s1", "time": "2027-13-01T00:00:00Z"}),
     ]
     alerts, windows, stores, _, rejected, _, _ = prepare(cases, ROOT)
     assert not alerts and not windows and not stores
@@ -80,6 +81,7 @@ def test_bad_or_contradicting_payloads_are_kept_as_rejected(tmp_path):
     assert "not UTF-8 JSON" in reasons[0] and "'s2' is not the topic's 's1'" in reasons[1]
     assert "alert.rule" in reasons[2] and "alert.track_id" in reasons[3] and "window.camera" in reasons[4]
     assert "window.customers" in reasons[5] and "window.garments.dress" in reasons[6]
+    assert "alert.time" in reasons[8]
     assert all(r["payload"] == c.payload for r, c in zip(rejected, cases))
 
 

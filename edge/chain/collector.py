@@ -110,7 +110,15 @@ class Collector:
                 raise FashionEdgeError(f"cannot use the database ({text})", path=self.config_path,
                                        field="database.dsn") from None
             raise
-        applied = migrate(conn)
+        try:
+            applied = migrate(conn)
+        except psycopg.OperationalError:
+            conn.close()
+            raise
+        except psycopg.Error as exc:  # e.g. no right to create tables: no retry fixes it
+            conn.close()
+            raise FashionEdgeError(f"cannot create or migrate the schema ({_first_line(exc)})",
+                                   path=self.config_path, field="database.dsn") from None
         if applied:
             log.info("database schema migrated to version %s", applied[-1])
         return conn
@@ -141,15 +149,15 @@ class Collector:
                     self._conn = self._connect_db(at_start=False)
                 try:
                     result = write_batch(self._conn, batch, self.cfg.mqtt.topic_root)
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error:  # PostgreSQL refuses one of them (e.g. a value out of its range)
+                except (psycopg.DataError, psycopg.IntegrityError):  # PostgreSQL refuses one of them
                     result = self._store_one_by_one(batch)
                 if self._db_problem is not None:
                     log.info("database: writing again")
                     self._db_problem = None
                 return result
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except psycopg.Error as exc:
+                # down, restarting, or refusing every write (a privilege revoked, disk full): the batch is
+                # kept and tried again; its messages stay unacknowledged meanwhile
                 self._close_db()
                 self._db_failed(exc, backoff)
                 if self.stop_event.wait(backoff):
@@ -163,9 +171,7 @@ class Collector:
         for message in batch:
             try:
                 total.add(write_batch(self._conn, [message], self.cfg.mqtt.topic_root))
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 reject_one(self._conn, message, f"refused by PostgreSQL: {_first_line(exc)}")
                 total.rejected += 1
                 log.warning("message on %s rejected by PostgreSQL: %s", message.topic, _first_line(exc))

@@ -191,8 +191,12 @@ def alert_row(message: Message, site: str, camera: str, rule: str) -> dict:
     for field, expected in (("site", site), ("camera", camera), ("rule", rule)):
         if alert[field] != expected:
             raise Rejected(f"alert.{field} {alert[field]!r} is not the topic's {expected!r}")
+    try:
+        when = _parse_time(alert["time"])
+    except ValueError as exc:  # the pattern holds, the date does not exist (month 13, year 0)
+        raise Rejected(f"alert.time: {exc}") from None
     return {
-        "id": alert["id"], "site": site, "camera": camera, "rule": rule, "time": _parse_time(alert["time"]),
+        "id": alert["id"], "site": site, "camera": camera, "rule": rule, "time": when,
         "track_id": alert["track_id"], "garments": json.dumps(alert["garments"]), "box": json.dumps(alert["box"]),
         "decided": alert.get("decided", "consensus"), "frame_index": alert["frame_index"],
         "source_time_s": alert["source_time_s"],
