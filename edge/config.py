@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
 
 from .errors import ConfigError
 
@@ -54,6 +54,18 @@ def mqtt_string(value: str | None, limit: int = MQTT_STRING_BYTES) -> str | None
     if size > limit:
         raise ValueError(f"{size} bytes of UTF-8: longer than MQTT allows here ({limit} bytes)")
     return value
+
+
+def zone_outside(points, frame_size) -> str | None:
+    """Why pixel ``points`` do not fit a frame of ``frame_size`` (width, height); None when they do
+    (a point on the edge is inside)."""
+    width, height = frame_size
+    bad = [(x, y) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]
+    if not bad:
+        return None
+    x, y = bad[0]
+    return (f"point [{x:g}, {y:g}] lies outside the {width}x{height} frame (drawn for another resolution? "
+            f"{len(bad)} of {len(points)} points outside)")
 
 
 def minutes_of_day(text: str, allow_24: bool) -> int:
@@ -114,6 +126,59 @@ class CameraDetectorConfig(Strict):
         return value
 
 
+ZONE_NAME = r"^[A-Za-z0-9_-]+$"
+Point = tuple[float, float]
+
+
+class ZoneConfig(Strict):
+    """A named area of one camera's frame (``cameras[].zones``); rules refer to it by name."""
+
+    points: list[Point] = Field(
+        ..., min_length=3, description="the polygon's corners [x, y], in `units`, in order around it")
+    units: Literal["pixels", "normalized"] = Field(
+        "pixels", description="pixels: frame pixels, origin top left (what the web page's zone editor writes); "
+                              "normalized: 0..1 of the frame's width and height (how Frigate writes zones; needs "
+                              "cameras[].frame_size)")
+
+    @model_validator(mode="after")
+    def _points_in_units(self):
+        values = [v for point in self.points for v in point]
+        if self.units == "normalized" and any(not 0 <= v <= 1 for v in values):
+            raise ValueError("normalized points are fractions of the frame within 0..1 (pixels: units: pixels)")
+        if self.units == "pixels":
+            if any(not -MAX_PIXELS <= v <= MAX_PIXELS for v in values):
+                raise ValueError(f"zone points are frame pixels within -{MAX_PIXELS}..{MAX_PIXELS}")
+            if all(0 <= v <= 1 for v in values):
+                raise ValueError("every point lies within 0..1: normalized coordinates? say units: normalized "
+                                 "(and cameras[].frame_size), or give frame pixels")
+        return self
+
+    def polygon(self, frame_size: tuple[int, int] | None) -> list[Point]:
+        """The corners in frame pixels (``frame_size`` (width, height) needed when normalized)."""
+        if self.units == "pixels":
+            return [(float(x), float(y)) for x, y in self.points]
+        width, height = frame_size
+        return [(float(x) * width, float(y) * height) for x, y in self.points]
+
+
+def _zone_ref(value):
+    """A rule's zone: a zone's name, or a polygon [[x, y], ...]; anything else is one clear line."""
+    if isinstance(value, str):
+        if not re.match(ZONE_NAME, value) or len(value) > MAX_NAME_CHARS:
+            raise ValueError(f"zone name {value!r}: letters, digits, '_' and '-', at most {MAX_NAME_CHARS}")
+        return value
+    numbers = (int, float)
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, numbers) and not isinstance(v, bool)
+                                                                 for v in p) for p in value):
+        return value
+    raise ValueError("a zone is the name of one of the camera's zones (cameras[].zones) or a polygon "
+                     "[[x, y], [x, y], [x, y], ...] in frame pixels")
+
+
+ZoneRef = Annotated[str | list[Point], BeforeValidator(_zone_ref)]
+
+
 class CameraConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_NAME_CHARS,
                       description="used in MQTT topics (at most 64 characters)")
@@ -124,6 +189,36 @@ class CameraConfig(Strict):
                                        description="back-off of a live source (USB, rtsp://, http://) that drops")
     detector: CameraDetectorConfig | None = Field(
         None, description="this camera's person-detector input (another input size, tiles); default: detector")
+    frame_size: tuple[Annotated[int, Field(ge=1, le=MAX_PIXELS)], Annotated[int, Field(ge=1, le=MAX_PIXELS)]] | None = Field(
+        None, description="[width, height] of the frames this camera delivers: normalized zones are scaled to it and "
+                          "pixel zones checked against it (the pre-flight compares it with a file source's frames)")
+    zones: dict[str, ZoneConfig] = Field(
+        default_factory=dict,
+        description="named areas of this camera's frame (name -> points, units); rules[].zones names them; a "
+                    "customer is in a zone when the bottom centre of their box (the feet) is inside")
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, zones: dict) -> dict:
+        for name in zones:
+            if not re.match(ZONE_NAME, name) or len(name) > MAX_NAME_CHARS:
+                raise ValueError(f"zone name {name!r}: letters, digits, '_' and '-', at most {MAX_NAME_CHARS}")
+        return zones
+
+    @model_validator(mode="after")
+    def _zones_fit_the_frame(self):
+        for name, zone in self.zones.items():
+            if zone.units == "normalized" and self.frame_size is None:
+                raise ValueError(f"zone {name!r} is normalized: give frame_size: [width, height] (the camera's "
+                                 "frames) to scale it")
+            if zone.units == "pixels" and self.frame_size is not None:
+                outside = zone_outside(zone.points, self.frame_size)
+                if outside:
+                    raise ValueError(f"zone {name!r}: {outside}")
+        return self
+
+    def zone_polygon(self, name: str) -> list[Point]:
+        return self.zones[name].polygon(self.frame_size)
 
 
 # Interpreter threads: a number, or "auto" (edge/runtime.py resolve_threads: 1 unless 3+ cores are free of
@@ -383,9 +478,11 @@ class RuleConfig(Strict):
         default_factory=list,
         description="garments that veto the rule (dress unless pants); the rule waits while one is still being voted on",
     )
-    zones: list[list[tuple[float, float]]] = Field(
-        default_factory=list, description="polygons in frame pixels; the person's foot point must be inside one"
-    )
+    zones: list[ZoneRef] = Field(
+        default_factory=list,
+        description="where the rule may alert: names of cameras[].zones (defined on every camera of the rule), or "
+                    "polygons in frame pixels; the customer's foot point must be inside one; empty: anywhere")
+    _cameras: dict | None = PrivateAttr(None)  # set by Config: camera name -> CameraConfig (named zones)
     cameras: list[str] = Field(default_factory=list, description="empty: all cameras")
     cooldown_s: float = Field(0.0, ge=0, le=604800, description="minimum seconds between two alerts of this rule (0..7 days)")
     schedule: Schedule | None = Field(None, description="when the rule may alert; null: always")
@@ -405,14 +502,32 @@ class RuleConfig(Strict):
             raise ValueError("empty garment")
         return unless
 
+    def zone_polygons(self, camera: str | None = None) -> list[list[Point]]:
+        """The rule's zones on ``camera`` as pixel polygons: its literal polygons and its named zones
+        from that camera's ``zones`` (known once the whole Config validated)."""
+        polygons = [[(float(x), float(y)) for x, y in zone] for zone in self.zones if not isinstance(zone, str)]
+        names = [zone for zone in self.zones if isinstance(zone, str)]
+        if names:
+            cam = (self._cameras or {}).get(camera)
+            missing = [n for n in names if cam is None or n not in cam.zones]
+            if missing:
+                raise ConfigError(f"zone {missing[0]!r} is not defined on camera {camera!r}", field="rules[].zones")
+            polygons += [cam.zone_polygon(n) for n in names]
+        return polygons
+
     @field_validator("zones")
     @classmethod
     def _polygons(cls, zones):
         for polygon in zones:
+            if isinstance(polygon, str):
+                continue  # a zone's name: resolved against cameras[].zones by the Config
             if len(polygon) < 3:
                 raise ValueError("a zone polygon needs at least 3 points")
             if any(not -MAX_PIXELS <= v <= MAX_PIXELS for point in polygon for v in point):
                 raise ValueError(f"zone points are frame pixels within -{MAX_PIXELS}..{MAX_PIXELS}")
+            if all(0 <= v <= 1 for point in polygon for v in point):
+                raise ValueError("every point lies within 0..1: normalized coordinates? a polygon here is frame "
+                                 "pixels; name a cameras[].zones entry with units: normalized instead")
         return zones
 
 
@@ -662,6 +777,26 @@ class Config(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="state, logging, metrics, web page")
     styles: StylesConfig = Field(default_factory=StylesConfig, description="style mix in the analytics")  # issue 14
     catalog: CatalogConfig = Field(default_factory=CatalogConfig, description="similar catalogue items in alerts")  # issue 14
+
+    @model_validator(mode="after")
+    def _resolve_zone_names(self):
+        """Rules find their named zones through the cameras; a zone name missing on one of the
+        rule's cameras is refused here (not when the first customer walks in)."""
+        cameras = {c.name: c for c in self.cameras}
+        for index, rule in enumerate(self.rules):
+            names = [z for z in rule.zones if isinstance(z, str)]
+            for camera_name in rule.cameras or list(cameras):
+                camera = cameras.get(camera_name)
+                if camera is None:
+                    continue  # an unknown camera name is the pre-flight's line
+                missing = [n for n in names if n not in camera.zones]
+                if missing:
+                    known = ", ".join(sorted(camera.zones)) or "none"
+                    raise ValueError(f"rules[{index}].zones: zone {missing[0]!r} is not defined on camera "
+                                     f"{camera_name!r} (its zones: {known}); define it in cameras[].zones or limit "
+                                     "the rule with rules[].cameras")
+            rule._cameras = cameras
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self):

@@ -46,7 +46,8 @@ examples.
 Below, every field in schema order: a comment with its meaning, a comment with its type and bounds
 (and `required` where there is no default), then the key with its **default** as its value. A
 section that is off (`null`) by default shows the fields it takes when given. A list of sections
-(`cameras`, `rules`) shows one item. Numbers with a unit say it in the name (`_s` seconds, `_px`
+(`cameras`, `rules`) shows one item; a mapping of named sections (`cameras[].zones`) shows one
+entry as comments. Numbers with a unit say it in the name (`_s` seconds, `_px`
 pixels, `_ms` milliseconds).
 """
 
@@ -151,6 +152,11 @@ def render_field(name: str, field: FieldInfo, indent: str = "", path: str = "") 
     if not nested:
         value = "" if default is PydanticUndefined else " " + _scalar(default)
         return lines + [f"{indent}{name}:{value}"]
+    if typing.get_origin(field.annotation) is dict:  # name -> section: the default {}, an entry as comments
+        entry = render_model(nested[0], indent + INDENT * 2, f"{key}.<name>.")
+        return lines + [f"{indent}{name}: {_scalar(default)}", f"{indent}{INDENT}# one entry per name, e.g.:",
+                        f"{indent}{INDENT}# <name>:"] + [f"{indent}{INDENT}# {line[len(indent) + len(INDENT):]}"
+                                                         for line in entry]
     if typing.get_origin(field.annotation) is list:  # one item, as "- first key"
         lines.append(f"{indent}{name}:")
         inner = indent + INDENT + "  "
@@ -162,10 +168,38 @@ def render_field(name: str, field: FieldInfo, indent: str = "", path: str = "") 
     return lines + render_model(nested[0], indent + INDENT, f"{key}.")
 
 
+ZONES_EXAMPLE = """## Zones by name
+
+A camera's zones are named areas of its frame; rules name them (`rules[].zones`), and a customer is
+in a zone when the bottom centre of their box (the feet) is inside. Coordinates are frame pixels
+(origin top left, what the web page's zone editor writes) or, with `units: normalized`, fractions
+0..1 of the frame (how Frigate writes them), which need the camera's `frame_size`. `check-config`
+reads a frame of every file source and refuses a `frame_size` that is not the real one and a pixel
+zone outside the frame (a zone drawn for 1920x1080 on a 768x432 camera); all points within 0..1
+without `units: normalized` are refused as normalized coordinates given as pixels.
+
+```yaml
+cameras:
+  - name: entrance
+    source: rtsp://camera-entrance.local:554/stream1
+    frame_size: [768, 432]
+    zones:
+      suits_rail: {points: [[0, 200], [768, 200], [768, 432], [0, 432]]}          # pixels
+      door: {units: normalized, points: [[0, 0.5], [0.3, 0.5], [0.3, 1], [0, 1]]}  # Frigate-style
+rules:
+  - name: suit
+    when: [person.suit]
+    cameras: [entrance]         # a zone name must be defined on every camera of the rule
+    zones: [suits_rail]         # names, or a polygon in pixels as before
+```
+"""
+
+
 def render() -> str:
     body = [HEADER]
     for name, field in Config.model_fields.items():
         body += [f"## `{name}`", "", "```yaml", *render_field(name, field), "```", ""]
+    body.append(ZONES_EXAMPLE)
     return "\n".join(body).rstrip("\n") + "\n"
 
 

@@ -103,9 +103,13 @@ class Integrations:
             raise ConfigError(f"{web.listen} is not loopback: set a password", field="service.web.listen")
         zones = {}
         for cam in self.config.cameras:
+            rules = [r for r in self.config.rules if not r.cameras or cam.name in r.cameras]
+            # the camera's named zones (in pixels, normalized ones scaled), then the rules' own polygons
             zones[cam.name] = [
-                {"rule": r.name, "polygon": [list(p) for p in poly]}
-                for r in self.config.rules if not r.cameras or cam.name in r.cameras for poly in r.zones]
+                {"name": name, "polygon": [list(p) for p in cam.zone_polygon(name)],
+                 "rules": [r.name for r in rules if name in r.zones]} for name in cam.zones]
+            zones[cam.name] += [{"rule": r.name, "polygon": [list(p) for p in poly], "rules": [r.name]}
+                                for r in rules for poly in r.zones if not isinstance(poly, str)]
         from .web.server import system_time_zone
 
         # a live camera's frames carry the wall clock; a file's carry the run's start + the video's time

@@ -23,6 +23,9 @@ What is checked, in order:
    and released (a host that does not resolve, a port in use: the daemon's line); the state
    directory neither a file, nor below one, nor on a kernel file system (/proc, /sys, /dev), nor
    unwritable by this user (a warning: the service may run as another user). Nothing is created;
+   The frame read from each file source gives its size: ``cameras[].frame_size`` must match it and
+   every pixel zone (``cameras[].zones`` and the rules' polygons) must lie inside it (a zone drawn
+   for 1920x1080 on a 768x432 camera is an error);
 6. rules: every garment in ``when`` / ``unless`` must be a label the configured models can produce
    (``producible_garments``); a name no model and no known vocabulary has (``dres``) is an error
    listing the labels, a real garment these models never name (``suit`` with the project's
@@ -116,7 +119,9 @@ def check(path: str | Path, *, source: str | None = None, live_timeout_s: float 
         return Preflight(None, [Problem("error", str(exc))])
 
     models = _check_models(config, out)
-    _check_sources(config, out, source, live_timeout_s)
+    sizes: dict[int, tuple[int, int]] = {}
+    _check_sources(config, out, source, live_timeout_s, sizes)
+    _check_zones(config, out, sizes)
     _check_secrets(config, out)
     _check_listeners(config, out)
     _check_state_dir(config, out)
@@ -244,8 +249,12 @@ class _LiveProbe:
         return self.failure
 
 
-def _check_sources(config: Config, out: _Collector, override: str | None, live_timeout_s: float | None) -> None:
+def _check_sources(config: Config, out: _Collector, override: str | None, live_timeout_s: float | None,
+                   sizes: dict[int, tuple[int, int]] | None = None) -> None:
+    """``sizes``: filled with camera index -> (width, height) of the frame read from each file source."""
     from .sources import is_live_uri, open_source
+
+    sizes = {} if sizes is None else sizes
 
     probes: list[tuple[str, _LiveProbe]] = []  # all live sources are tried at once
     for index, camera in enumerate(config.cameras):
@@ -262,7 +271,8 @@ def _check_sources(config: Config, out: _Collector, override: str | None, live_t
         try:
             source = open_source(uri)
             try:
-                next(iter(source))
+                first = next(iter(source))
+                sizes[index] = (int(first.image.shape[1]), int(first.image.shape[0]))  # the frames zones meet
             except StopIteration:
                 out.error(field_name, f"{uri}: no frames (nothing readable in it)")
             finally:
@@ -277,6 +287,39 @@ def _check_sources(config: Config, out: _Collector, override: str | None, live_t
         if failure:
             out.warning(field_name, f"live source {probe.uri} {failure} (the daemon keeps trying it for "
                         "cameras[].reconnect.first_frame_timeout_s)")
+
+
+# -- zones -------------------------------------------------------------------------------------
+
+def _check_zones(config: Config, out: _Collector, sizes: dict[int, tuple[int, int]]) -> None:
+    """Zones against the frame size read from each file source (a live source's size is known only
+    from ``cameras[].frame_size``, which the config itself checks its zones against): frame_size
+    must be the real one, pixel zones (named or a rule's polygon) must lie in the frame."""
+    from .config import zone_outside
+
+    for index, camera in enumerate(config.cameras):
+        size = sizes.get(index)
+        if size is None:
+            continue
+        width, height = size
+        if camera.frame_size is not None and tuple(camera.frame_size) != size:
+            out.error(f"cameras[{index}].frame_size", f"{camera.frame_size[0]}x{camera.frame_size[1]}, but "
+                      f"{camera.source} gives {width}x{height} frames")
+            continue
+        for name, zone in camera.zones.items():
+            if zone.units == "pixels":
+                outside = zone_outside(zone.points, size)
+                if outside:
+                    out.error(f"cameras[{index}].zones.{name}", outside)
+        for r, rule in enumerate(config.rules):
+            if rule.cameras and camera.name not in rule.cameras:
+                continue
+            for z, zone in enumerate(rule.zones):
+                if isinstance(zone, str):
+                    continue
+                outside = zone_outside(zone, size)
+                if outside:
+                    out.error(f"rules[{r}].zones[{z}]", f"{outside} of camera {camera.name}")
 
 
 # -- secrets -----------------------------------------------------------------------------------

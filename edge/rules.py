@@ -12,7 +12,8 @@ A rule that matches the garments still has to pass, in this order:
   one by one, so while a listed garment is still being voted on (``pending``: it has counted
   votes but is neither settled nor given up) the rule waits instead of firing;
 * ``cameras``: the rule is ignored on cameras it does not list (empty = every camera);
-* ``zones``: the foot point (bottom centre of the person box) lies inside one polygon (empty =
+* ``zones``: the foot point (bottom centre of the person box) lies inside one polygon, a named zone
+  of the camera (``cameras[].zones``, in pixels on this camera) or a literal polygon (empty =
   anywhere); ray casting, frame pixels;
 * ``schedule``: ``when`` (the caller's local time) falls on a listed day between start and end.
   ``end`` may be ``24:00``; ``start > end`` spans midnight and belongs to the day it *starts*
@@ -72,9 +73,10 @@ def point_in_polygon(point: tuple[float, float], polygon: list[tuple[float, floa
 
 
 class _Rule:
-    def __init__(self, cfg: RuleConfig, index: int):
+    def __init__(self, cfg: RuleConfig, index: int, camera: str | None = None):
         self.cfg = cfg
         self.name = cfg.name
+        self.zones = cfg.zone_polygons(camera)  # pixel polygons on this camera (named zones resolved)
         self.alternatives: list[list[str]] = []
         for alternative in cfg.when:
             labels = [label.strip().lower() for label in alternative.split("+")]
@@ -104,7 +106,7 @@ class _Rule:
         return settled_veto or bool(self.vetoes & pending)
 
     def in_zone(self, foot_point: tuple[float, float]) -> bool:
-        return not self.cfg.zones or any(point_in_polygon(foot_point, zone) for zone in self.cfg.zones)
+        return not self.zones or any(point_in_polygon(foot_point, zone) for zone in self.zones)
 
     def in_schedule(self, when: datetime) -> bool:
         if self.schedule is None:
@@ -133,7 +135,7 @@ class RuleEngine:
     def __init__(self, rules: list[RuleConfig], camera: str):
         self.camera = camera
         self.rules = [
-            _Rule(rule, index) for index, rule in enumerate(rules) if not rule.cameras or camera in rule.cameras
+            _Rule(rule, index, camera) for index, rule in enumerate(rules) if not rule.cameras or camera in rule.cameras
         ]
 
     def evaluate(self, fired_rules: set[str], garments: dict[str, float], foot_point: tuple[float, float],

@@ -19,9 +19,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _fields(model: type[BaseModel], path: str = "") -> set[str]:
+    """Field paths; a mapping of named sections (cameras[].zones) is a leaf here (its entry is shown
+    as comments, checked in test_named_sections_are_documented)."""
     out = set()
     for name, field in model.model_fields.items():
         out.add(path + name)
+        if typing.get_origin(field.annotation) is dict:
+            continue
         args = [field.annotation, *typing.get_args(field.annotation)]
         for sub in args + [a for x in args for a in typing.get_args(x)]:
             if isinstance(sub, type) and issubclass(sub, BaseModel):
@@ -39,7 +43,7 @@ def _keys(node, path: str = "") -> set[str]:
     out = set()
     for key, value in node.items():
         out.add(path + key)
-        if isinstance(value, dict) and path + key not in MAPPINGS:
+        if isinstance(value, dict) and path + key not in MAPPINGS | {"cameras.zones"}:
             out |= _keys(value, f"{path}{key}.")
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             out |= _keys(value[0], f"{path}{key}.")
@@ -82,7 +86,8 @@ def test_check_command_fails_on_a_stale_page(tmp_path):
 def test_page_yaml_names_every_field_with_its_default():
     text = DOC_PATH.read_text(encoding="utf-8")
     data: dict = {}
-    for block in _blocks(text):
+    blocks = _blocks(text)
+    for block in blocks[:-1]:  # the last block: the zones example
         data.update(yaml.safe_load(block))
     assert list(data) == list(Config.model_fields)
     assert _keys(data) == _fields(Config), _keys(data) ^ _fields(Config)
@@ -121,3 +126,23 @@ def _null_sections(model: type[BaseModel], data: dict, path: str = "") -> set[st
         for item in data[name] if listed else [data[name]]:
             done |= _null_sections(subs[0], item, f"{path}{name}.")
     return done
+
+
+def test_named_sections_are_documented():
+    """cameras[].zones (name -> zone): one entry as comments, with every field of a zone."""
+    from edge.config import ZoneConfig
+
+    text = DOC_PATH.read_text(encoding="utf-8")
+    block = text[text.index("    zones: {}"):]
+    block = block[:block.index("```")]
+    assert "# <name>:" in block
+    for name in ZoneConfig.model_fields:
+        assert re.search(rf"^\s*#\s+{name}:", block, flags=re.M), name
+
+
+def test_zones_example_is_a_valid_config():
+    example = yaml.safe_load(_blocks(DOC_PATH.read_text(encoding="utf-8"))[-1])
+    example.update(detector={"model": "x.tflite"}, classifier={"model": "y.tflite"})
+    config = parse_config(example)
+    assert config.rules[0].zone_polygons("entrance") == [[(0.0, 200.0), (768.0, 200.0), (768.0, 432.0), (0.0, 432.0)]]
+    assert config.cameras[0].zone_polygon("door")[1] == (0.3 * 768, 216.0)

@@ -188,16 +188,24 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
         offsets = [(-rect[0] * 0.3, rect[1] * 0.1), (rect[0] * 0.3, rect[1] * 0.1), (rect[0] * 0.3, rect[1] * 0.4)]
         for dx, dy in offsets:
             ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).click().perform()
+        name_box = driver.find_element(By.ID, "zone-name-entrance")
+        name_box.clear()
+        name_box.send_keys("rail")
         yaml_text = driver.find_element(By.ID, "zone-yaml-entrance").text
         parsed = yaml.safe_load(yaml_text)
-        (polygon,) = parsed["zones"]
+        assert list(parsed["zones"]) == ["rail"] and parsed["zones"]["rail"]["units"] == "pixels"
+        polygon = parsed["zones"]["rail"]["points"]
         assert len(polygon) == 3
         for (x, y), (dx, dy) in zip(polygon, offsets):
             assert abs(x - (rect[0] / 2 + int(dx)) * scale_x) <= 3 and abs(y - (rect[1] / 2 + int(dy)) * scale_y) <= 3
-        # the YAML is valid for rules[].zones (the config accepts it)
-        from edge.config import RuleConfig
+        # the YAML is a camera's named zones (the config accepts it, checked against the frame size),
+        # and a rule names it
+        from edge.config import parse_config
 
-        RuleConfig(name="zone", when=["dress"], zones=parsed["zones"])
+        config = yaml.safe_load((daemon["tmp"] / "config.yaml").read_text())
+        config["cameras"][0].update(zones=parsed["zones"], frame_size=[768, 432])
+        config["rules"][0]["zones"] = ["rail"]
+        assert parse_config(config).rules[0].zone_polygons("entrance") == [[tuple(map(float, p)) for p in polygon]]
 
         shot = tmp_path / "web-page.png"
         driver.save_screenshot(str(shot))

@@ -79,7 +79,8 @@ class WebState:
 
     site: str
     cameras: list[str]
-    zones: dict[str, list[dict]] = field(default_factory=dict)  # camera -> [{"rule", "polygon"}]
+    # camera -> [{"name" (a named zone) or "rule" (a rule's own polygon), "polygon" (pixels), "rules"}]
+    zones: dict[str, list[dict]] = field(default_factory=dict)
     analytics_db: Path | None = None
     status: Callable[[], dict] | None = None
     live_counts: Callable[[str], dict | None] | None = None
@@ -154,7 +155,8 @@ def annotate(image: np.ndarray, customers: list[dict], zones: list[dict]) -> np.
         colour = ZONE_COLOURS[i % len(ZONE_COLOURS)]
         cv2.polylines(out, [pts], True, colour, 2, cv2.LINE_AA)
         x, y = pts[0, 0]
-        cv2.putText(out, f"zone {zone['rule']}", (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+        cv2.putText(out, f"zone {zone.get('name') or zone.get('rule', '')}", (int(x) + 4, int(y) + 16),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     colour, 1, cv2.LINE_AA)
     for c in customers:
         x1, y1, x2, y2 = (int(round(v)) for v in c["box"])
