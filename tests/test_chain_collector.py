@@ -47,7 +47,7 @@ def postgres():
 class Chain:
     """HQ broker + one bridged store broker + a collector process + a fresh database."""
 
-    def __init__(self, tmp_path: Path, mosquitto_factory, postgres: Postgres, name: str):
+    def __init__(self, tmp_path: Path, mosquitto_factory, postgres: Postgres, name: str, hq_extra: str = ""):
         self.tmp = tmp_path
         self.pg = postgres
         self.dsn = postgres.create_db(name)
@@ -61,7 +61,7 @@ class Chain:
         hq_state.mkdir()
         # persistence: the collector's session (unacknowledged messages) survives a restart of the broker
         self.hq = mosquitto_factory(f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n"
-                                    f"persistence true\npersistence_location {hq_state}/\nmax_queued_messages 0\n")
+                                    f"persistence true\npersistence_location {hq_state}/\nmax_queued_messages 0\n{hq_extra}")
         self.stanza = bridge_stanza(SITE_A, f"fashion-edge/{SITE_A}", BridgeOptions(
             remote_host="127.0.0.1", remote_port=self.hq.port, password="a-pw", tls=False))
         self.store = None
@@ -357,6 +357,41 @@ def test_a_store_cannot_write_under_another_store_site(chain, mosquitto_factory)
     first, second = [r[0] for r in chain.sql("SELECT reason FROM rejected ORDER BY id")]
     assert "store-b" in first and "site" in first
     assert "refused by PostgreSQL" in second and "bigint" in second, second
+
+
+def test_tls_bridge_and_collector_with_the_generated_stanza(tmp_path, mosquitto_factory, postgres):
+    """The TLS lines of the stanza against a real TLS listener (a throw-away CA; the broker certificate
+    names localhost): the bridge verifies the head office, the collector connects over TLS too."""
+    from conftest import free_port
+    from test_mqtt import make_certs
+
+    certs = make_certs(tmp_path / "tls")
+    tls_port = free_port()
+    chain = Chain(tmp_path, mosquitto_factory, postgres, "tls_bridge", hq_extra=(
+        f"listener {tls_port} 127.0.0.1\ncafile {certs['ca']}\ncertfile {certs['cert']}\nkeyfile {certs['key']}\n"))
+    try:
+        stanza = bridge_stanza(SITE_A, f"fashion-edge/{SITE_A}", BridgeOptions(
+            remote_host="localhost", remote_port=tls_port, password="a-pw", cafile=str(certs["ca"])))
+        assert "bridge_insecure false" in stanza
+        chain.start_store(mosquitto_factory, stanza)
+        hq_yaml = tmp_path / "hq-tls.yaml"
+        hq_yaml.write_text(chain.hq_yaml.read_text().replace(f"host: 127.0.0.1, port: {chain.hq.port}",
+                                                             f"host: localhost, port: {tls_port}, tls: {{ca: '{certs['ca']}'}}"))
+        assert "tls:" in hq_yaml.read_text()
+        chain.start_collector(hq_yaml)
+        pub = chain.publisher()
+        try:
+            sent = [alert(i) for i in range(3)]
+            for payload in sent:
+                pub.publish_alert(payload)
+            assert wait_rows(chain, "alerts", 3) == 3, chain.log()
+        finally:
+            pub.stop()
+        assert {r[0] for r in chain.sql("SELECT id::text FROM alerts")} == {a["id"] for a in sent}
+        log = (chain.store.workdir / "mosquitto.log").read_text()
+        assert "Connecting bridge" in log and "localhost" in log
+    finally:
+        chain.stop_collector(signal.SIGKILL)
 
 
 def test_bad_dsn_or_credentials_is_one_line_and_exit_2(chain, tmp_path):
