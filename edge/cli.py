@@ -1,8 +1,8 @@
-"""``fashion-edge`` command line. The flags below are a contract: keep them.
+"""fashion-edge: the in-store camera daemon and its tools.
 
-Each sub-command lives in ``edge/commands/<name>.py`` with a ``main(args) -> int``; this file
-only parses arguments and turns bad input (``FashionEdgeError``) into one line on stderr and
-exit code 2.
+The flags below are a contract: keep them. Each sub-command lives in ``edge/commands/<name>.py``
+with a ``main(args) -> int``; this file only parses arguments and turns bad input
+(``FashionEdgeError``) into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print analytics windows and write PNG charts")
     report.add_argument("--config", help="config whose state directory holds analytics.sqlite")
     report.add_argument("--db", help="analytics SQLite file (instead of --config)")
-    report.add_argument("--out", default="report", help="folder for PNG charts")
+    report.add_argument("--out", help="folder for PNG charts (default: report/ in the config's state directory, "
+                                      "or beside --db)")
     report.add_argument("--camera", help="only this camera")
     # issue 24: the chain report (--db postgresql://...), edge/chain/report.py
     report.add_argument("--since", help="chain report: first day (YYYY-MM-DD, UTC; default: 7 days before --until)")
@@ -166,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `fashion-edge report | head`: the reader left; no traceback
+        try:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail
+        except OSError:
+            pass
+        return 141  # 128 + SIGPIPE, as a shell reports it
 
 
 if __name__ == "__main__":

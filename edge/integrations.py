@@ -110,7 +110,7 @@ class Integrations:
                  "rules": [r.name for r in rules if name in r.zones]} for name in cam.zones]
             zones[cam.name] += [{"rule": r.name, "polygon": [list(p) for p in poly], "rules": [r.name]}
                                 for r in rules for poly in r.zones if not isinstance(poly, str)]
-        from .web.server import system_time_zone
+        from .localtime import store_time_zone
 
         # a live camera's frames carry the wall clock; a file's carry the run's start + the video's time
         clocks = {c.name: "wall" if c.source.isdigit() or "://" in c.source else "video" for c in self.config.cameras}
@@ -118,7 +118,7 @@ class Integrations:
             site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
             analytics_db=self.daemon.state_dir / "analytics.sqlite", status=self._web_status,
             live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s,
-            time_zone=self.config.service.time_zone or system_time_zone(), clocks=clocks)
+            time_zone=store_time_zone(self.config), clocks=clocks)
         try:
             self.web = WebServer(self.web_state, host, port, web.username, password).start()
         except OSError as exc:

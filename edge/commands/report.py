@@ -2,12 +2,15 @@
 
 (``--db postgresql://...``: the chain report of the head office's database, ``edge/chain/report.py``.)
 
-Prints one line per analytics window (start UTC, camera, customers, top-3 garments, dress %,
-suit %, median dwell) and writes two PNG charts into ``--out``: customers per window and the
-garment mix as stacked bars. With ``--config`` the database is
-``<state_dir>/analytics.sqlite`` of that config.
+Prints one line per analytics window (start in the store's time zone, 24 h: ``service.time_zone``
+of ``--config``, else the system's; camera, customers, top-3 garments, dress %, suit %, median
+dwell) and writes two PNG charts into ``--out`` (default: ``report/`` in the config's state
+directory, or beside ``--db``): customers per window and the garment mix, one bar per garment
+side by side with the window's customers marked. With ``--config`` the database is
+``<state_dir>/analytics.sqlite`` of that config, and only that config's site is reported (two
+configs sharing a state folder do not mix).
 
-Charts: the time axis is the window start in UTC (like the table) with the window length; y is
+Charts: the time axis is the window start in that zone (like the table) with the window length; y is
 people per window; a partial window is hatched and its tick has a ``*``; a window without
 customers (or without a settled garment) says so on the chart, and a chart with nothing at all says
 so in its middle; colours come from ``edge/plot_style.py`` (one colour per label in every chart).
@@ -21,18 +24,30 @@ from pathlib import Path
 
 from ..analytics import read_windows
 from ..errors import FashionEdgeError
+from ..localtime import local_text, store_time_zone, system_time_zone
 
 DB_NAME = "analytics.sqlite"
 
 
 def database_path(args) -> Path:
+    return _source(args)[0]
+
+
+def _source(args):
+    """(analytics database, the config or None with --db)."""
     if bool(args.config) == bool(args.db):
         raise FashionEdgeError("give either --config or --db")
     if args.db:
-        return Path(args.db)
+        return Path(args.db), None
     from ..config import load_config
 
-    return load_config(args.config).state_dir() / DB_NAME
+    config = load_config(args.config)
+    return config.state_dir() / DB_NAME, config
+
+
+def default_out_dir(db_path: Path, config=None) -> Path:
+    """report/ in the config's state directory, or beside the database (never the current folder)."""
+    return (config.state_dir() if config is not None else db_path.parent) / "report"
 
 
 LEGACY_NOTE = "~ share counted by an older version (every settled garment, rule vetoes not applied)"
@@ -46,14 +61,14 @@ def _percent(value: float, customers: int) -> str:
     return f"{100 * value:.0f}%" if customers else "-"
 
 
-def format_table(windows: list[dict]) -> str:
-    header = ("start (UTC)", "camera", "customers", "garment mix (top 3)", "dress", "suit", "dwell p50")
+def format_table(windows: list[dict], zone: str = "UTC") -> str:
+    header = (f"start ({zone})", "camera", "customers", "garment mix (top 3)", "dress", "suit", "dwell p50")
     rows = []
     for w in windows:
         top = sorted(w["garments"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         p50 = w["dwell_p50_s"]
         rows.append((
-            w["start"].replace("T", " ").rstrip("Z") + ("*" if w["partial"] else ""),
+            local_text(w["window_start"], zone) + ("*" if w["partial"] else ""),
             w["camera"],
             str(w["customers"]),
             ", ".join(f"{label} {n}" for label, n in top) or "-",
@@ -85,12 +100,13 @@ def _pyplot():
     return plt
 
 
-def _time_axis(windows: list[dict]):
-    """Window starts in order, their tick labels (UTC, ``*`` = partial) and which are partial."""
+def _time_axis(windows: list[dict], zone: str | None = None):
+    """Window starts in order, their tick labels (the store's time zone, 24 h, ``*`` = partial) and
+    which are partial."""
+    zone = zone or system_time_zone()
     starts = sorted({w["window_start"] for w in windows})
     partial = [any(w["partial"] for w in windows if w["window_start"] == s) for s in starts]
-    ticks = [next(w["start"] for w in windows if w["window_start"] == s)[5:16].replace("T", " ") + ("*" if p else "")
-             for s, p in zip(starts, partial)]
+    ticks = [local_text(s, zone, "%m-%d %H:%M") + ("*" if p else "") for s, p in zip(starts, partial)]
     return starts, ticks, partial
 
 
@@ -99,8 +115,8 @@ def _window_minutes(windows: list[dict]) -> float:
 
 
 def _finish_axes(ax, windows: list[dict], ticks: list[str], totals, empty_texts: list[str], ylabel: str,
-                 title: str) -> None:
-    """Shared look: UTC time axis with window length, units on y, empty windows written out
+                 title: str, zone: str | None = None) -> None:
+    """Shared look: time axis in the store's zone with window length, units on y, empty windows written out
     (``empty_texts[i]`` on window i when its total is 0; all empty: one text in the middle)."""
     import numpy as np
     from matplotlib.ticker import MaxNLocator
@@ -108,7 +124,8 @@ def _finish_axes(ax, windows: list[dict], ticks: list[str], totals, empty_texts:
     x = np.arange(len(ticks))
     ax.set_xticks(x, ticks, rotation=90 if len(ticks) > 8 else 0, fontsize=8)
     ax.set_xlim(-0.6, len(ticks) - 0.4)
-    ax.set_xlabel(f"window start, UTC (MM-DD HH:MM), {_window_minutes(windows):g}-minute windows")
+    ax.set_xlabel(f"window start, {zone or system_time_zone()} (MM-DD HH:MM, 24 h), "
+                  f"{_window_minutes(windows):g}-minute windows")
     ax.set_ylabel(ylabel)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
@@ -129,7 +146,7 @@ def _partial_hatch(partial: list[bool], i: int) -> str | None:
     return "//" if partial[i] else None
 
 
-def customers_figure(windows: list[dict]):
+def customers_figure(windows: list[dict], zone: str | None = None):
     """Customers per window, one bar per camera side by side (colour: ``label_colour(camera)``)."""
     import numpy as np
     from matplotlib.patches import Patch
@@ -137,12 +154,13 @@ def customers_figure(windows: list[dict]):
     from ..plot_style import distinct_colours
 
     plt = _pyplot()
-    starts, ticks, partial = _time_axis(windows)
+    starts, ticks, partial = _time_axis(windows, zone)
     index = {s: i for i, s in enumerate(starts)}
     cameras = sorted({w["camera"] for w in windows})
     colours = distinct_colours(cameras)
     x = np.arange(len(starts))
-    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30), 4.2))
+    # constrained layout leaves room for the legend right of the axes (never over the bars)
+    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25, 6.0), 30) + 2.5, 4.2), layout="constrained")
     bar = 0.8 / len(cameras)
     totals = np.zeros(len(starts))
     for k, camera in enumerate(cameras):
@@ -155,17 +173,16 @@ def customers_figure(windows: list[dict]):
             patch.set_hatch(_partial_hatch(partial, i))
         totals += counts
     _finish_axes(ax, windows, ticks, totals, [NO_CUSTOMERS] * len(ticks), "customers (people per window, by arrival)",
-                 "Customers per window (arrivals)")
+                 "Customers per window (arrivals)", zone)
     handles, names = ax.get_legend_handles_labels()
     if any(partial):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
         names.append(PARTIAL_NOTE)
-    ax.legend(handles, names, title="camera", fontsize=8)
-    fig.tight_layout()
+    ax.legend(handles, names, title="camera", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
-def _stacked_mix(windows: list[dict], mix_of, ylabel: str, title: str, empty_notes=None):
+def _stacked_mix(windows: list[dict], mix_of, ylabel: str, title: str, empty_notes=None, zone: str | None = None):
     """(figure, axes, partial flags): customers per name of a per-window ``{name: customers}`` mix
     (``mix_of(window)``), stacked per window, one fixed colour per name; ``empty_notes(customers)``
     says what an empty window's text is (default: no customers)."""
@@ -174,7 +191,7 @@ def _stacked_mix(windows: list[dict], mix_of, ylabel: str, title: str, empty_not
     from ..plot_style import distinct_colours
 
     plt = _pyplot()
-    starts, ticks, partial = _time_axis(windows)
+    starts, ticks, partial = _time_axis(windows, zone)
     index = {s: i for i, s in enumerate(starts)}
     names = sorted({name for w in windows for name in mix_of(w)})
     colours = distinct_colours(names)
@@ -194,41 +211,70 @@ def _stacked_mix(windows: list[dict], mix_of, ylabel: str, title: str, empty_not
             patch.set_hatch(_partial_hatch(partial, i))
         bottom += counts
     notes = empty_notes(customers) if empty_notes else [NO_CUSTOMERS] * len(starts)
-    _finish_axes(ax, windows, ticks, bottom, notes, ylabel, title)
+    _finish_axes(ax, windows, ticks, bottom, notes, ylabel, title, zone)
     return fig, ax, partial
 
 
-def garment_mix_figure(windows: list[dict]):
-    """Customers per settled garment label, stacked, all cameras together (before the rules: a
-    dress a rule vetoed is still a dress vote here; see ``edge/analytics.py``)."""
+def garment_mix_figure(windows: list[dict], zone: str | None = None):
+    """Customers per settled garment label, all cameras together, one bar per label side by side in
+    each window (not stacked: one customer with shoes and a dress is in both bars, and a stack would
+    pass the number of customers), with the window's customers as a black mark above them. Before
+    the rules: a dress a rule vetoed is still a dress vote here (``edge/analytics.py``)."""
+    import numpy as np
     from matplotlib.patches import Patch
 
+    from ..plot_style import distinct_colours
+
+    plt = _pyplot()
+    starts, ticks, partial = _time_axis(windows, zone)
+    index = {s: i for i, s in enumerate(starts)}
+    names = sorted({name for w in windows for name in w["garments"]})
+    colours = distinct_colours(names)
+    customers = np.zeros(len(starts))
+    for w in windows:
+        customers[index[w["window_start"]]] += w["customers"]
+    x = np.arange(len(starts))
+    fig, ax = plt.subplots(figsize=(min(max(len(starts) * 0.25 * max(1, len(names) / 3), 6.0), 30) + 3.5, 4.2),
+                           layout="constrained")
+    width = 0.8 / max(1, len(names))
+    tallest = np.zeros(len(starts))
+    for k, name in enumerate(names):
+        counts = np.zeros(len(starts))
+        for w in windows:
+            counts[index[w["window_start"]]] += w["garments"].get(name, 0)
+        bars = ax.bar(x - 0.4 + width * (k + 0.5), counts, width, label=name, color=colours[name])
+        for i, patch in enumerate(bars):
+            patch.set_hatch(_partial_hatch(partial, i))
+        tallest = np.maximum(tallest, counts)
+    if customers.any():
+        ax.hlines(customers, x - 0.45, x + 0.45, colors="black", linewidths=1.5, label="customers in the window")
     # A window without customers says so; one with customers whose garments never settled the other.
-    fig, ax, partial = _stacked_mix(
-        windows, lambda w: w["garments"], "customers with the garment (people per window)",
-        "Garment mix per window (settled votes, before rules)",
-        empty_notes=lambda customers: [NO_GARMENTS if n else NO_CUSTOMERS for n in customers])
-    handles, names = ax.get_legend_handles_labels()
+    notes = [NO_GARMENTS if n else NO_CUSTOMERS for n in customers]
+    _finish_axes(ax, windows, ticks, tallest, notes, "customers with the garment (people per window)",
+                 "Garment mix per window (settled votes, before rules)", zone)
+    if customers.any():  # the y range holds the customers marks too
+        ax.set_ylim(0, max(float(customers.max()), 1.0) * 1.15)
+    handles, labels = ax.get_legend_handles_labels()
     if any(partial):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
-        names.append(PARTIAL_NOTE)
+        labels.append(PARTIAL_NOTE)
     if handles:
-        ax.legend(handles, names, fontsize=8, ncol=2 if len(handles) > 12 else 1, loc="upper left",
+        ax.legend(handles, labels, fontsize=8, ncol=2 if len(handles) > 12 else 1, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
-def style_mix_figure(windows: list[dict]):
+def style_mix_figure(windows: list[dict], zone: str | None = None):
     """Customers per style (nearest k-means style of the outfit embedding, docs/styles.md), stacked
     per window; drawn only when some window has a style mix (styles.enabled)."""
     fig, ax, _ = _stacked_mix(windows, lambda w: w.get("styles") or {}, "customers of the style (people per window)",
-                              "Style mix per window (k-means styles)")
+                              "Style mix per window (k-means styles)", zone=zone)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
-def write_charts(windows: list[dict], out_dir: Path) -> list[Path]:
+def write_charts(windows: list[dict], out_dir: Path, zone: str | None = None) -> list[Path]:
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -236,7 +282,7 @@ def write_charts(windows: list[dict], out_dir: Path) -> list[Path]:
     if any(w.get("styles") for w in windows):  # styles.enabled (issue 14)
         charts.append(("style_mix.png", style_mix_figure))
     for name, build in charts:
-        fig = build(windows)
+        fig = build(windows, zone)
         fig.savefig(out_dir / name, dpi=100)
         plt.close(fig)
         written.append(out_dir / name)
@@ -259,23 +305,32 @@ def main(args) -> int:
     if args.db and is_dsn(args.db):  # issue 24: the chain view of the head office's PostgreSQL
         from ..chain.report import main as chain_main
 
+        if args.out is None:  # the chain report's own default, as before (a head-office tool: no state folder)
+            args.out = "report"
         return chain_main(args)
-    db_path = database_path(args)
-    out_dir = Path(args.out)
+    db_path, config = _source(args)
+    out_dir = Path(args.out) if args.out else default_out_dir(db_path, config)
     check_out_dir(out_dir)
+    zone = store_time_zone(config)
     windows = read_windows(db_path, camera=args.camera)
+    others = 0
+    if config is not None:  # a state folder shared by two configs: this site's windows only
+        others = sum(1 for w in windows if w["site"] != config.site)
+        windows = [w for w in windows if w["site"] == config.site]
     if not windows:
-        print(f"{db_path}: no analytics windows" + (f" for camera {args.camera}" if args.camera else ""))
+        print(f"{db_path}: no analytics windows" + (f" for camera {args.camera}" if args.camera else "")
+              + (f" of site {config.site} ({others} of other sites left out)" if others else ""))
         return 0
-    print(format_table(windows))
+    print(format_table(windows, zone))
     if any(w["partial"] for w in windows):
         print(PARTIAL_NOTE)
     if any(_legacy(w) for w in windows):
         print(LEGACY_NOTE)
     total = sum(w["customers"] for w in windows)
-    print(f"{len(windows)} window(s), {total} customer(s)")
+    print(f"{len(windows)} window(s), {total} customer(s)"
+          + (f"; {others} window(s) of other sites in {db_path} left out" if others else ""))
     try:
-        charts = write_charts(windows, out_dir)
+        charts = write_charts(windows, out_dir, zone)
     except OSError as exc:
         raise FashionEdgeError(f"cannot write the charts ({exc.strerror or exc})", path=out_dir) from None
     for path in charts:

@@ -42,10 +42,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
+
+from ..localtime import system_time_zone
 
 log = logging.getLogger(__name__)
 
@@ -187,31 +189,6 @@ def customers_of(pipeline) -> list[dict]:
         out.append({"id": int(customer.id), "box": [round(float(v), 1) for v in customer.box],
                     "garments": garments, "rules": sorted(customer.fired_rules)})
     return out
-
-
-def system_time_zone() -> str:
-    """The system's IANA time zone name ($TZ, /etc/timezone, the /etc/localtime link), else UTC."""
-    import os
-
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        candidates.append(Path("/etc/timezone").read_text().strip())
-    except OSError:
-        pass
-    try:
-        target = str(Path("/etc/localtime").resolve())
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                ZoneInfo(name)
-                return name
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return "UTC"
 
 
 def read_day_windows(db_path: Path | None, camera: str | None, day: date, site: str | None = None,
