@@ -729,8 +729,8 @@ class ServiceConfig(Strict):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level of the daemon")
     time_zone: str | None = Field(
-        None, description="the store's time zone (IANA name, e.g. Europe/Berlin): the web page's days and times "
-                          "(24 h); null: the system's")
+        None, description="the store's time zone (IANA name, e.g. Europe/Berlin) of the days and times on the web "
+                          "page and in fashion-edge report (24 h); null: the system's")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus /metrics endpoint")
     web: WebConfig = Field(default_factory=WebConfig, description="the local web page")
 

@@ -35,7 +35,7 @@ def two_sites(state):
     db = state / "analytics.sqlite"
     state.mkdir(parents=True, exist_ok=True)
     for site, people in (("store-042", 2), ("store-043", 5)):
-        a = Analytics(db, site, "door", window_s=60, min_dwell_s=1.0)
+        a = Analytics(db, site, "entrance", window_s=60, min_dwell_s=1.0)
         for tid in range(people):
             visit(a, tid, 1, 10, {"dress": 0.9, "shoe": 0.8})
         a.poll(T0 + 130)
@@ -68,6 +68,7 @@ def test_this_sites_windows_charts_under_the_state_folder_and_the_store_time_zon
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "2 customer(s)" in out and "window(s) of other sites" in out, out  # not store-043's 5
+    assert "camera(s) entrance read a video file: their windows are on the run's start + the time in the video" in out
     assert "start (Asia/Tokyo)" in out
     tokyo = datetime.fromtimestamp(T0, ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M:%S")
     assert tokyo in out and "AM" not in out and "PM" not in out

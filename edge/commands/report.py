@@ -326,6 +326,12 @@ def main(args) -> int:
         print(PARTIAL_NOTE)
     if any(_legacy(w) for w in windows):
         print(LEGACY_NOTE)
+    if config is not None:  # which clock the windows are on
+        files = [c.name for c in config.cameras if not c.source.isdigit() and "://" not in c.source
+                 and any(w["camera"] == c.name for w in windows)]
+        if files:
+            print(f"camera(s) {', '.join(files)} read a video file: their windows are on the run's start + the "
+                  "time in the video, not the wall clock")
     total = sum(w["customers"] for w in windows)
     print(f"{len(windows)} window(s), {total} customer(s)"
           + (f"; {others} window(s) of other sites in {db_path} left out" if others else ""))
