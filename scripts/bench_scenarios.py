@@ -451,8 +451,8 @@ from `docs/browsing.json`; every figure below comes from the run named beside it
 Each run was made in a clean copy of the commit in its label (`git archive <commit>`, `../shared` beside
 it; the working tree here holds other sessions' unfinished edits). The benchmark itself came after
 b1f1a89: the runs labelled "before f15660d" are b1f1a89 (the code before the issue-21 identity work)
-with `edge/scenarios/browsing.py`, `score.py`, `run.py` and `scripts/bench_scenarios.py` of 527ac24
-copied in. The pipeline reads the clip as a file source (no frame dropped, no scan budget), so the
+with `edge/scenarios/browsing.py`, `score.py`, `run.py` and `scripts/bench_scenarios.py` of the "main"
+runs' commit copied in. The pipeline reads the clip as a file source (no frame dropped, no scan budget), so the
 figures do not depend on the machine's load; the run times do.
 
 ## The clip (seed 0)

@@ -18,7 +18,8 @@ lower third of their body hidden, people in front of it are drawn over it. Each 
 a side edge, walks to a spot, stands there a few seconds turning (the view changes every
 ``TURN_S`` seconds), walks to the next spot (another depth: they pass in front of and behind
 each other), ... for a visit of ``STAY_S`` seconds, then leaves by the nearest edge (or is still
-there at the end of the clip).
+there at the end of the clip). Paths do not depend on the clip's length: ``build(seed, seconds=20)``
+is the first 20 s of the 50-s benchmark clip of that seed.
 
 Truth (``BrowsingScenario.truth``): every person's whole pasted rectangle (clipped to the frame),
 as in the other scenarios, except that a person of whom less than ``MIN_VISIBLE`` of the box is
