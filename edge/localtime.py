@@ -26,10 +26,14 @@ def system_time_zone() -> str:
         if name:
             try:
                 ZoneInfo(name)
-                return name
             except (ZoneInfoNotFoundError, ValueError):
                 continue
+            return "UTC" if name in UTC_NAMES else name
     return "UTC"
+
+
+# Names of UTC itself: shown as plain "UTC" (a server's /etc/localtime is often Etc/UTC)
+UTC_NAMES = {"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "Etc/GMT", "GMT", "Etc/UCT", "UCT"}
 
 
 def store_time_zone(config=None) -> str:

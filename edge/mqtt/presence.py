@@ -184,7 +184,7 @@ class Presence:
         if self.checked:  # the broker answered the probe: the lock is in place before our publisher connects
             held.wait(CONNECT_TIMEOUT_S)
 
-    def release(self, timeout_s: float = 2.0) -> None:
+    def release(self, timeout_s: float = 1.0) -> None:
         """Clean stop: availability ``offline``, the lock removed, disconnect."""
         holder, self._holder = self._holder, None
         if holder is None:
