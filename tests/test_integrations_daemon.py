@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,12 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
             "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
             "let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;", chart)
         assert drawn > 500, "the customers chart drew nothing"
+        # times in the store's zone, 24 h, and the clip's clock said
+        note = driver.find_element(By.ID, "chart-note").text
+        assert "(24 h)" in note and "a video file: windows on the run's start + the video's time" in note, note
+        assert note.startswith("demo-store, ")
+        times = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr td:first-child")]
+        assert all(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in times), times  # no AM/PM
 
         # zone drawing: three real clicks at known offsets -> the YAML names those frame pixels
         rect = driver.execute_script("const r = arguments[0].getBoundingClientRect();"
