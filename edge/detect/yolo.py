@@ -65,8 +65,10 @@ def decode_yolo(
     class_ids = class_scores.argmax(axis=0)
     scores = class_scores[class_ids, np.arange(class_scores.shape[1])]
     keep = scores >= thresholds[class_ids]
-    if classes is not None:
-        keep &= np.isin(class_ids, classes)
+    if classes is not None:  # a lookup table: np.isin costs ~0.1 ms a call on these tiny arrays
+        allowed = np.zeros(class_scores.shape[0], bool)
+        allowed[classes] = True
+        keep &= allowed[class_ids]
     if not keep.any():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32)
     cx, cy, w, h = boxes_cxcywh[:, keep]
