@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -99,6 +100,8 @@ def tensor_info(detail: dict) -> TensorInfo:
 
 
 AUTO_THREADS = "auto"
+_AUTO_LOGGED: set[tuple[int, int]] = set()
+log = logging.getLogger(__name__)
 
 
 def usable_cores() -> int:
@@ -133,11 +136,12 @@ def resolve_threads(threads: int | str, cores: int | None = None, load: float | 
     cores = usable_cores() if cores is None else cores
     load = others_load(cores) if load is None else load
     free = cores - load
-    if free >= 8:
-        return 4
-    if free >= 3:
-        return 2
-    return 1
+    threads = 4 if free >= 8 else 2 if free >= 3 else 1
+    if (cores, threads) not in _AUTO_LOGGED:  # once per outcome, not once per model
+        _AUTO_LOGGED.add((cores, threads))
+        log.info("threads auto: %d interpreter thread(s) per model (%d usable cores, load %.1f from other processes)",
+                 threads, cores, load)
+    return threads
 
 
 class TFLiteModel:
