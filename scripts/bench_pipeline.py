@@ -249,7 +249,7 @@ def ratios(results: dict, thread_counts: list[int]) -> list[str]:
                     f"(target <= 1) | {med('wall_s', 'naive', threads) / med('wall_s', 'project', threads):.2f} "
                     f"(target >= 1.5) | {med('cpu_s', 'naive', threads) / med('cpu_s', 'project', threads):.2f} "
                     f"(target >= 1.5) |")
-    return rows
+    return rows if len(rows) > 2 else []  # the ratios need all three variants
 
 
 # -- Raspberry Pi 5 estimate ---------------------------------------------------------------------
