@@ -33,6 +33,7 @@ class Customer:
     last_seen: float
     garments: GarmentVotes
     box: np.ndarray | None = None  # last person box seen (xyxy frame pixels)
+    first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
     fired_rules: set[str] = field(default_factory=set)
     last_scan: float | None = None  # timestamp of the last garment scan
     scans: int = 0  # garment scans (garment detector runs, or body-region passes)

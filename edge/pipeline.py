@@ -151,7 +151,7 @@ class CameraPipeline:
                  state_dir: Path | None = None, timer: StageTimer | None = None):
         self.config = config
         self.camera = camera
-        self.models = models or Models(config)
+        self.models = models or Models(config, camera)
         self.timer = timer or StageTimer()
         self.tracker = ByteTracker(config.tracker)
         self.customers = Customers(config.consensus, config.identity)
@@ -251,6 +251,8 @@ class CameraPipeline:
             customer = self.customers.get(int(track_id))
             if customer is not None:
                 customer.last_seen, customer.box = ts, box
+                if customer.first_box is None:
+                    customer.first_box = box
                 self.analytics.track_seen(customer.id, ts)
         return alerts
 
@@ -355,6 +357,7 @@ class CameraPipeline:
         t0 = time.perf_counter()
         calls = self._vote_on_garments(frame, tracks, chosen)
         self.scheduler.spent(len(chosen), (time.perf_counter() - t0) * 1000.0, limited=budget_ms is not None)
+        t1 = time.perf_counter()
         for request in chosen:
             customer = request.customer
             customer.last_scan = ts
@@ -363,6 +366,7 @@ class CameraPipeline:
             views = customer.since_reacquired or customer.appearance
             views.add_colour(self.tracker.appearance_of(customer.track_id))
             self._recognise(customer, ts)
+        self.timer.add("identity", time.perf_counter() - t1)  # part of 'garments' (the embedding comes free)
         return len(chosen), calls
 
     def _garments_on_persons(self, frame: Frame, rows: list[int], tracks: Detections) -> tuple[Detections, np.ndarray]:

@@ -40,9 +40,9 @@ def ids_of(ids: list[list[int]]) -> set[int]:
 # -- a customer who leaves and comes back -------------------------------------------------------
 
 def test_a_customer_back_after_leaving_the_view_keeps_the_id_and_gets_one_alert(tmp_path):
-    # In view 1.5 s at the left, gone 5 s (the track ends after tracker.max_lost_s = 3 s), back at
-    # the right: the tracker cannot follow, the gallery recognises the colours.
-    frames = visit(60) + nobody(5) + visit(480, frames=20)
+    # In view 1.5 s at the left, gone 5 s (the track ends after tracker.max_lost_s = 3 s), back
+    # near where it left: the tracker cannot follow, the gallery recognises the colours.
+    frames = visit(60) + nobody(5) + visit(200, frames=20)
     alerts, ids = run(pipeline(tmp_path), frames)
     assert ids_of(ids) == {1}
     assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress")]
@@ -51,7 +51,7 @@ def test_a_customer_back_after_leaving_the_view_keeps_the_id_and_gets_one_alert(
 def test_without_the_gallery_the_same_return_is_a_second_customer_and_alert(tmp_path):
     pipe = pipeline(tmp_path)
     pipe.config.identity.enabled = False
-    alerts, ids = run(pipe, visit(60) + nobody(5) + visit(480, frames=20))
+    alerts, ids = run(pipe, visit(60) + nobody(5) + visit(200, frames=20))
     assert ids_of(ids) == {1, 2}
     assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
 
@@ -59,7 +59,7 @@ def test_without_the_gallery_the_same_return_is_a_second_customer_and_alert(tmp_
 def test_the_analytics_count_a_returning_customer_once(tmp_path):
     pipe = pipeline(tmp_path)
     windows = []
-    for index, image in enumerate(visit(60) + nobody(5) + visit(480, frames=20)):
+    for index, image in enumerate(visit(60) + nobody(5) + visit(200, frames=20)):
         windows += pipe.process(Frame(image, index, 1_767_225_600.0 + index / FPS, index / FPS)).closed_windows
     windows += pipe.finish().closed_windows
     assert sum(w["customers"] for w in windows) == 1
@@ -69,9 +69,36 @@ def test_the_analytics_count_a_returning_customer_once(tmp_path):
 def test_the_gallery_forgets_after_memory_s(tmp_path):
     pipe = pipeline(tmp_path)
     pipe.config.identity.memory_s = 4.0  # left at 1.5 s, forgotten at 5.5 s; back at 8 s
-    alerts, ids = run(pipe, visit(60) + nobody(6.5) + visit(480, frames=20))
+    alerts, ids = run(pipe, visit(60) + nobody(6.5) + visit(200, frames=20))
     assert ids_of(ids) == {1, 2}
     assert [a.rule for a in alerts] == ["dress", "dress"]
+
+
+def look_alike(x: int, frames: int = 20) -> list[np.ndarray]:
+    """The visit's person with green shoes: colour distance 0.23 (within colour_same_distance 0.28,
+    not within half of it)."""
+    image = canvas((x, RED, BLUE))
+    image[270:300, x:x + 80] = GREEN
+    return [image] * frames
+
+
+def test_a_similar_person_coming_in_where_the_customer_left_continues_it(tmp_path):
+    alerts, ids = run(pipeline(tmp_path), visit(60) + nobody(5) + look_alike(200))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts] == ["dress"]
+
+
+def test_a_similar_person_coming_in_far_from_where_the_customer_left_is_a_new_customer(tmp_path):
+    # First seen 460 px (2.3 person heights) away: only the same view seen again would continue it.
+    alerts, ids = run(pipeline(tmp_path), visit(60) + nobody(5) + look_alike(520))
+    assert ids_of(ids) == {1, 2}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
+
+
+def test_the_same_view_again_far_from_where_the_customer_left_continues_it(tmp_path):
+    alerts, ids = run(pipeline(tmp_path), visit(60) + nobody(5) + visit(520, frames=20))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts] == ["dress"]
 
 
 def test_somebody_else_after_a_customer_left_is_a_new_customer(tmp_path):
@@ -126,14 +153,20 @@ def test_an_exit_decision_says_so_and_carries_the_last_box(tmp_path):
 
 # -- the gallery and the views on their own -----------------------------------------------------
 
-def _customer(cid: int, first: float, last: float, embedding: np.ndarray | None = None) -> Customer:
+def _customer(cid: int, first: float, last: float, embedding: np.ndarray | None = None, x: float = 100) -> Customer:
     c = Customer(cid, first, last, GarmentVotes(ConsensusConfig()))
     c.appearance.add_embedding(embedding)
+    c.first_box = c.box = np.array([x, 100, x + 40, 200], np.float32)  # 100 px tall at x
     return c
 
 
 def _unit(seed: int, dim: int = 64) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _near_unit(seed: int, other: int, share: float) -> np.ndarray:
+    v = _unit(seed) + share * _unit(other)
     return v / np.linalg.norm(v)
 
 
@@ -143,11 +176,14 @@ def test_gallery_finds_the_nearest_remembered_customer_and_honours_its_limits():
     a, b = _customer(1, 0, 10, _unit(1)), _customer(2, 0, 12, _unit(2))
     gallery.remember(a)
     gallery.remember(b)
-    newcomer = _customer(3, 20, 20, _unit(1) + 0.01 * _unit(9))
+    newcomer = _customer(3, 20, 20, _near_unit(1, 9, 0.45))  # cosine distance ~0.09
     found = gallery.find(newcomer)
     assert found is not None and found[0] is a and found[1] == "embedding"
     assert gallery.find(_customer(4, 20, 20, _unit(3))) is None  # a stranger
     assert gallery.find(_customer(5, 9, 9, _unit(1))) is None  # a was still in view at 10 s
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210)) is None  # 2.1 heights away
+    assert gallery.find(_customer(9, 20, 20, _unit(1), x=100 + 210)) is not None  # ... but the same view again
+    assert gallery.find(_customer(8, 20, 20, _unit(1), x=100 + 190)) is not None  # 1.9 heights: near
     gallery.remember(_customer(6, 0, 15, _unit(6)))  # a third: the oldest (a) is forgotten
     assert len(gallery) == 2 and gallery.find(newcomer) is None
     gallery.forget_expired(12 + 61)

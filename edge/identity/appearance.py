@@ -83,6 +83,32 @@ class _Views:
         return min(colour.distance(a, b) for a in self.items for b in other.items)
 
 
+def _cosine_block(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    return 1.0 - mine @ theirs.T
+
+
+def _hellinger_block(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """``colour.distance`` (the most different part's Hellinger distance) of every pair of rows."""
+    a = np.sqrt(np.clip(mine, 0, None))  # (k, parts, bins)
+    b = np.sqrt(np.clip(theirs, 0, None))  # (n, parts, bins)
+    bc = np.einsum("kpb,npb->knp", a, b)
+    return np.sqrt(np.clip(1.0 - bc, 0.0, 1.0)).max(axis=2)
+
+
+def _closest(mine: "_Views", theirs: list["_Views"], block) -> list[float | None]:
+    """For each of ``theirs``: the smallest distance between one of ``mine``'s views and one of its."""
+    out: list[float | None] = [None] * len(theirs)
+    owners = [i for i, views in enumerate(theirs) for _ in views.items]
+    if not mine.items or not owners:
+        return out
+    d = block(np.stack(mine.items), np.stack([item for views in theirs for item in views.items])).min(axis=0)
+    owners_arr = np.asarray(owners)
+    starts = np.flatnonzero(np.r_[True, owners_arr[1:] != owners_arr[:-1]])
+    for owner, value in zip(owners_arr[starts], np.minimum.reduceat(d, starts)):
+        out[int(owner)] = float(value)
+    return out
+
+
 class AppearanceViews:
     """Embedding views and colour views of one customer (memory only)."""
 
@@ -111,6 +137,23 @@ class AppearanceViews:
         if e is not None:
             return "embedding", e
         return None
+
+    def distances(self, others: list["AppearanceViews"]) -> list[tuple[Kind, float] | None]:
+        """``distance`` to each of ``others`` at once (one matrix product per cue instead of a
+        Python loop over views: a full gallery is compared in about a millisecond)."""
+        e = _closest(self.embeddings, [o.embeddings for o in others], _cosine_block)
+        c = _closest(self.colours, [o.colours for o in others], _hellinger_block)
+        out: list[tuple[Kind, float] | None] = []
+        for de, dc in zip(e, c):
+            if de is not None and dc is not None:
+                out.append(("combined", 0.5 * (dc / COLOUR_SCALE + de / EMBEDDING_SCALE)))
+            elif dc is not None:
+                out.append(("colour", dc))
+            elif de is not None:
+                out.append(("embedding", de))
+            else:
+                out.append(None)
+        return out
 
     @property
     def empty(self) -> bool:
