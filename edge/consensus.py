@@ -266,6 +266,20 @@ class GarmentVotes:
         and after the exit decision those held back by enough votes (see ``decide_at_exit``)."""
         return {v.label for s in self._slots.values() if s.open for v in s.votes} | self._held_at_exit
 
+    def leading_labels(self, slots: Callable[[str], bool] = lambda slot: True) -> dict[str, str]:
+        """Slot -> its settled label, else the label leading its votes (slots with no leader left out)."""
+        out = {}
+        for slot, state in self._slots.items():
+            if not slots(slot):
+                continue
+            if state.settled is not None:
+                out[slot] = state.settled.label
+            else:
+                leader = self._leader(state)
+                if leader is not None:
+                    out[slot] = leader[0]
+        return out
+
     def given_up(self) -> list[str]:
         return [slot for slot, s in self._slots.items() if s.given_up]
 

@@ -203,3 +203,53 @@ def test_views_keep_front_and_back_apart_and_the_distance_is_the_closest_pair():
     for seed in (3, 4, 5):
         views.add_embedding(_unit(seed))
     assert len(views.embeddings.items) == 3  # never more than max_views
+
+
+# -- a customer who turns round where they stand -------------------------------------------------
+
+def backpack(x: int, frames: int = 15) -> list[np.ndarray]:
+    """The visit's person seen from behind: a dark backpack over 40 % of the upper body (colour
+    distance 0.48: beyond the tracker's in-view gate for a person standing still)."""
+    image = canvas((x, RED, BLUE))
+    image[130:158, x + 15:x + 65] = (30, 30, 30)
+    return [image] * frames
+
+
+def with_attribute_readings(pipe):
+    from test_attribute_fusion import ProfileReader
+
+    pipe.models.attributes = ProfileReader()  # same lower-body colour, same clothes reading
+    return pipe
+
+
+def test_a_customer_turning_round_in_place_in_the_same_clothes_keeps_the_id(tmp_path):
+    pipe = with_attribute_readings(pipeline(tmp_path))
+    alerts, ids = run(pipe, visit(200) + backpack(200))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts] == ["dress"]
+
+
+def test_without_the_identity_stage_the_turn_is_a_second_customer(tmp_path):
+    pipe = with_attribute_readings(pipeline(tmp_path))
+    pipe.config.identity.enabled = False
+    alerts, ids = run(pipe, visit(200) + backpack(200))
+    assert ids_of(ids) == {1, 2}
+
+
+def _votes(**readings) -> GarmentVotes:
+    votes = GarmentVotes(ConsensusConfig())
+    for name, worn in readings.items():
+        votes.vote(f"attr:{name}", f"person.{name}" if worn else f"person.no-{name}", 0.9, 0.0)
+    return votes
+
+
+def test_clothes_agree_only_when_every_shared_reading_names_the_same():
+    from edge.identity.gallery import _clothes_agree
+
+    a, b = _customer(1, 0, 1), _customer(2, 2, 2)
+    a.garments, b.garments = _votes(pants=True, outwear=False), _votes(pants=True, outwear=False, suit=False)
+    assert _clothes_agree(b, a)
+    b.garments = _votes(pants=False, outwear=False)  # shorts now: other clothes
+    assert not _clothes_agree(b, a)
+    b.garments = _votes()  # nothing read yet: no evidence of the same clothes
+    assert not _clothes_agree(b, a)

@@ -52,6 +52,17 @@ def split_limit(cfg: IdentityConfig, kind: str) -> float:
             "embedding": cfg.embedding_split_distance}[kind]
 
 
+def _clothes_agree(newcomer: "Customer", candidate: "Customer") -> bool:
+    """Every person-attribute both have a leading reading for names the same (worn or not), and
+    there is at least one to compare: the same clothes."""
+    from ..attributes.votes import is_attribute_slot
+
+    mine = newcomer.garments.leading_labels(is_attribute_slot)
+    theirs = candidate.garments.leading_labels(is_attribute_slot)
+    shared = mine.keys() & theirs.keys()
+    return bool(shared) and all(mine[slot] == theirs[slot] for slot in shared)
+
+
 class CustomerGallery:
     def __init__(self, cfg: IdentityConfig):
         self.cfg = cfg
@@ -90,7 +101,11 @@ class CustomerGallery:
                 continue
             kind, d = found
             limit = same_limit(self.cfg, kind)
-            if not nearby:
+            if self._in_place(newcomer, candidate) and _clothes_agree(newcomer, candidate):
+                # Lost a moment ago where this track appeared, and the same clothes: a person who
+                # turned round or was hidden for an instant. Only strong evidence splits them.
+                limit = max(limit, split_limit(self.cfg, kind) * self.cfg.in_place_factor)
+            elif not nearby:
                 # came in somewhere else: a look-alike stranger is likelier than a return, unless
                 # it looks like the same view seen again
                 limit *= self.cfg.elsewhere_factor
@@ -115,6 +130,18 @@ class CustomerGallery:
         for i, ok in zip(known, gap <= self.cfg.reentry_heights * height):
             out[i] = bool(ok)
         return out
+
+    def _in_place(self, newcomer: "Customer", candidate: "Customer") -> bool:
+        if newcomer.first_box is None or candidate.box is None:
+            return False
+        if newcomer.first_seen - candidate.last_seen > self.cfg.in_place_s:
+            return False
+        a, b = np.asarray(newcomer.first_box[:4], np.float64), np.asarray(candidate.box[:4], np.float64)
+        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = iw * ih
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        return inter / max(union, 1e-9) >= self.cfg.in_place_iou
 
     def __len__(self) -> int:
         return len(self._left)
