@@ -116,6 +116,24 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def with_overrides(config, assignments: list[str]):
+    """``config`` with SECTION.FIELD=VALUE assignments applied (validated like the YAML)."""
+    from edge.config import Config
+
+    data = config.model_dump()
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        section, _, name = key.partition(".")
+        if section not in data or not isinstance(data[section], dict) or name not in data[section]:
+            raise SystemExit(f"--set {assignment}: no config field {key!r}")
+        data[section][name] = {"true": True, "false": False}.get(value.lower(), value)
+    if not assignments:
+        return config
+    updated = Config.model_validate(data)
+    updated._base_dir = config._base_dir
+    return updated
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
@@ -147,10 +165,13 @@ def main() -> None:
     parser.add_argument("--browsing-write", type=Path, help="browsing: markdown of every run in --browsing-json")
     parser.add_argument("--browsing-report-only", action="store_true",
                         help="browsing: only rewrite --browsing-write from the runs in --browsing-json (no pipeline)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override one config field for this run, e.g. identity.enabled=false (repeatable)")
     args = parser.parse_args()
 
     config = (browsing.store_config_on_clip(args.config, REPO, args.shared) if args.local_models
               else load_config(args.config))
+    config = with_overrides(config, args.set)
     if args.attributes:
         import yaml
 
