@@ -51,19 +51,6 @@ AMBIGUITY_MARGIN = 0.25  # the owner must contain a garment box by this much mor
 FULL_WEIGHT_PX = 96  # a crop with this short side (or more) votes at full size weight
 SHARP_LAPLACIAN_VAR = 100.0  # Laplacian variance of a crop in focus (8-bit grey, at most 64 px)
 
-# Names (lower case) a detector label must have to count as a garment class; 'person' and
-# accessories such as COCO's tie/handbag/backpack are not garments. Used by
-# YoloDetector.garment_labels when the manifest does not list garment_labels itself.
-GARMENT_VOCABULARY = frozenset(
-    {
-        "hat", "cap", "jacket", "coat", "outerwear", "outwear", "blazer", "suit", "shirt", "t-shirt",
-        "tshirt", "longsleeve", "polo", "top", "blouse", "sweater", "sweatshirt", "hoodie", "cardigan",
-        "vest", "dress", "skirt", "pants", "trousers", "jeans", "shorts", "shoe", "shoes", "boots",
-        "sunglass", "sunglasses", "bag", "scarf",
-    }
-)
-
-
 @dataclass
 class GarmentCrop:
     track_id: int | None  # the person's track id (None if the persons were not tracked)

@@ -44,7 +44,8 @@ from pathlib import Path
 from .attributes.reader import ATTRIBUTE_PREFIX, attribute_label
 from .config import Config, load_config, read_yaml, validation_errors
 from .errors import FashionEdgeError
-from .garments import GARMENT_VOCABULARY, refined_names
+from .garments import refined_names
+from .labels import GARMENT_VOCABULARY
 
 # check-config: how long a live source (camera index, RTSP/HTTP URL) may take to give a first frame.
 LIVE_PROBE_S = 5.0

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import ConfigError, ModelError
-from ..garments import GARMENT_VOCABULARY
+from ..labels import GARMENT_VOCABULARY
 from ..preprocess import DetectorInputBuffer, detector_input, pixel_lookup, to_model_input
 from ..runtime import TFLiteModel
 from ..manifest import load_manifest
