@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ..config import Strict, TLSConfig, read_yaml, validate
+from ..config import ListenAddress, Strict, TLSConfig, _split_listen, is_loopback, read_yaml, validate
 from ..errors import ConfigError
 from . import TOPIC_ROOT
 
@@ -66,10 +66,36 @@ class CollectorConfig(Strict):
     stats_interval_s: float = Field(60.0, ge=1, le=86400, description="how often a progress line is logged")
 
 
+class ChainWebConfig(Strict):
+    """The chain view (``edge/chain/web.py``): the stores' figures from the database, served by the
+    collector beside its work, behind the store page's Host check, basic auth and limits."""
+
+    enabled: bool = Field(False, description="serve the chain view")
+    listen: ListenAddress = Field("127.0.0.1:8090", description="HOST:PORT; a non-loopback host needs a password")
+    username: str = Field("admin", min_length=1, description="HTTP basic-auth user when a password is set")
+    password_env: str | None = Field(None, description="environment variable holding the view's password")
+    password_file: Path | None = Field(None, description="file holding the view's password (first line)")
+    period_days: int = Field(7, ge=1, le=366, description="the default period: this many days up to today (UTC)")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return _split_listen(self.listen)
+
+    @model_validator(mode="after")
+    def _password_off_loopback(self):
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        host, _ = self.address
+        if self.enabled and not is_loopback(host) and not (self.password_env or self.password_file):
+            raise ValueError(f"listen {self.listen} is not a loopback address: set password_file or password_env")
+        return self
+
+
 class HQConfig(Strict):
     mqtt: HQBrokerConfig = HQBrokerConfig()
     database: DatabaseConfig
     collector: CollectorConfig = CollectorConfig()
+    web: ChainWebConfig = ChainWebConfig()
 
 
 def _resolve(path: Path | None, base: Path) -> Path | None:
@@ -80,7 +106,8 @@ def load_hq_config(path: str | Path) -> HQConfig:
     path = Path(path)
     config = validate(HQConfig, read_yaml(path), path)
     base = path.resolve().parent
-    for holder, field in ((config.mqtt, "password_file"), (config.database, "password_file")):
+    for holder, field in ((config.mqtt, "password_file"), (config.database, "password_file"),
+                          (config.web, "password_file")):
         value = getattr(holder, field)
         if value is not None and not value.is_absolute():
             setattr(holder, field, _resolve(value, base))
@@ -105,4 +132,24 @@ def database_password(cfg: DatabaseConfig, path: str | Path = "<config>") -> str
         except OSError as exc:
             raise ConfigError(f"cannot read the password file ({exc.strerror})", path=cfg.password_file,
                               field="database.password_file") from None
+    return None
+
+
+def web_password(cfg: ChainWebConfig, path: str | Path = "<config>") -> str | None:
+    """The chain view's password (``web.password_env`` / ``password_file``), None when neither."""
+    if cfg.password_env:
+        value = os.environ.get(cfg.password_env)
+        if not value:
+            raise ConfigError(f"environment variable {cfg.password_env} is not set or empty", path=path,
+                              field="web.password_env")
+        return value
+    if cfg.password_file:
+        try:
+            value = Path(cfg.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the password file ({exc.strerror})", path=cfg.password_file,
+                              field="web.password_file") from None
+        if not value:
+            raise ConfigError("the password file is empty", path=cfg.password_file, field="web.password_file")
+        return value
     return None

@@ -52,6 +52,14 @@ class StoreFigures:
     def dwell_mean_s(self) -> float | None:
         return self.dwell_weighted_s / self.dwell_customers if self.dwell_customers else None
 
+    def as_dict(self) -> dict:
+        """The figures as JSON values (the chain view's ``/api/chain``; same names as the CSV's columns)."""
+        return {"site": self.site, "cameras": self.cameras, "windows": self.windows, "customers": self.customers,
+                "dress_customers": self.dress_customers, "suit_customers": self.suit_customers,
+                "dress_share": self.dress_share, "suit_share": self.suit_share, "dwell_mean_s": self.dwell_mean_s,
+                "alerts": sum(self.alerts.values()), "alerts_per_rule": dict(sorted(self.alerts.items())),
+                "garments": dict(sorted(self.garments.items(), key=lambda kv: (-kv[1], kv[0])))}
+
     def add(self, other: "StoreFigures") -> None:
         for name in ("cameras", "windows", "customers", "dress_customers", "suit_customers", "dwell_weighted_s",
                      "dwell_customers"):
@@ -68,14 +76,16 @@ def _day(text: str, flag: str) -> datetime:
         raise FashionEdgeError(f"{text!r} is not a day (YYYY-MM-DD)", field=flag) from None
 
 
-def period(since: str | None, until: str | None, today: date | None = None) -> tuple[datetime, datetime]:
-    """[since, until) in UTC; default the 7 days up to and including today."""
+def period(since: str | None, until: str | None, today: date | None = None, days: int = 7,
+           names: tuple[str, str] = ("--since", "--until")) -> tuple[datetime, datetime]:
+    """[since, until) in UTC; default the ``days`` days up to and including today. ``names``: how the
+    two bounds are called in an error (the CLI's flags, the chain view's query parameters)."""
     today = today or datetime.now(timezone.utc).date()
-    end = _day(until, "--until") if until else datetime.combine(today + timedelta(days=1), datetime.min.time(),
-                                                                tzinfo=timezone.utc)
-    start = _day(since, "--since") if since else end - timedelta(days=7)
+    end = _day(until, names[1]) if until else datetime.combine(today + timedelta(days=1), datetime.min.time(),
+                                                               tzinfo=timezone.utc)
+    start = _day(since, names[0]) if since else end - timedelta(days=days)
     if start >= end:
-        raise FashionEdgeError("must be before --until", field="--since")
+        raise FashionEdgeError(f"must be before {names[1]}", field=names[0])
     return start, end
 
 

@@ -303,48 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_allowed() or not self._authorised():
             return
         url = urlparse(self.path)
-        state: WebState = self.server.state
         try:
-            if url.path in ("/", "/index.html"):
-                self._send(200, _page(), "text/html; charset=utf-8")
-            elif url.path == "/api/state":
-                self._json(state.state())
-            elif url.path.startswith("/frame/") and url.path.endswith(".jpg"):
-                camera = url.path[len("/frame/"):-len(".jpg")]
-                if camera not in state.cameras:
-                    self._send(404, b"no such camera\n", "text/plain")
-                    return
-                got = state.frame_jpeg(camera)
-                if got is None:  # not an error (the page polls before the first frame): nothing yet
-                    self._send(204, b"", "image/jpeg")
-                    return
-                jpeg, index = got
-                self._send(200, jpeg, "image/jpeg", {"X-Frame-Index": str(index)})
-            elif url.path == "/api/analytics":
-                query = parse_qs(url.query)
-                camera = query.get("camera", [None])[0]
-                try:
-                    day = date.fromisoformat(query["day"][0]) if "day" in query else state.today()
-                except ValueError:
-                    self._json({"error": "day must be YYYY-MM-DD"}, 400)
-                    return
-                if not FIRST_DAY <= day <= LAST_DAY:
-                    self._json({"error": f"day must be between {FIRST_DAY} and {LAST_DAY}"}, 400)
-                    return
-                windows = read_day_windows(state.analytics_db, camera, day, state.site, state.zone())
-                live = state.live_counts(camera) if (state.live_counts and camera) else None
-                from ..plot_style import label_colour
-
-                # one colour per label, the same as in `fashion-edge report` and the training figures
-                labels = {g for w in windows for g in w["garments"]} | {"dress", "suit"}
-                self._json({"day": day.isoformat(), "camera": camera, "site": state.site,
-                            "time_zone": state.time_zone, "clock": state.clocks.get(camera, "wall"),
-                            "windows": windows, "live": live,
-                            "colours": {label: label_colour(label) for label in sorted(labels)}})
-            elif url.path == "/favicon.ico":
-                self._send(204, b"", "image/x-icon")
-            else:
-                self._send(404, b"not found\n", "text/plain")
+            self.route(url)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception:
@@ -353,6 +313,54 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(500, b"internal error\n", "text/plain")
             except OSError:
                 pass
+
+    def route(self, url) -> None:
+        """Answer one GET of an authorised client (Host checked, auth passed); a subclass given to
+        ``WebServer(handler=...)`` overrides it to serve other routes with the same checks and limits."""
+        state: WebState = self.server.state
+        if url.path in ("/", "/index.html"):
+            self._send(200, _page(), "text/html; charset=utf-8")
+        elif url.path == "/api/state":
+            self._json(state.state())
+        elif url.path.startswith("/frame/") and url.path.endswith(".jpg"):
+            camera = url.path[len("/frame/"):-len(".jpg")]
+            if camera not in state.cameras:
+                self._send(404, b"no such camera\n", "text/plain")
+                return
+            got = state.frame_jpeg(camera)
+            if got is None:  # not an error (the page polls before the first frame): nothing yet
+                self._send(204, b"", "image/jpeg")
+                return
+            jpeg, index = got
+            self._send(200, jpeg, "image/jpeg", {"X-Frame-Index": str(index)})
+        elif url.path == "/api/analytics":
+            query = parse_qs(url.query)
+            camera = query.get("camera", [None])[0]
+            try:
+                day = date.fromisoformat(query["day"][0]) if "day" in query else state.today()
+            except ValueError:
+                self._json({"error": "day must be YYYY-MM-DD"}, 400)
+                return
+            if not FIRST_DAY <= day <= LAST_DAY:
+                self._json({"error": f"day must be between {FIRST_DAY} and {LAST_DAY}"}, 400)
+                return
+            windows = read_day_windows(state.analytics_db, camera, day, state.site, state.zone())
+            live = state.live_counts(camera) if (state.live_counts and camera) else None
+            from ..plot_style import label_colour
+
+            # one colour per label, the same as in `fashion-edge report` and the training figures
+            labels = {g for w in windows for g in w["garments"]} | {"dress", "suit"}
+            self._json({"day": day.isoformat(), "camera": camera, "site": state.site,
+                        "time_zone": state.time_zone, "clock": state.clocks.get(camera, "wall"),
+                        "windows": windows, "live": live,
+                        "colours": {label: label_colour(label) for label in sorted(labels)}})
+        elif url.path == "/favicon.ico":
+            self._send(204, b"", "image/x-icon")
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+
+Handler = _Handler  # public name: the base of another page's handler (edge/chain/web.py)
 
 
 _HOST_PORT = re.compile(r"(?::(\d{1,5}))?")
@@ -413,12 +421,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64  # a burst of connections is accepted (and refused with 503 past the cap) at once
 
     def __init__(self, address, state: WebState, username: str, password: str | None,
-                 request_timeout_s: float = REQUEST_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
+                 request_timeout_s: float = REQUEST_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS,
+                 handler: type[_Handler] = _Handler):
         import socket
 
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        super().__init__(address, handler)
         self.state = state
         self.username = username
         self.password = password
@@ -474,10 +483,16 @@ class _Server(ThreadingHTTPServer):
 class WebServer:
     def __init__(self, state: WebState, host: str = "127.0.0.1", port: int = 8080, username: str = "admin",
                  password: str | None = None, request_timeout_s: float = REQUEST_TIMEOUT_S,
-                 max_connections: int = MAX_CONNECTIONS):
+                 max_connections: int = MAX_CONNECTIONS, handler: type[_Handler] = _Handler,
+                 name: str = "web page"):
+        """``handler``: a ``Handler`` subclass whose ``route`` serves another page (the chain view)
+        behind the same Host check, basic auth, connection cap and timeouts; ``state`` is what its
+        routes read (``self.server.state``)."""
         self.state = state
         self.host = host
-        self._server = _Server((host, port), state, username, password, request_timeout_s, max_connections)
+        self.name = name
+        self._server = _Server((host, port), state, username, password, request_timeout_s, max_connections,
+                               handler)
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -490,7 +505,7 @@ class WebServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="web", daemon=True)
         self._thread.start()
-        log.info("web page on %s", self.url)
+        log.info("%s on %s", self.name, self.url)
         return self
 
     def stop(self) -> None:
