@@ -70,36 +70,59 @@ class FrameResult:
     scan_budget_ms: float | None = None  # this frame's scan budget (None: no limit)
 
 
+def build_detector(config: Config, camera: CameraConfig | None = None, threads: int | None = None) -> YoloDetector:
+    """The person detector as the daemon loads it (before class selection and tiling); the pre-flight
+    loads it here too (``threads=1``), so both build it with the same thresholds."""
+    det = config.detector
+    # A camera may have its own person-detector input (another input size, tiles: issue 26).
+    view = camera.detector if camera is not None else None
+    # ByteTrack's second association needs the low-score person boxes too, so the person
+    # class is decoded down to tracker.low_score unless the config sets its own threshold.
+    class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
+    return YoloDetector(
+        view.model if view is not None and view.model is not None else det.model,
+        manifest_path=view.manifest if view is not None and view.manifest is not None else det.manifest,
+        conf=det.conf,
+        class_conf=class_conf,
+        iou=det.iou,
+        max_detections=det.max_detections,
+        threads=det.threads if threads is None else threads,
+        class_conf_field="detector.class_conf",
+    )
+
+
+def build_garment_detector(config: Config, threads: int | None = None) -> YoloDetector | None:
+    """``garments.detector`` as the daemon and the pre-flight load it, or None when the config has none."""
+    garments = config.garments
+    if garments.detector is None:
+        return None
+    return YoloDetector(
+        garments.detector, manifest_path=garments.manifest, conf=garments.conf,
+        class_conf=garments.class_conf, iou=config.detector.iou,
+        threads=garments.threads if threads is None else threads,
+        class_conf_field="garments.class_conf",
+    )
+
+
+def build_classifier(config: Config, threads: int | None = None) -> GarmentClassifier:
+    """The garment classifier as the daemon and the pre-flight load it."""
+    cls = config.classifier
+    return GarmentClassifier(cls.model, manifest_path=cls.manifest, label_map=cls.label_map,
+                             threads=cls.threads if threads is None else threads)
+
+
 class Models:
     """The TFLite models of one camera (an interpreter is not thread-safe: one set per camera)."""
 
     def __init__(self, config: Config, camera: CameraConfig | None = None):
         det = config.detector
-        # A camera may have its own person-detector input (another input size, tiles: issue 26).
         view = camera.detector if camera is not None else None
-        # ByteTrack's second association needs the low-score person boxes too, so the person
-        # class is decoded down to tracker.low_score unless the config sets its own threshold.
-        class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
-        self.detector = YoloDetector(
-            view.model if view is not None and view.model is not None else det.model,
-            manifest_path=view.manifest if view is not None and view.manifest is not None else det.manifest,
-            conf=det.conf,
-            class_conf=class_conf,
-            iou=det.iou,
-            max_detections=det.max_detections,
-            threads=det.threads,
-            class_conf_field="detector.class_conf",
-        )
+        self.detector = build_detector(config, camera)
         # Garments are found top-down: a garment YOLO runs on each person crop (people in a
         # store camera are small; on a person crop the garments are big enough to detect).
         garments = config.garments
-        self.garment_detector: YoloDetector | None = None
-        if garments.detector is not None:
-            self.garment_detector = YoloDetector(
-                garments.detector, manifest_path=garments.manifest, conf=garments.conf,
-                class_conf=garments.class_conf, iou=det.iou, threads=garments.threads,
-                class_conf_field="garments.class_conf",
-            )
+        self.garment_detector: YoloDetector | None = build_garment_detector(config)
+        if self.garment_detector is not None:
             if not self.garment_detector.garment_labels:
                 raise ModelError("the garment detector has no garment classes", path=garments.detector,
                                  field="garments.detector")
@@ -119,9 +142,7 @@ class Models:
 
             self.detector = TiledDetector(self.detector, *view.tiles, overlap=view.tile_overlap)
         cls = config.classifier
-        self.classifier = GarmentClassifier(
-            cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=cls.threads
-        )
+        self.classifier = build_classifier(config)
         # Outfit embedding consumers (issue 14): both must come from this classifier's embedding.
         self.styles: StyleMap | None = None
         self.catalog: CatalogIndex | None = None

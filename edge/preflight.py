@@ -144,17 +144,14 @@ def _model_file(out: _Collector, field_name: str, model: Path) -> bool:
 
 
 def _check_models(config: Config, out: _Collector) -> dict:
-    """Load each model as the daemon does; returns those that loaded ('detector', 'garments', 'classifier')."""
-    from .classify.classifier import GarmentClassifier
-    from .detect.yolo import YoloDetector
+    """Load each model as the daemon does, through the daemon's own builders (edge/pipeline.py), one
+    interpreter thread each; returns those that loaded ('detector', 'garments', 'classifier', 'attributes')."""
+    from .pipeline import build_classifier, build_detector, build_garment_detector
 
     loaded: dict = {}
     det = config.detector
     if _model_file(out, "detector.model", det.model):
-        class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
-        detector = out.attempt("detector.model", lambda: YoloDetector(
-            det.model, manifest_path=det.manifest, conf=det.conf, class_conf=class_conf, iou=det.iou,
-            max_detections=det.max_detections, threads=1, class_conf_field="detector.class_conf"))
+        detector = out.attempt("detector.model", lambda: build_detector(config, threads=1))
         if detector is not None:
             loaded["detector"] = detector
             if det.person_label not in detector.labels:
@@ -163,9 +160,7 @@ def _check_models(config: Config, out: _Collector) -> dict:
     garments = config.garments
     if garments.detector is not None:
         if _model_file(out, "garments.detector", garments.detector):
-            garment_detector = out.attempt("garments.detector", lambda: YoloDetector(
-                garments.detector, manifest_path=garments.manifest, conf=garments.conf,
-                class_conf=garments.class_conf, iou=det.iou, threads=1, class_conf_field="garments.class_conf"))
+            garment_detector = out.attempt("garments.detector", lambda: build_garment_detector(config, threads=1))
             if garment_detector is not None:
                 if garment_detector.garment_labels:
                     loaded["garments"] = garment_detector
@@ -177,8 +172,7 @@ def _check_models(config: Config, out: _Collector) -> dict:
         out.error("garments.mode", "no garment detector: set garments.detector, or use mode auto or body_regions")
     cls = config.classifier
     if _model_file(out, "classifier.model", cls.model):
-        classifier = out.attempt("classifier.model", lambda: GarmentClassifier(
-            cls.model, manifest_path=cls.manifest, label_map=cls.label_map, threads=1))
+        classifier = out.attempt("classifier.model", lambda: build_classifier(config, threads=1))
         if classifier is not None:
             loaded["classifier"] = classifier
             _check_embedding_users(config, out, classifier)

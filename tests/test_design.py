@@ -31,3 +31,43 @@ def test_garment_vocabulary_lives_in_the_labels_module():
     assert not hasattr(edge.garments, "GARMENT_VOCABULARY")  # one home, no stale copy
     assert {"shirt", "dress", "pants"} <= GARMENT_VOCABULARY
     assert "person" not in GARMENT_VOCABULARY and "tie" not in GARMENT_VOCABULARY
+
+
+def test_preflight_and_daemon_build_the_same_models(tmp_path, shared_dir):
+    """The pre-flight loads each model through the daemon's builders (issue 25: one model factory):
+    same files, thresholds and labels as ``pipeline.Models``, here with a changed config so that a
+    builder that ignored a field would show."""
+    import yaml
+
+    from conftest import demo_config_data
+    from edge import preflight
+    from edge.config import load_config
+    from edge.pipeline import Models
+
+    data = demo_config_data(shared_dir)
+    data["detector"]["conf"] = 0.45
+    data["detector"]["class_conf"] = {"person": 0.2}
+    data["detector"]["iou"] = 0.55
+    data["garments"]["class_conf"] = {"dress": 0.6, "skirt": 0.35}
+    data["service"] = {"state_dir": str(tmp_path / "state")}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+
+    out = preflight._Collector(path)
+    checked = preflight._check_models(config, out)
+    assert out.problems == []
+    daemon = Models(config, config.cameras[0])
+
+    for name, built in (("detector", daemon.detector), ("garments", daemon.garment_detector)):
+        loaded = checked[name]
+        assert loaded.model_path == built.model_path and loaded.manifest_file == built.manifest_file
+        assert loaded.labels == built.labels and loaded.garment_labels == built.garment_labels
+        assert (loaded.iou, loaded.conf, loaded.max_detections) == (built.iou, built.conf, built.max_detections)
+        assert loaded.thresholds.tolist() == built.thresholds.tolist()
+    person = daemon.detector.labels.index("person")
+    assert daemon.detector.thresholds[person] == 0.2 and daemon.detector.iou == 0.55
+    dress = daemon.garment_detector.labels.index("dress")
+    assert abs(daemon.garment_detector.thresholds[dress] - 0.6) < 1e-6 and daemon.garment_detector.iou == 0.55
+    assert checked["classifier"].model_path == daemon.classifier.model_path
+    assert checked["classifier"].labels == daemon.classifier.labels
