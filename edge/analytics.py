@@ -281,28 +281,33 @@ class Analytics:
             if track is not None and track_id in self._window_tracks.get(track.window, []):
                 self._window_tracks[track.window].remove(track_id)
 
+    # The four below change a track that counts() (the web thread) reads: under the same lock.
     def track_garments(self, track_id: int, garments: dict[str, float]) -> None:
-        track = self._tracks.get(track_id)
-        if track is not None:
-            track.garments.update({label: float(score) for label, score in garments.items()})
+        with self._lock:
+            track = self._tracks.get(track_id)
+            if track is not None:
+                track.garments.update({label: float(score) for label, score in garments.items()})
 
     def track_verdicts(self, track_id: int, rules: set[str]) -> None:
         """The rules whose garment test accepts the customer now (``RuleEngine.garment_verdicts``);
         each call replaces the previous verdict, so a garment settled later can withdraw one."""
-        track = self._tracks.get(track_id)
-        if track is not None:
-            track.matched = set(rules)
+        with self._lock:
+            track = self._tracks.get(track_id)
+            if track is not None:
+                track.matched = set(rules)
 
     def track_style(self, track_id: int, style: str) -> None:
         """The customer's nearest style (edge.styles); the latest assignment counts."""
-        track = self._tracks.get(track_id)
-        if track is not None:
-            track.style = style
+        with self._lock:
+            track = self._tracks.get(track_id)
+            if track is not None:
+                track.style = style
 
     def track_alert(self, track_id: int, rule: str) -> None:
-        track = self._tracks.get(track_id)
-        if track is not None:
-            track.rules.add(rule)
+        with self._lock:
+            track = self._tracks.get(track_id)
+            if track is not None:
+                track.rules.add(rule)
 
     def track_ended(self, track_id: int, ts: float) -> None:
         with self._lock:

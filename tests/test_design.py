@@ -71,3 +71,42 @@ def test_preflight_and_daemon_build_the_same_models(tmp_path, shared_dir):
     assert abs(daemon.garment_detector.thresholds[dress] - 0.6) < 1e-6 and daemon.garment_detector.iou == 0.55
     assert checked["classifier"].model_path == daemon.classifier.model_path
     assert checked["classifier"].labels == daemon.classifier.labels
+
+
+def test_customer_updates_wait_for_the_lock_the_web_thread_reads_under(tmp_path):
+    """``Analytics.counts()`` runs on the web thread under ``_lock``: the pipeline's per-customer
+    updates (garments, verdicts, style, alert) must wait for that lock instead of changing a track
+    while counts() iterates it."""
+    import threading
+
+    from edge.analytics import Analytics
+
+    analytics = Analytics(tmp_path / "analytics.db", "site", "cam")
+    try:
+        analytics.track_seen(1, 10.0)
+        analytics.track_seen(1, 13.0)
+        updates = [
+            lambda: analytics.track_garments(1, {"dress": 0.9}),
+            lambda: analytics.track_verdicts(1, {"red-dress"}),
+            lambda: analytics.track_style(1, "formal"),
+            lambda: analytics.track_alert(1, "red-dress"),
+        ]
+        for update in updates:
+            done = threading.Event()
+
+            def run(update=update, done=done):
+                update()
+                done.set()
+
+            with analytics._lock:  # as counts() holds it on the web thread
+                worker = threading.Thread(target=run)
+                worker.start()
+                assert not done.wait(0.2), "changed a track while the lock was held"
+            worker.join(5)
+            assert done.is_set()
+        track = analytics._tracks[1]
+        assert track.garments == {"dress": 0.9} and track.matched == {"red-dress"}
+        assert track.style == "formal" and track.rules == {"red-dress"}
+        assert analytics.counts()["garments_window"] == {"dress": 1}
+    finally:
+        analytics.close()
