@@ -141,7 +141,10 @@ def main(args) -> int:
         events.put(("suback", reason_codes))
 
     def on_message(client, userdata, message):
-        events.put(("message", message.payload))
+        # amqtt (the demo's embedded broker) has been seen handing a subscriber retained messages of
+        # other topics (the presence lock under availability/): only the subscribed tree is an alert
+        if mqtt.topic_matches_sub(topic_filter, message.topic):
+            events.put(("message", message.payload))
 
     client.on_connect = on_connect
     client.on_message = on_message
@@ -158,24 +161,32 @@ def main(args) -> int:
             return _fail(f"no answer from the MQTT broker at {args.host}:{args.port}")
         if reason.is_failure:
             return _fail(refusal_text(reason))
-        try:  # "listening" only once the broker confirmed the subscription: nothing is missed after it
-            kind, granted = events.get(timeout=_CONNECT_TIMEOUT_S)
-        except queue.Empty:
-            return _fail(f"the MQTT broker at {args.host}:{args.port} did not confirm the subscription")
-        if kind != "suback" or any(code.is_failure for code in granted):
+        early = []  # alerts the broker sent before its SUBACK reached this loop: printed after it
+        kind, granted = "", []
+        while kind != "suback":  # "listening" only once the broker confirmed the subscription
+            try:
+                kind, granted = events.get(timeout=_CONNECT_TIMEOUT_S)
+            except queue.Empty:
+                return _fail(f"the MQTT broker at {args.host}:{args.port} did not confirm the subscription")
+            if kind == "message":
+                early.append((kind, granted))
+            elif kind == "connack" and granted.is_failure:
+                return _fail(refusal_text(granted))
+        if any(code.is_failure for code in granted):
             return _fail(f"the broker refused the subscription to {topic_filter} (check the account's ACL)")
         print(f"listening on {topic_filter} at {args.host}:{args.port}", file=sys.stderr, flush=True)
-        return _print_alerts(events, args)
+        return _print_alerts(events, args, early)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def _print_alerts(events: queue.Queue, args) -> int:
+def _print_alerts(events: queue.Queue, args, early: list | None = None) -> int:
     seen: collections.OrderedDict[str, None] = collections.OrderedDict()
     printed = 0
+    early = list(early or [])
     while args.count is None or printed < args.count:
-        kind, value = events.get()
+        kind, value = early.pop(0) if early else events.get()
         if kind in ("connack", "suback"):
             if kind == "connack" and value.is_failure:
                 print(f"fashion-edge alerts: {refusal_text(value)}", file=sys.stderr, flush=True)
