@@ -152,8 +152,8 @@ def test_style_mix_from_the_pipeline_to_the_report(shared_dir, tmp_path):
     start = 1_800_000_000.0
     for i in range(30):
         pipeline.process(Frame(canvas, i, start + i / 10, i / 10))
-    styled = [c for c in pipeline.customers._by_id.values() if c.style]
-    assert styled and styled[0].style == "street dress", [(c.id, c.style) for c in pipeline.customers._by_id.values()]
+    styled = [c for c in list(pipeline.customers) if c.style]
+    assert styled and styled[0].style == "street dress", [(c.id, c.style) for c in list(pipeline.customers)]
     windows = pipeline.finish().closed_windows
     assert windows and windows[-1]["styles"].get("street dress", 0) >= 1, windows
     stored = read_windows(tmp_path / "analytics.sqlite")
