@@ -492,7 +492,11 @@ class Daemon:
             print(f"fashion-edge: {len(lost)} alert(s) lost ({reason}; not delivered either): {shown}",
                   file=sys.stderr)
             codes.append(EXIT_ALERTS_LOST)
-        pending = self.publisher.outbox_depth
+        windows_pending = self.publisher.windows_pending  # closed windows for the head office (not alerts)
+        pending = self.publisher.outbox_depth - windows_pending
+        if windows_pending:
+            log.warning("MQTT: %d closed analytics window(s) kept in %s for the next start", windows_pending,
+                        self.state_dir / "outbox.sqlite")
         if pending:
             host, port = self.broker_address
             problem = self.publisher.last_error or ""

@@ -38,7 +38,8 @@ def test_tls_stanza_with_a_client_certificate():
     # out only, QoS 1, own site only; no snapshots / counts / stats
     assert topics and all(t.split()[2:4] == ["out", "1"] for t in topics)
     assert all(t.endswith(" fashion-edge/store-042/") for t in topics)
-    assert {t.split()[1] for t in topics} == {"alerts/#", "cameras/+/analytics", "cameras/+/status", "availability"}
+    assert {t.split()[1] for t in topics} == {"alerts/#", "cameras/+/analytics", "windows/+", "cameras/+/status",
+                                             "availability"}
 
 
 def test_a_custom_prefix_is_mapped_under_the_site():

@@ -86,9 +86,13 @@ def payloads(tmp_path_factory, shared_dir) -> dict[str, list[dict]]:
         part = topic.removeprefix(PREFIX + "/").split("/")
         if part[0] in ("availability",) or part[-1] == "snapshot":
             continue
-        kind = "alerts" if part[0] == "alerts" else part[-1]
+        kind = "alerts" if part[0] == "alerts" else "windows" if part[0] == "windows" else part[-1]
         kinds.setdefault(kind, []).append(json.loads(payload))
-    assert set(kinds) == {"alerts", "status", "counts", "analytics", "stats"}, set(kinds)
+    assert set(kinds) == {"alerts", "status", "counts", "analytics", "windows", "stats"}, set(kinds)
+    # windows/{camera} carries every closed window with the analytics payload (documented as such)
+    durable = kinds.pop("windows")
+    as_set = lambda items: {json.dumps(w, sort_keys=True) for w in items}  # noqa: E731
+    assert durable and as_set(durable) == as_set(kinds["analytics"]), (durable, kinds["analytics"])
     kinds["alerts"].append(make_alert("store-042", "entrance", 17, "dress", [("dress", 0.9)], [1, 2, 3, 4], 10, None,
                                       snapshot_jpeg=b"\xff\xd8jpeg", decided="exit",
                                       catalog=[{"id": "sku-1042", "score": 0.87}]))
@@ -123,6 +127,16 @@ def test_every_documented_field_exists_and_always_means_always(payloads):
             if row["present"] == "always":
                 missing = [p for p in items if field not in p]
                 assert not missing, f"docs/mqtt.md: {kind}.{field} is 'always' but missing in {missing[0]}"
+
+
+def test_every_topic_of_the_code_is_in_the_topic_tree():
+    from edge.mqtt.topics import Topics
+
+    text = DOC.read_text()
+    t = Topics("{prefix}")
+    for topic in (t.availability, t.stats, t.alert("{camera}", "{rule}"), t.status("{camera}"),
+                  t.counts("{camera}"), t.analytics("{camera}"), t.windows("{camera}"), t.snapshot("{camera}")):
+        assert f"| `{topic}` |" in text, f"docs/mqtt.md: {topic} is not in the topic tree"
 
 
 def test_alert_table_is_the_schema(payloads):

@@ -7,7 +7,8 @@ that lets the store's account write under its own site only.
 
 What the stanza does, and why:
 
-* **out only, QoS 1**: alerts, analytics windows, camera status and availability go to
+* **out only, QoS 1**: alerts, analytics windows (both the retained latest and the durable
+  ``windows/<camera>`` copy of every window), camera status and availability go to
   ``<root>/<site>/...`` at the head office; nothing comes back in. Not forwarded: ``counts`` (sent on
   every change of the people in view: chatty), ``stats`` (every 10 s) and ``snapshots`` (privacy).
   A store with its own ``mqtt.topic_prefix`` is mapped to ``<root>/<site>/`` at the head office.
@@ -15,7 +16,9 @@ What the stanza does, and why:
   bridge's session on both brokers; ``max_queued_messages`` bounds the store's queue (the default 1000
   is a few hours of a store's traffic). The daemon publishes analytics windows retained at QoS 0 (its
   broker is local); ``upgrade_outgoing_qos true`` makes the store broker hand them to the bridge at the
-  bridge's QoS 1, so they are queued like alerts instead of dropped while the link is down.
+  bridge's QoS 1, so they are queued like alerts instead of dropped while the link is down. Every closed
+  window also comes from the daemon's outbox on ``windows/<camera>`` (QoS 1, not retained), so a window
+  closed while the store broker itself was down reaches the head office too.
 * **reconnects with back-off**: ``restart_timeout 5 60`` (5 s doubling to 60 s).
 * **TLS and per-store credentials**: ``bridge_cafile`` (+ a client certificate when given), the
   store's own account (``remote_username``, default the site name) and password.
@@ -34,7 +37,8 @@ from . import TOPIC_ROOT
 # (topic under the store's prefix, why the head office wants it)
 FORWARDED = (
     ("alerts/#", "every alert (QoS 1 from the daemon's outbox)"),
-    ("cameras/+/analytics", "closed analytics windows (retained; upgraded to QoS 1 for the bridge)"),
+    ("cameras/+/analytics", "the latest closed analytics window (retained; upgraded to QoS 1 for the bridge)"),
+    ("windows/+", "every closed analytics window (QoS 1 from the daemon's outbox, also after a store broker outage)"),
     ("cameras/+/status", "camera state (streaming, reconnecting, ...)"),
     ("availability", "the daemon online / offline (its Last Will)"),
 )
@@ -125,7 +129,8 @@ def bridge_stanza(site: str, local_prefix: str, opts: BridgeOptions) -> str:
 def hq_acl(site: str, username: str | None = None, root: str = TOPIC_ROOT) -> str:
     """The head-office ACL block of one store's account: it writes its own site only."""
     username = username or site
-    return (f"# store {site}: writes under its own site only (alerts, windows, status, availability, bridge state)\n"
+    return (f"# store {site}: writes under its own site only (alerts, windows, analytics, status, availability, "
+            "bridge state)\n"
             f"user {username}\n"
             f"topic write {remote_prefix(site, root)}#\n")
 

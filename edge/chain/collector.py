@@ -56,7 +56,10 @@ _FATAL_DB = ("password authentication failed", "no password supplied", "does not
 
 def subscriptions(cfg: HQConfig) -> list[str]:
     root = cfg.mqtt.topic_root
-    filters = [f"{root}/+/alerts/#", f"{root}/+/cameras/+/analytics", f"{root}/+/availability"]
+    # a closed window comes twice: retained on cameras/+/analytics (the latest only, QoS 0 at the store)
+    # and on windows/+ (every window, QoS 1 from the store's outbox); both are upserted into one row
+    filters = [f"{root}/+/alerts/#", f"{root}/+/cameras/+/analytics", f"{root}/+/windows/+",
+               f"{root}/+/availability"]
     if cfg.mqtt.shared_group:  # several collectors: the broker hands each message to one of them
         filters = [f"$share/{cfg.mqtt.shared_group}/{f}" for f in filters]
     return filters

@@ -4,8 +4,9 @@ Tables (docs/chain.md):
 
 * ``alerts``: one row per alert id (``ON CONFLICT DO NOTHING``: a re-delivered alert is not stored twice);
   the snapshot JPEG is never stored (privacy, size), only whether there was one;
-* ``windows``: one row per (site, camera, window_start), upserted: a window re-sent after the store
-  merged a restart into it replaces the row (``revisions`` counts the replacements). A merge only adds
+* ``windows``: one row per (site, camera, window_start), upserted (a store sends each window twice, retained
+  on ``cameras/<camera>/analytics`` and durably on ``windows/<camera>``: the identical copy changes
+  nothing); a window re-sent after the store merged a restart into it replaces the row (``revisions`` counts the replacements). A merge only adds
   tracks, so a copy with fewer tracks than the stored row (an old message re-delivered late) does not
   overwrite the newer one;
 * ``stores``: one row per site: first/last message seen, availability (online/offline) and when;
@@ -144,7 +145,9 @@ def classify(topic: str, root: str) -> tuple[str, str] | None:
     if parts[2] == "alerts" and len(parts) == 5:
         return "alert", site
     if parts[2] == "cameras" and len(parts) == 5 and parts[4] == "analytics":
-        return "window", site
+        return "window", site  # the retained latest window (QoS 0 from the daemon)
+    if parts[2] == "windows" and len(parts) == 4:
+        return "window", site  # the same window from the daemon's outbox (QoS 1, every one): same row
     if parts[2] == "availability" and len(parts) == 3:
         return "availability", site
     return None
@@ -314,7 +317,7 @@ def prepare(messages: list[Message], root: str):
         try:
             if what == "alert":
                 alerts.append(alert_row(m, site, parts[3], parts[4]))
-            elif what == "window":
+            elif what == "window":  # cameras/<camera>/analytics or windows/<camera>
                 row = window_row(m, site, parts[3])
                 windows[(row["site"], row["camera"], row["window_start"])] = row  # the later copy wins
                 window_messages += 1

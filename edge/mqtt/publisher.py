@@ -1,9 +1,12 @@
-"""MQTT publisher of the daemon: alerts through the durable outbox, retained state, stats.
+"""MQTT publisher of the daemon: alerts and closed windows through the durable outbox, retained state, stats.
 
 Threads and who does what:
 
 * the caller (pipeline) calls ``publish_*``; ``publish_alert`` only commits the alert to the
-  SQLite outbox and wakes the worker;
+  SQLite outbox and wakes the worker; ``publish_analytics`` publishes the closed window retained
+  (QoS 0, for Home Assistant and the web page) and commits it to the outbox too, on its own
+  non-retained topic ``{prefix}/windows/{camera}`` (QoS 1), so that every window reaches the head
+  office, also one closed while the store broker was down (the collector stores both copies as one row);
 * paho's network thread (``loop_start``) connects, reconnects with back-off, and calls
   ``_on_connect`` / ``_on_disconnect`` / ``_on_publish``; ``_on_publish`` only queues the acked mid
   (it runs while paho holds its message lock, so it must not call back into paho or take our locks
@@ -26,6 +29,10 @@ catch, e.g. ``struct.error`` packing a topic longer than MQTT allows) it is logg
 and restarted once; a second death sets ``failure`` (the daemon then exits non-zero) instead of
 leaving alerts to pile up silently. ``health()`` is None only while paho's thread and the worker
 are alive and the worker keeps looping (the daemon feeds the systemd watchdog only then).
+
+Closed windows take the alerts' path through the outbox (the same bound and drop policy, the same
+in-memory fallback; logged as ``window <camera>@<window_start>``); a window lost that way is listed
+by ``windows_lost``, not ``alerts_lost`` (it is in the store's analytics SQLite in any case).
 
 Retained state (counts, status, analytics) is remembered and published again after every
 CONNACK, so a restarted broker (or a new subscriber) always gets the latest values. It goes out
@@ -61,6 +68,7 @@ def _drop_not_connected(record: logging.LogRecord) -> bool:
 
 
 ALERT_QOS = 1
+WINDOW_QOS = 1  # the durable copy of a closed window ({prefix}/windows/{camera})
 AVAILABILITY_QOS = 1
 RECONNECT_MIN_S = 1
 # Back-off ceiling: a broker that comes back is reached again within this (was 30 s).
@@ -83,13 +91,18 @@ STORE_RETRY_MAX_S = 30.0
 
 
 class _MemoryAlert:
-    """An alert the outbox could not store yet (kept in memory, retried)."""
+    """An alert (or a closed window, ``kind`` "window") the outbox could not store yet (kept in
+    memory, retried)."""
 
-    __slots__ = ("alert_id", "topic", "payload", "handed")
+    __slots__ = ("alert_id", "topic", "payload", "handed", "kind")
 
-    def __init__(self, alert_id: str, topic: str, payload: bytes):
-        self.alert_id, self.topic, self.payload = alert_id, topic, payload
+    def __init__(self, alert_id: str, topic: str, payload: bytes, kind: str = "alert"):
+        self.alert_id, self.topic, self.payload, self.kind = alert_id, topic, payload, kind
         self.handed = False  # sent from memory, PUBACK not seen yet
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.alert_id}"
 
 
 class _Client(mqtt.Client):
@@ -189,7 +202,7 @@ class MqttPublisher:
         self._store_retry_at = 0.0
         self._store_backoff_s = STORE_RETRY_MIN_S
         self._store_problem: str | None = None
-        self._lost: list[str] = []  # ids of alerts neither stored nor delivered (memory bound, or at stop)
+        self._lost: list[_MemoryAlert] = []  # neither stored nor delivered (memory bound, or at stop)
         self.network_restarts = 0
         self._network_started = False  # loop_start() was called (before that no thread is expected)
         self.failure: str | None = None  # set when paho's network thread died more often than restarted
@@ -203,6 +216,7 @@ class MqttPublisher:
         self._started = False
         self._ever_connected = False
         self._closed_counts: tuple[int, int] | None = None  # (depth, dropped) once stop() closed the outbox
+        self._closed_windows = 0  # windows_pending once stop() closed the outbox
         self._closed_undeleted = 0
 
     # ---------------------------------------------------------------- lifecycle
@@ -262,20 +276,24 @@ class MqttPublisher:
         self._connected.clear()
         left = self.outbox.depth
         if left:
-            log.warning("MQTT stopped with %d alert(s) still in the outbox (sent on next start)", left)
+            log.warning("MQTT stopped with %d message(s) (alerts, closed windows) still in the outbox (sent on next "
+                        "start)", left)
         with self._memory_lock:
-            unstored = [entry.alert_id for entry in self._in_memory]
+            unstored = list(self._in_memory)
             self._in_memory.clear()
-        if unstored:
-            self._lost.extend(unstored)
-            log.error("MQTT: %d alert(s) lost: neither stored in %s (%s) nor delivered: %s", len(unstored),
-                      self.outbox.path, self._store_problem, ", ".join(unstored))
+        self._lost.extend(unstored)
+        for kind in ("alert", "window"):
+            names = [entry.alert_id for entry in unstored if entry.kind == kind]
+            if names:
+                log.error("MQTT: %d %s(s) lost: neither stored in %s (%s) nor delivered: %s", len(names), kind,
+                          self.outbox.path, self._store_problem, ", ".join(names))
         self._close_outbox()
         self._started = False
         self._network_started = False
 
     def _close_outbox(self) -> None:
         try:
+            self._closed_windows = self._count_windows()
             self._closed_counts = (self.outbox.depth, self.outbox.dropped)
         except Exception:  # an unreadable file must not keep the outbox open
             self._closed_counts = (0, 0)
@@ -298,8 +316,18 @@ class MqttPublisher:
 
     @property
     def outbox_depth(self) -> int:
-        """Alerts not yet acknowledged by the broker (still readable after stop())."""
+        """Alerts and closed windows not yet acknowledged by the broker (still readable after stop())."""
         return self._closed_counts[0] if self._closed_counts else self.outbox.depth
+
+    @property
+    def windows_pending(self) -> int:
+        """Of ``outbox_depth``, the closed windows (``{prefix}/windows/...``); the rest are alerts."""
+        return self._closed_windows if self._closed_counts else self._count_windows()
+
+    def _count_windows(self) -> int:
+        depth = self.outbox.depth
+        marker = self.topics.windows("")  # '{prefix}/windows/'
+        return sum(1 for row in self.outbox.pending(depth) if row.topic.startswith(marker)) if depth else 0
 
     @property
     def outbox_dropped(self) -> int:
@@ -314,7 +342,13 @@ class MqttPublisher:
     @property
     def alerts_lost(self) -> list[str]:
         """Ids of alerts neither stored nor delivered (memory bound exceeded, or still unstored at stop)."""
-        return list(self._lost)
+        return [entry.alert_id for entry in self._lost if entry.kind == "alert"]
+
+    @property
+    def windows_lost(self) -> list[str]:
+        """'<camera>@<window_start>' of closed windows neither stored in the outbox nor delivered on
+        ``{prefix}/windows/{camera}`` (they are in the store's analytics SQLite in any case)."""
+        return [entry.alert_id for entry in self._lost if entry.kind == "window"]
 
     @property
     def store_error(self) -> str | None:
@@ -333,19 +367,23 @@ class MqttPublisher:
         Returns the outbox row id, or None when the full outbox refused it (drop='newest') or when it
         could not be stored and waits in memory (``alerts_in_memory``; logged with its id)."""
         validate_alert(payload)
-        topic = self.topics.alert(payload["camera"], payload["rule"])
-        data = encode(payload)
+        return self._commit(_MemoryAlert(payload["id"], self.topics.alert(payload["camera"], payload["rule"]),
+                                         encode(payload)))
+
+    def _commit(self, entry: _MemoryAlert) -> int | None:
+        """Store one message (alert or window) in the outbox and wake the worker; when it cannot be
+        stored it waits in memory (behind the ones already waiting: order kept). The row id, or None."""
         row_id = None
         with self._memory_lock:
             if not self._in_memory:  # else it queues behind the ones waiting (order kept)
                 try:
-                    row_id = self.outbox.put(topic, data, ALERT_QOS)
+                    row_id = self.outbox.put(entry.topic, entry.payload, ALERT_QOS)
                 except OutboxWriteError as exc:
                     self._store_failed(exc)
-                    self._keep_in_memory(_MemoryAlert(payload["id"], topic, data))
+                    self._keep_in_memory(entry)
                     self._store_retry_at = time.monotonic() + self._store_backoff_s
             else:
-                self._keep_in_memory(_MemoryAlert(payload["id"], topic, data))
+                self._keep_in_memory(entry)
         self._wake.set()
         return row_id
 
@@ -357,15 +395,15 @@ class MqttPublisher:
     def _keep_in_memory(self, entry: _MemoryAlert) -> None:
         """Under ``_memory_lock``."""
         self._in_memory.append(entry)
-        log.warning("MQTT: alert %s kept in memory (%d waiting): %s; storing it is retried", entry.alert_id,
+        log.warning("MQTT: %s kept in memory (%d waiting): %s; storing it is retried", entry.name,
                     len(self._in_memory), self._store_problem)
         while len(self._in_memory) > MAX_ALERTS_IN_MEMORY:
             victim = next((e for e in self._in_memory if not e.handed), None)
             if victim is None:
                 break
             self._in_memory.remove(victim)
-            self._lost.append(victim.alert_id)
-            log.error("MQTT: alert %s lost: more than %d alerts wait in memory (%s)", victim.alert_id,
+            self._lost.append(victim)
+            log.error("MQTT: %s lost: more than %d alerts wait in memory (%s)", victim.name,
                       MAX_ALERTS_IN_MEMORY, self._store_problem)
 
     def _store_in_memory(self, force: bool = False) -> None:
@@ -379,19 +417,19 @@ class MqttPublisher:
             while self._in_memory:
                 entry = self._in_memory[0]
                 try:
-                    self.outbox.put(entry.topic, entry.payload, ALERT_QOS)
+                    self.outbox.put(entry.topic, entry.payload, ALERT_QOS)  # WINDOW_QOS is the same
                 except OutboxWriteError as exc:
                     self._store_failed(exc)
                     self._store_retry_at = time.monotonic() + self._store_backoff_s
                     self._store_backoff_s = min(STORE_RETRY_MAX_S, self._store_backoff_s * 2)
                     break
                 self._in_memory.popleft()
-                stored.append(entry.alert_id)
+                stored.append(entry.name)
             else:
                 self._store_problem = None
                 self._store_backoff_s = STORE_RETRY_MIN_S
         if stored:
-            log.info("MQTT: %d alert(s) kept in memory now stored in %s: %s", len(stored), self.outbox.path,
+            log.info("MQTT: %d kept in memory now stored in %s: %s", len(stored), self.outbox.path,
                      ", ".join(stored))
 
     def publish_counts(self, camera: str, counts: dict) -> None:
@@ -400,8 +438,15 @@ class MqttPublisher:
     def publish_status(self, camera: str, status: dict) -> None:
         self._publish_retained(self.topics.status(camera), status)
 
-    def publish_analytics(self, camera: str, summary: dict) -> None:
-        self._publish_retained(self.topics.analytics(camera), summary)
+    def publish_analytics(self, camera: str, summary: dict) -> int | None:
+        """A closed window: retained at QoS 0 on ``cameras/{camera}/analytics`` (the latest, for Home
+        Assistant and the web page, only while connected) and committed to the outbox on
+        ``windows/{camera}`` (QoS 1, not retained: every window is delivered, also after an outage of
+        the store broker). Returns the outbox row id like ``publish_alert``."""
+        data = encode(summary)
+        self._publish_retained(self.topics.analytics(camera), data)
+        start = summary.get("window_start") if isinstance(summary, dict) else None
+        return self._commit(_MemoryAlert(f"{camera}@{start}", self.topics.windows(camera), data, kind="window"))
 
     def publish_stats(self, stats: dict) -> None:
         """Not retained, QoS 0, dropped while disconnected. Fills in outbox_depth, outbox_dropped,
@@ -566,7 +611,7 @@ class MqttPublisher:
                 with self._memory_lock:
                     if row_id in self._in_memory:
                         self._in_memory.remove(row_id)
-                log.info("MQTT: alert %s delivered from memory (it could not be stored)", row_id.alert_id)
+                log.info("MQTT: %s delivered from memory (it could not be stored)", row_id.name)
             elif row_id is not None:
                 self.outbox.ack(row_id)  # never raises: a failed delete is remembered, not resent
         # The caller hands the next batch right after this when nothing is left in flight.
@@ -580,7 +625,7 @@ class MqttPublisher:
                 waiting = list(self._in_memory)[: self.max_inflight]
                 for entry in waiting:
                     entry.handed = True
-            batch = [(e.topic, e.payload, ALERT_QOS, e, f"alert {e.alert_id} (in memory)") for e in waiting]
+            batch = [(e.topic, e.payload, ALERT_QOS, e, f"{e.name} (in memory)") for e in waiting]
         for topic, data, qos, handle, name in batch:
             info = self._client.publish(topic, data, qos=qos, retain=False)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):

@@ -45,5 +45,9 @@ class Topics:
     def analytics(self, camera: str) -> str:
         return f"{self.prefix}/cameras/{camera}/analytics"
 
+    def windows(self, camera: str) -> str:
+        """Every closed analytics window, QoS 1 from the durable outbox, not retained (the head office's copy)."""
+        return f"{self.prefix}/windows/{camera}"
+
     def snapshot(self, camera: str) -> str:
         return f"{self.prefix}/cameras/{camera}/snapshot"
