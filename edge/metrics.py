@@ -72,7 +72,7 @@ class _DaemonCollector:
                 state.add_metric([name, s], 1.0 if s == current else 0.0)
             people.add_metric([name], cam.get("people_now", 0))
         yield from (frames, dropped, corrupt, state, people)
-        yield GaugeMetricFamily("fashion_edge_outbox_depth", "Alerts in the durable outbox not yet acknowledged",
+        yield GaugeMetricFamily("fashion_edge_outbox_depth", "Alerts and analytics windows in the durable outbox not yet acknowledged",
                                 value=snap.get("outbox_depth", 0))
         yield CounterMetricFamily("fashion_edge_outbox_dropped", "Alerts dropped because the outbox was full",
                                   value=snap.get("outbox_dropped", 0))

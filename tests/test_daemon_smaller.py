@@ -133,8 +133,9 @@ def test_demo_keeps_an_outbox_that_still_holds_alerts(tmp_path):
     state.mkdir()
     (state / DEMO_MARKER).write_text("demo\n")
     with Outbox(state / "outbox.sqlite") as box:  # the previous demo run: broker unreachable, 2 kept
-        box.put("t/1", b'{"id": "a"}')
-        box.put("t/2", b'{"id": "b"}')
+        box.put("fashion-edge/demo-store/alerts/entrance/dress", b'{"id": "a"}')
+        box.put("fashion-edge/demo-store/windows/entrance", b'{"window_start": "x"}')  # a window: no alert
+        box.put("fashion-edge/demo-store/alerts/entrance/suit", b'{"id": "b"}')
     conn = sqlite3.connect(state / "analytics.sqlite")
     conn.execute("CREATE TABLE windows (x)")
     conn.commit()
@@ -144,7 +145,7 @@ def test_demo_keeps_an_outbox_that_still_holds_alerts(tmp_path):
     assert (state / "outbox.sqlite").exists() and not (state / "analytics.sqlite").exists()
     assert "2 undelivered alert(s): kept" in line, line
     with Outbox(state / "outbox.sqlite") as box:
-        assert box.depth == 2
+        assert box.depth == 3  # kept whole: the window goes out too
         for row in box.pending(10):
             box.ack(row.id)
     line = start_clean(state, owned=True)  # once delivered, the next demo starts clean again

@@ -47,7 +47,8 @@ def _print_broker(host: str, port: int, moved_from: int | None, embedded: bool) 
 
 
 def _queued_alerts(outbox: Path) -> int:
-    """Rows in a previous run's outbox (read-only; 0 when there is none or it cannot be read)."""
+    """Alerts in a previous run's outbox (read-only; 0 when there is none or it cannot be read). Its
+    analytics windows (``windows/`` topics) are not counted: the demo's analytics start clean anyway."""
     import sqlite3
 
     if not outbox.is_file():
@@ -55,7 +56,7 @@ def _queued_alerts(outbox: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=2)
         try:
-            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE topic LIKE '%/alerts/%'").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.Error:
