@@ -36,7 +36,6 @@ class Customer:
     first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
     fired_rules: set[str] = field(default_factory=set)
     last_scan: float | None = None  # timestamp of the last garment scan
-    scans: int = 0  # garment scans (garment detector runs, or body-region passes)
     classifier_calls: int = 0
     reacquired: int = 0  # times it came back after being lost
     # voted label -> (sum of the crops' L2-normalised embeddings, crops): memory only, see module doc

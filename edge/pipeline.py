@@ -382,7 +382,6 @@ class CameraPipeline:
         for request in chosen:
             customer = request.customer
             customer.last_scan = ts
-            customer.scans += 1
             customer.readings += 1
             views = customer.since_reacquired or customer.appearance
             views.add_colour(self.tracker.appearance_of(customer.track_id))
