@@ -42,11 +42,9 @@ class Customer:
     embeddings: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict, repr=False)
     style: str | None = None  # nearest style name once assigned (edge.styles)
     # Identity (issue 21, edge/identity/): the tracker id now following this customer (a returning
-    # customer keeps its id while the tracker gives the person a new track), its appearance views,
-    # and the readings since it started (a new customer is compared with recent ones at its first few)
+    # customer keeps its id while the tracker gives the person a new track) and its appearance views
     track_id: int = -1
     appearance: AppearanceViews = field(default_factory=AppearanceViews, repr=False)
-    readings: int = 0
     # while a re-acquisition is being verified: the appearance seen since, and the box and time
     # before it (a split gives the old customer back its own last box)
     since_reacquired: AppearanceViews | None = field(default=None, repr=False)
@@ -56,6 +54,11 @@ class Customer:
     def __post_init__(self):
         if self.track_id < 0:
             self.track_id = self.id
+
+    @property
+    def views_now(self) -> AppearanceViews:
+        """Where this scan's appearance goes: apart while a re-acquisition is being verified."""
+        return self.since_reacquired or self.appearance
 
     @property
     def dwell_s(self) -> float:
@@ -146,12 +149,8 @@ class Customers:
 
     def settle_verification(self, customer: Customer) -> None:
         """A re-acquisition found the same person: its appearance since joins the customer's."""
-        since = customer.since_reacquired
-        if since is not None:
-            for view in since.embeddings.items:
-                customer.appearance.add_embedding(view)
-            for view in since.colours.items:
-                customer.appearance.add_colour(view)
+        if customer.since_reacquired is not None:
+            customer.appearance.absorb(customer.since_reacquired)
         customer.since_reacquired = None
         customer.box_before_reacquired = customer.seen_before_reacquired = None
 
@@ -169,10 +168,7 @@ class Customers:
         known.last_seen, known.box = newcomer.last_seen, newcomer.box
         known.reacquired += 1
         known.since_reacquired = None
-        for view in newcomer.appearance.embeddings.items:
-            known.appearance.add_embedding(view)
-        for view in newcomer.appearance.colours.items:
-            known.appearance.add_colour(view)
+        known.appearance.absorb(newcomer.appearance)
         known.fired_rules |= newcomer.fired_rules
         known.garments.reopen()  # what was given up when it left may be decided now
         return known

@@ -338,7 +338,7 @@ class CameraPipeline:
         those whose track is lost): a match continues that customer instead (same id, its rules
         already fired stay fired). Returns the customer the track follows now."""
         cfg = self.config.identity
-        if not cfg.enabled or customer.readings > cfg.match_readings or customer.track_id != customer.id \
+        if not cfg.enabled or customer.garments.looks > cfg.match_readings or customer.track_id != customer.id \
                 or customer.reacquired:
             return customer
         found = self.customers.gallery.find(customer, self.customers.lost(ts))
@@ -382,9 +382,7 @@ class CameraPipeline:
         for request in chosen:
             customer = request.customer
             customer.last_scan = ts
-            customer.readings += 1
-            views = customer.since_reacquired or customer.appearance
-            views.add_colour(self.tracker.appearance_of(customer.track_id))
+            customer.views_now.add_colour(self.tracker.appearance_of(customer.track_id))
             self._recognise(customer, ts)
         self.timer.add("identity", time.perf_counter() - t1)  # part of 'garments' (the embedding comes free)
         return len(chosen), calls
@@ -453,7 +451,7 @@ class CameraPipeline:
         if crop.size == 0:
             return
         reading = reader.read(crop)
-        (customer.since_reacquired or customer.appearance).add_embedding(reading.embedding)
+        customer.views_now.add_embedding(reading.embedding)
         weight = crop_weight(crop)
         ts = frame.timestamp
         for vote in attribute_votes(reading, reader.thresholds):

@@ -253,3 +253,14 @@ def test_clothes_agree_only_when_every_shared_reading_names_the_same():
     assert not _clothes_agree(b, a)
     b.garments = _votes()  # nothing read yet: no evidence of the same clothes
     assert not _clothes_agree(b, a)
+
+
+def test_the_gallery_colour_distances_are_the_tracker_colour_distance():
+    from edge.tracking import appearance as colour
+
+    rng = np.random.default_rng(3)
+    hists = rng.random((5, len(colour.PARTS), colour.BINS)).astype(np.float32)
+    hists /= hists.sum(axis=2, keepdims=True)
+    table = colour.pairwise_distances(hists[:2], hists)
+    expected = [[colour.distance(a, b) for b in hists] for a in hists[:2]]
+    np.testing.assert_allclose(table, expected, atol=1e-3)  # float32: sqrt(1 - bc) near 0 amplifies rounding

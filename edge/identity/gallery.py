@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from ..attributes.votes import is_attribute_slot
 from ..config import IdentityConfig
+from ..tracking.bytetrack import iou_matrix
 
 if TYPE_CHECKING:
     from ..customer import Customer
@@ -55,8 +57,6 @@ def split_limit(cfg: IdentityConfig, kind: str) -> float:
 def _clothes_agree(newcomer: "Customer", candidate: "Customer") -> bool:
     """Every person-attribute both have a leading reading for names the same (worn or not), and
     there is at least one to compare: the same clothes."""
-    from ..attributes.votes import is_attribute_slot
-
     mine = newcomer.garments.leading_labels(is_attribute_slot)
     theirs = candidate.garments.leading_labels(is_attribute_slot)
     shared = mine.keys() & theirs.keys()
@@ -136,12 +136,8 @@ class CustomerGallery:
             return False
         if newcomer.first_seen - candidate.last_seen > self.cfg.in_place_s:
             return False
-        a, b = np.asarray(newcomer.first_box[:4], np.float64), np.asarray(candidate.box[:4], np.float64)
-        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        inter = iw * ih
-        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-        return inter / max(union, 1e-9) >= self.cfg.in_place_iou
+        iou = iou_matrix(np.asarray(newcomer.first_box[:4])[None], np.asarray(candidate.box[:4])[None])[0, 0]
+        return iou >= self.cfg.in_place_iou
 
     def __len__(self) -> int:
         return len(self._left)

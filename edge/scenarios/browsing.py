@@ -94,24 +94,15 @@ class BrowsingScenario(Scenario):
 
     def frame(self, index: int, backdrop: np.ndarray | None = None) -> np.ndarray:
         image = (self.backdrop() if backdrop is None else backdrop).copy()
-        w, h = self.size
         counter_drawn = False
         for visit, place in self._here(index):  # farther (higher foot) first
             if not counter_drawn and not self.counter.hides(place[1]):
                 self.counter.draw(image)
                 counter_drawn = True
-            x1, y1, x2, y2 = (int(round(v)) for v in self._rect(visit.person, place))
-            if x2 - x1 < 2 or y2 - y1 < 2:
-                continue
-            scaled = cv2.resize(visit.person.image, (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
-            fx1, fy1, fx2, fy2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-            if fx2 <= fx1 or fy2 <= fy1:
-                continue
-            image[fy1:fy2, fx1:fx2] = scaled[fy1 - y1:fy2 - y1, fx1 - x1:fx2 - x1]
+            self._paste(image, visit.person, place)
         if not counter_drawn:
             self.counter.draw(image)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        return self._as_camera_saw(image)
 
     def visible(self, index: int) -> dict[int, float]:
         """customer -> share of its (frame-clipped) box that is visible in frame ``index``."""

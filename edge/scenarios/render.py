@@ -102,17 +102,25 @@ class Scenario:
 
     def frame(self, index: int, backdrop: np.ndarray | None = None) -> np.ndarray:
         image = (self.backdrop() if backdrop is None else backdrop).copy()
-        w, h = self.size
         here = [(v, v.frames[index]) for v in self.visits if index in v.frames]
         for visit, place in sorted(here, key=lambda item: item[1][1]):  # farther (higher foot) first
-            x1, y1, x2, y2 = (int(round(v)) for v in self._rect(visit.person, place))
-            if x2 - x1 < 2 or y2 - y1 < 2:
-                continue
-            scaled = cv2.resize(visit.person.image, (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
-            fx1, fy1, fx2, fy2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-            if fx2 <= fx1 or fy2 <= fy1:
-                continue
-            image[fy1:fy2, fx1:fx2] = scaled[fy1 - y1:fy2 - y1, fx1 - x1:fx2 - x1]
+            self._paste(image, visit.person, place)
+        return self._as_camera_saw(image)
+
+    def _paste(self, image: np.ndarray, person: Person, place: tuple[float, float, float]) -> None:
+        """The person's photo as a whole rectangle at ``place``, cut by the frame's edges."""
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = (int(round(v)) for v in self._rect(person, place))
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            return
+        scaled = cv2.resize(person.image, (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
+        fx1, fy1, fx2, fy2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+        if fx2 <= fx1 or fy2 <= fy1:
+            return
+        image[fy1:fy2, fx1:fx2] = scaled[fy1 - y1:fy2 - y1, fx1 - x1:fx2 - x1]
+
+    def _as_camera_saw(self, image: np.ndarray) -> np.ndarray:
+        """The frame through the camera's JPEG compression."""
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
 

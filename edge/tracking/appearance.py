@@ -109,6 +109,13 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.clip(1.0 - bc, 0.0, 1.0)).max())
 
 
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``distance`` of every appearance in ``a`` (k, parts, bins) with every one in ``b`` (n, parts,
+    bins), as a (k, n) array in one product (the identity stage compares a whole gallery)."""
+    bc = np.einsum("kpb,npb->knp", np.sqrt(np.clip(a, 0, None)), np.sqrt(np.clip(b, 0, None)))
+    return np.sqrt(np.clip(1.0 - bc, 0.0, 1.0)).max(axis=2)
+
+
 def blend(old: np.ndarray | None, new: np.ndarray, momentum: float) -> np.ndarray:
     """Exponential smoothing of a track's appearance (``momentum`` = weight of the old value)."""
     if old is None:
