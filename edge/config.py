@@ -719,16 +719,16 @@ class MetricsConfig(Strict):
         return _split_listen(self.listen)
 
 
-class WebConfig(Strict):
-    """The local web page (edge/web/): live view, zones, the day's figures. Frames go only to it."""
+class PasswordedPage(Strict):
+    """A page served over HTTP behind basic auth: the store's web page and the head office's chain
+    view (``edge/chain/config.py``) share these fields and the rule that a page reachable from
+    other machines has a password. Subclasses set their own ``enabled`` and ``listen``."""
 
-    enabled: bool = Field(False, description="serve the local web page")
+    enabled: bool = Field(False, description="serve the page")
     listen: ListenAddress = Field("127.0.0.1:8080", description="HOST:PORT; a non-loopback host needs a password")
     username: str = Field("admin", min_length=1, description="HTTP basic-auth user when a password is set")
     password_env: str | None = Field(None, description="environment variable holding the page's password")
     password_file: Path | None = Field(None, description="file holding the page's password (first line)")
-    frame_interval_s: float = Field(0.3, ge=0.05, le=10, description="how often the page fetches the live frame")
-    jpeg_quality: int = Field(70, ge=10, le=100, description="JPEG quality of the live frame (10..100)")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -742,6 +742,14 @@ class WebConfig(Strict):
         if self.enabled and not is_loopback(host) and not (self.password_env or self.password_file):
             raise ValueError(f"listen {self.listen} is not a loopback address: set password_file or password_env")
         return self
+
+
+class WebConfig(PasswordedPage):
+    """The local web page (edge/web/): live view, zones, the day's figures. Frames go only to it."""
+
+    enabled: bool = Field(False, description="serve the local web page")
+    frame_interval_s: float = Field(0.3, ge=0.05, le=10, description="how often the page fetches the live frame")
+    jpeg_quality: int = Field(70, ge=10, le=100, description="JPEG quality of the live frame (10..100)")
 
 
 class ServiceConfig(Strict):

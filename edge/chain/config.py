@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ..config import ListenAddress, Strict, TLSConfig, _split_listen, is_loopback, read_yaml, validate
+from ..config import ListenAddress, PasswordedPage, Strict, TLSConfig, read_yaml, validate
 from ..errors import ConfigError
 from . import TOPIC_ROOT
 
@@ -66,29 +66,13 @@ class CollectorConfig(Strict):
     stats_interval_s: float = Field(60.0, ge=1, le=86400, description="how often a progress line is logged")
 
 
-class ChainWebConfig(Strict):
+class ChainWebConfig(PasswordedPage):
     """The chain view (``edge/chain/web.py``): the stores' figures from the database, served by the
     collector beside its work, behind the store page's Host check, basic auth and limits."""
 
     enabled: bool = Field(False, description="serve the chain view")
     listen: ListenAddress = Field("127.0.0.1:8090", description="HOST:PORT; a non-loopback host needs a password")
-    username: str = Field("admin", min_length=1, description="HTTP basic-auth user when a password is set")
-    password_env: str | None = Field(None, description="environment variable holding the view's password")
-    password_file: Path | None = Field(None, description="file holding the view's password (first line)")
     period_days: int = Field(7, ge=1, le=366, description="the default period: this many days up to today (UTC)")
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return _split_listen(self.listen)
-
-    @model_validator(mode="after")
-    def _password_off_loopback(self):
-        if self.password_env and self.password_file:
-            raise ValueError("give password_env or password_file, not both")
-        host, _ = self.address
-        if self.enabled and not is_loopback(host) and not (self.password_env or self.password_file):
-            raise ValueError(f"listen {self.listen} is not a loopback address: set password_file or password_env")
-        return self
 
 
 class HQConfig(Strict):
