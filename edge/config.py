@@ -676,8 +676,27 @@ class CatalogConfig(Strict):
 
 
 class SnapshotsConfig(Strict):
-    enabled: bool = Field(False, description="privacy: no frame or crop leaves the device unless true")
+    """A picture of the customer per alert (docs/events.md). Off by default: privacy."""
+
+    enabled: bool = Field(False, description="store a JPEG crop of the customer per alert on the device (events on "
+                                             "the web page); privacy: no picture is taken unless true")
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of snapshots (10..100)")
+    retention_days: float = Field(7.0, gt=0, le=3650, description="pictures older than this many days are deleted "
+                                                                  "(at start-up and after each new one)")
+    max_mb: float = Field(500.0, gt=0, le=1_000_000, description="at most this many MB of pictures on the device; "
+                                                                 "the oldest are deleted first")
+    mqtt: bool = Field(False, description="also publish each picture on MQTT ({prefix}/cameras/{camera}/snapshot) "
+                                          "and offer a Home Assistant image entity per camera; off: pictures never "
+                                          "leave the device (the broker may be on another host)")
+
+
+class EventsConfig(Strict):
+    """The device's event list (docs/events.md): one row per alert, no picture unless snapshots.enabled."""
+
+    retention_days: float = Field(90.0, gt=0, le=3650,
+                                  description="event rows (alert id, camera, customer number, rule, time, garment "
+                                              "labels, false-alert mark; no appearance) older than this many days "
+                                              "are deleted")
 
 
 
@@ -805,7 +824,8 @@ class Config(Strict):
     rules: list[RuleConfig] = Field(default_factory=list, description="alert rules")
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig, description="footfall analytics windows")
     mqtt: MQTTConfig = Field(default_factory=MQTTConfig, description="the MQTT broker and what is published")
-    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig, description="pictures in alerts (off: privacy)")
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig, description="pictures of alerts (off: privacy)")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="the device's event list and its retention")  # issue 23
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="state, logging, metrics, web page")
     styles: StylesConfig = Field(default_factory=StylesConfig, description="style mix in the analytics")  # issue 14
     catalog: CatalogConfig = Field(default_factory=CatalogConfig, description="similar catalogue items in alerts")  # issue 14

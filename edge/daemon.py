@@ -29,6 +29,7 @@ import cv2
 
 from .config import CameraConfig, Config
 from .errors import ConfigError, SourceError
+from .events import EventStore
 from .mqtt.broker import EmbeddedBroker
 from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
@@ -120,6 +121,7 @@ class Daemon:
         self._publish_lock = threading.Lock()  # one SQLite outbox + paho client shared by cameras
         self.fatal_error: str | None = None  # a supervised thread died for good (exit 1, this line)
         self.integrations = Integrations(self)  # HA discovery, Prometheus metrics, web page (all optional)
+        self.events: EventStore | None = None  # the device's event list (edge/events), opened in run()
 
     # -- start-up ------------------------------------------------------------------------
     def _broker_address(self) -> tuple[str, int]:
@@ -242,11 +244,15 @@ class Daemon:
             cam.analytics_error = analytics.last_store_error
 
     def _handle_result(self, cam: CameraState, pipeline: CameraPipeline, result: FrameResult) -> None:
+        snapshots = self.config.snapshots
         for alert in result.alerts:
             payload = self._alert_payload(alert)
-            if self.config.snapshots.enabled:
-                self._publish("publish_snapshot", cam.config.name, self._snapshot(result, alert))
-            self._publish("publish_alert", payload)
+            # privacy: a picture is taken only with snapshots.enabled, and leaves the device only with .mqtt too
+            jpeg = self._snapshot(result, alert) if snapshots.enabled else None
+            if jpeg and snapshots.mqtt:
+                self._publish("publish_snapshot", cam.config.name, jpeg)
+            self._publish("publish_alert", payload)  # the outbox first: the event store can never hold it back
+            self._record_event(payload, alert, jpeg)
             cam.alerts += 1
             # one line per alert: the console callback (demo) prints it, or the log has it
             level = logging.DEBUG if callable(self.options.on_alert) else logging.INFO
@@ -271,12 +277,29 @@ class Daemon:
             catalog=alert.catalog,  # catalog.enabled: look-alike item ids (issue 14)
         )
 
-    def _snapshot(self, result: FrameResult, alert: Alert) -> bytes:
-        """JPEG of the customer's box; only called when snapshots.enabled (privacy default: off)."""
+    def _snapshot(self, result: FrameResult, alert: Alert) -> bytes | None:
+        """JPEG of the customer's box; only called when snapshots.enabled (privacy default: off).
+        None when there is nothing to encode (an empty box): the alert goes out without a picture."""
         x1, y1, x2, y2 = alert.crop_box
-        ok, jpeg = cv2.imencode(".jpg", result.frame.image[y1:y2, x1:x2],
-                                [cv2.IMWRITE_JPEG_QUALITY, self.config.snapshots.jpeg_quality])
-        return jpeg.tobytes() if ok else b""
+        try:
+            crop = result.frame.image[y1:y2, x1:x2]
+            if crop.size == 0:
+                return None
+            ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, self.config.snapshots.jpeg_quality])
+        except (cv2.error, AttributeError, TypeError, ValueError) as exc:
+            log.warning("alert of customer #%d: no snapshot (%s)", alert.track_id, exc)
+            return None
+        return jpeg.tobytes() if ok else None
+
+    def _record_event(self, payload: dict, alert: Alert, jpeg: bytes | None) -> None:
+        """The alert (already in the outbox) as an event on the device; a failure is logged, never raised."""
+        if self.events is None:
+            return
+        try:
+            self.events.record(payload["id"], alert.camera, alert.track_id, alert.rule, alert.timestamp or time.time(),
+                               alert.decided, alert.garments, jpeg)
+        except Exception:  # the event list is a convenience: it must never stop a camera
+            log.exception("event %s not stored", payload.get("id"))
 
     def _camera_status(self, cam: CameraState, stats: dict) -> None:
         cam.status = {"state": stats.get("state", "streaming"), "since": round(time.time(), 3),
@@ -316,6 +339,8 @@ class Daemon:
             return self._run()
         finally:
             os.umask(previous_umask)
+            if self.events is not None:
+                self.events.close()
             self._release_state_lock()
 
     def _take_state_lock(self) -> None:
@@ -357,6 +382,8 @@ class Daemon:
             raise ConfigError(f"cannot create or write the state directory {self.state_dir} ({exc.strerror or exc})",
                               field="service.state_dir") from None
         self._take_state_lock()  # before anything in the state directory or on the broker is touched
+        # the device's event list: another program's or a damaged file is one line and exit 2, before the models
+        self.events = EventStore.for_config(self.config, self.state_dir)
         if not self.options.demo:
             try:
                 (self.state_dir / DEMO_MARKER).unlink(missing_ok=True)
