@@ -118,7 +118,7 @@ class Integrations:
             site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
             analytics_db=self.daemon.state_dir / "analytics.sqlite", status=self._web_status,
             live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s,
-            time_zone=store_time_zone(self.config), clocks=clocks)
+            time_zone=store_time_zone(self.config), clocks=clocks, events=self.daemon.events)
         try:
             self.web = WebServer(self.web_state, host, port, web.username, password).start()
         except OSError as exc:

@@ -35,6 +35,7 @@ METRIC_NAMES = (
     "fashion_edge_alerts_total", "fashion_edge_customers_total", "fashion_edge_tracks_total",
     "fashion_edge_outbox_depth",
     "fashion_edge_outbox_dropped_total", "fashion_edge_mqtt_connected",
+    "fashion_edge_events_stored", "fashion_edge_alerts_marked_false",
 )
 
 
@@ -78,6 +79,15 @@ class _DaemonCollector:
                                   value=snap.get("outbox_dropped", 0))
         yield GaugeMetricFamily("fashion_edge_mqtt_connected", "1 while connected to the MQTT broker",
                                 value=1.0 if snap.get("connected") else 0.0)
+        # the device's event list (edge/events): a gauge, since a person can clear a false-alert mark
+        stored = GaugeMetricFamily("fashion_edge_events_stored", "Alerts kept in the device's event list "
+                                   "(events.retention_days)", labels=["camera", "rule"])
+        marked = GaugeMetricFamily("fashion_edge_alerts_marked_false", "Stored alerts a person marked as a false "
+                                   "alert on the web page", labels=["camera", "rule"])
+        for (camera, rule), counts in sorted((snap.get("events") or {}).items()):
+            stored.add_metric([camera, rule], counts["alerts"])
+            marked.add_metric([camera, rule], counts["false"])
+        yield from (stored, marked)
 
 
 class Metrics:
@@ -195,9 +205,18 @@ def snapshot_from_daemon(daemon, pipelines: dict | None = None) -> dict:
             "people_now": len(pipeline.customers) if pipeline is not None else 0,
         })
     publisher = daemon.publisher
+    events = {}
+    store = getattr(daemon, "events", None)
+    if store is not None:
+        events = store.rule_counts()
+        for cam in daemon.cameras:  # every rule of every camera from 0, as fashion_edge_alerts_total
+            for rule in daemon.config.rules:
+                if not rule.cameras or cam.config.name in rule.cameras:
+                    events.setdefault((cam.config.name, rule.name), {"alerts": 0, "false": 0})
     return {
         "cameras": cameras,
         "outbox_depth": publisher.outbox_depth if publisher is not None else 0,
         "outbox_dropped": publisher.outbox_dropped if publisher is not None else 0,
         "connected": bool(publisher is not None and publisher.connected),
+        "events": events,  # {(camera, rule): {"alerts": n, "false": m}}
     }

@@ -53,7 +53,8 @@ class FakePipeline:
 def test_scrape_reports_daemon_state_and_per_frame_counters():
     snap = {"cameras": [{"name": "entrance", "frames": 120, "frames_dropped": 3, "corrupt_frames": 1,
                          "state": "streaming", "people_now": 2}],
-            "outbox_depth": 4, "outbox_dropped": 1, "connected": True}
+            "outbox_depth": 4, "outbox_dropped": 1, "connected": True,
+            "events": {("entrance", "dress"): {"alerts": 5, "false": 2}, ("entrance", "suit"): {"alerts": 0, "false": 0}}}
     metrics = Metrics(lambda: snap)
     timer = StageTimer()
     metrics.wrap_timer(timer)
@@ -87,6 +88,9 @@ def test_scrape_reports_daemon_state_and_per_frame_counters():
     assert m["fashion_edge_outbox_depth"][()] == 4
     assert m["fashion_edge_outbox_dropped_total"][()] == 1
     assert m["fashion_edge_mqtt_connected"][()] == 1
+    assert m["fashion_edge_events_stored"][(("camera", "entrance"), ("rule", "dress"))] == 5
+    assert m["fashion_edge_alerts_marked_false"][(("camera", "entrance"), ("rule", "dress"))] == 2
+    assert m["fashion_edge_alerts_marked_false"][(("camera", "entrance"), ("rule", "suit"))] == 0
     assert m["fashion_edge_classifier_calls_total"][cam] == 20
     assert m["fashion_edge_garment_detector_calls_total"][cam] == 10
     assert m["fashion_edge_tracks_total"][cam] == 3  # ids 1, 2, 3

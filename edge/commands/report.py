@@ -16,6 +16,10 @@ customers (or without a settled garment) says so on the chart, and a chart with 
 so in its middle; colours come from ``edge/plot_style.py`` (one colour per label in every chart).
 The dress/suit columns are the rules' verdicts (``customers_matched``), the garment mix the settled
 votes before the rules (``edge/analytics.py``). ``--out`` must be a folder.
+
+Then, per rule, the alerts kept in the device's event list (``events.sqlite`` beside the analytics
+database, ``edge/events``) and how many a person marked as false alerts on the web page, printed and
+written as ``rules.csv`` into ``--out`` (``rule,alerts,marked_false,false_share``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..errors import FashionEdgeError
 from ..localtime import local_text, store_time_zone, system_time_zone
 
 DB_NAME = "analytics.sqlite"
+RULES_CSV = "rules.csv"
 
 
 def database_path(args) -> Path:
@@ -299,6 +304,70 @@ def check_out_dir(out: Path) -> None:
                                path=out)
 
 
+def rule_figures(db_path: Path, config=None, camera: str | None = None) -> list[dict] | None:
+    """Per rule (all cameras together): alerts in the event list and those marked false; None when the
+    state directory has no event list (a database from before issue 23, or copied alone)."""
+    from ..events import DB_NAME as EVENTS_DB, read_rule_counts
+
+    counts = read_rule_counts(db_path.parent / EVENTS_DB, site=config.site if config is not None else None,
+                              camera=camera)
+    if counts is None:
+        return None
+    rules: dict[str, dict] = {}
+    if config is not None:  # every rule of the config from 0, like the metrics
+        for rule in config.rules:
+            if camera is None or not rule.cameras or camera in rule.cameras:
+                rules[rule.name] = {"rule": rule.name, "alerts": 0, "marked_false": 0}
+    for (_, rule), n in counts.items():
+        entry = rules.setdefault(rule, {"rule": rule, "alerts": 0, "marked_false": 0})
+        entry["alerts"] += n["alerts"]
+        entry["marked_false"] += n["false"]
+    return [rules[r] for r in sorted(rules)]
+
+
+def _false_share(row: dict) -> str:
+    return f"{100 * row['marked_false'] / row['alerts']:.0f}%" if row["alerts"] else "-"
+
+
+def format_rules(rows: list[dict]) -> str:
+    """The per-rule table: rule, alerts, marked false, false %."""
+    header = ("rule", "alerts", "marked false", "false %")
+    body = [(r["rule"], str(r["alerts"]), str(r["marked_false"]), _false_share(r)) for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(line)).rstrip()
+             for line in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_rules_csv(rows: list[dict], path: Path) -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["rule", "alerts", "marked_false", "false_share"])
+        for r in rows:
+            writer.writerow([r["rule"], r["alerts"], r["marked_false"],
+                             round(r["marked_false"] / r["alerts"], 4) if r["alerts"] else ""])
+    return path
+
+
+def _report_rules(db_path: Path, config, camera: str | None, out_dir: Path) -> None:
+    rows = rule_figures(db_path, config, camera)
+    if rows is None:
+        return
+    days = f", the last {config.events.retention_days:g} days (events.retention_days)" if config is not None else ""
+    print()
+    print(f"alerts per rule and those marked false on the web page (the device's event list{days}):")
+    print(format_rules(rows) if rows else "no alerts stored")
+    try:
+        path = write_rules_csv(rows, out_dir / RULES_CSV)
+    except OSError as exc:
+        raise FashionEdgeError(f"cannot write {RULES_CSV} ({exc.strerror or exc})", path=out_dir) from None
+    print(f"wrote {path}")
+
+
 def main(args) -> int:
     from ..chain.report import is_dsn
 
@@ -320,6 +389,7 @@ def main(args) -> int:
     if not windows:
         print(f"{db_path}: no analytics windows" + (f" for camera {args.camera}" if args.camera else "")
               + (f" of site {config.site} ({others} of other sites left out)" if others else ""))
+        _report_rules(db_path, config, args.camera, out_dir)
         return 0
     print(format_table(windows, zone))
     if any(w["partial"] for w in windows):
@@ -341,4 +411,5 @@ def main(args) -> int:
         raise FashionEdgeError(f"cannot write the charts ({exc.strerror or exc})", path=out_dir) from None
     for path in charts:
         print(f"wrote {path}")
+    _report_rules(db_path, config, args.camera, out_dir)
     return 0

@@ -1,6 +1,6 @@
 """HTTP server of the local page (standard library ``ThreadingHTTPServer``).
 
-Routes (all GET):
+Routes (GET unless said):
 
 * ``/``                      the page (``page.html``: inline script and style, no external asset)
 * ``/api/state``             JSON: site, cameras (status, frames, frame size, zones, customers in
@@ -9,7 +9,15 @@ Routes (all GET):
                              zones drawn on it (``X-Frame-Index`` header); 204 before the first frame
 * ``/api/analytics?camera=C&day=YYYY-MM-DD``  the day's stored windows of this site (the day in
                              ``service.time_zone``, default the system's) from ``analytics.sqlite``,
-                             plus the open window's live counts and the camera's clock
+                             plus the open window's live counts and the camera's clock, and per
+                             rule the day's alerts and those marked false (``rules``)
+* ``/api/events?limit=N&before=T&camera=C``  the device's events (edge/events), newest first, N at
+                             most 200; ``before`` (epoch s) pages back; ``more`` says whether older ones exist
+* ``/events/<alert id>.jpg`` the event's picture (only with ``snapshots.enabled``); 404 without one
+* POST ``/api/events/<alert id>/false``  body ``{"false_alert": true|false}`` with
+                             ``Content-Type: application/json``: marks (or clears) a false alert. A POST
+                             from another origin is refused (403): its ``Origin`` must be this page's,
+                             ``Sec-Fetch-Site`` (when sent) same-origin, and a form cannot send JSON
 
 With a password set, every route needs HTTP basic auth (``service.web.username`` / password);
 without one, only requests whose ``Host`` is exactly a loopback name or address (``localhost``,
@@ -59,6 +67,7 @@ MAX_CONNECTIONS = 32  # served at once; the page itself uses 2-3
 AUTH_DELAY_MIN_S = 0.25  # first wrong password from an address; doubles per recent failure
 AUTH_DELAY_MAX_S = 4.0
 AUTH_FAILURE_WINDOW_S = 300.0  # failures older than this are forgotten
+MAX_POST_BYTES = 1024  # a false-alert mark is a few bytes
 FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9998, 12, 31)  # days the analytics query accepts
 ZONE_COLOURS = [(0, 200, 255), (255, 160, 0), (200, 0, 255), (0, 255, 120)]
 
@@ -93,6 +102,7 @@ class WebState:
     # camera -> the clock of its timestamps: "wall" (a live camera) or "video" (a file: the run's
     # start + the time in the video, so a window can lie in the wall clock's future)
     clocks: dict[str, str] = field(default_factory=dict)
+    events: object = None  # edge.events.EventStore of the daemon (None: no event list)
     _live: dict[str, _Live] = field(default_factory=dict)
     _alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -299,6 +309,71 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         return False
 
+    def do_POST(self):
+        if not self._host_allowed() or not self._authorised():
+            return
+        url = urlparse(self.path)
+        try:
+            body = self._post_body()
+            if body is not None:
+                self.route_post(url, body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception:
+            log.exception("web: POST %s failed", url.path)
+            try:
+                self._send(500, b"internal error\n", "text/plain")
+            except OSError:
+                pass
+
+    def _post_body(self):
+        """The JSON body of a same-origin POST, or None once the refusal is sent. A cross-site page can
+        make a browser POST a form (no JSON content type) or, with a JSON type, only after a CORS
+        preflight this server never answers; Origin and Sec-Fetch-Site are checked besides."""
+        self.close_connection = True  # a refused body is not read: no keep-alive after a POST
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            self._json({"error": "Content-Type must be application/json"}, 415)
+            return None
+        origin = self.headers.get("Origin")
+        host = self.headers.get("Host", "")
+        if origin is not None and origin.lower() not in (f"http://{host}".lower(), f"https://{host}".lower()):
+            log.warning("web: refused a POST from origin %r (page %r)", origin, host)
+            self._json({"error": "cross-origin request refused"}, 403)
+            return None
+        if self.headers.get("Sec-Fetch-Site", "same-origin").lower() not in ("same-origin", "none"):
+            self._json({"error": "cross-site request refused"}, 403)
+            return None
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_POST_BYTES:
+            self._json({"error": f"body must be at most {MAX_POST_BYTES} bytes"}, 413)
+            return None
+        try:
+            return json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._json({"error": "body is not JSON"}, 400)
+            return None
+
+    def route_post(self, url, body) -> None:
+        """POST routes: the false-alert mark of an event."""
+        events = getattr(self.server.state, "events", None)
+        match = _FALSE_ALERT.fullmatch(url.path)
+        if events is None or match is None:
+            self._send(404, b"not found\n", "text/plain")
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("false_alert"), bool):
+            self._json({"error": 'body must be {"false_alert": true} or {"false_alert": false}'}, 400)
+            return
+        event = events.mark_false(match.group(1), body["false_alert"])
+        if event is None:
+            self._json({"error": "no such event"}, 404)
+            return
+        log.info("web: event %s marked %s", event["id"], "a false alert" if event["false_alert"] else "not false")
+        self._json(event)
+
     def do_GET(self):
         if not self._host_allowed() or not self._authorised():
             return
@@ -346,24 +421,74 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             windows = read_day_windows(state.analytics_db, camera, day, state.site, state.zone())
             live = state.live_counts(camera) if (state.live_counts and camera) else None
+            rules = day_rule_counts(state.events, camera, day, state.zone())
             from ..plot_style import label_colour
 
             # one colour per label, the same as in `fashion-edge report` and the training figures
             labels = {g for w in windows for g in w["garments"]} | {"dress", "suit"}
             self._json({"day": day.isoformat(), "camera": camera, "site": state.site,
                         "time_zone": state.time_zone, "clock": state.clocks.get(camera, "wall"),
-                        "windows": windows, "live": live,
+                        "windows": windows, "live": live, "rules": rules,
                         "colours": {label: label_colour(label) for label in sorted(labels)}})
+        elif url.path == "/api/events":
+            self._events_page(state, parse_qs(url.query))
+        elif url.path.startswith("/events/") and url.path.endswith(".jpg"):
+            alert_id = url.path[len("/events/"):-len(".jpg")]
+            path = state.events.snapshot_path(alert_id) if state.events is not None and _ALERT_ID.fullmatch(alert_id) \
+                else None
+            if path is None:
+                self._send(404, b"no picture for this event\n", "text/plain")
+                return
+            try:
+                jpeg = path.read_bytes()
+            except OSError:  # removed by retention a moment ago
+                self._send(404, b"no picture for this event\n", "text/plain")
+                return
+            self._send(200, jpeg, "image/jpeg")
         elif url.path == "/favicon.ico":
             self._send(204, b"", "image/x-icon")
         else:
             self._send(404, b"not found\n", "text/plain")
 
 
+    def _events_page(self, state: WebState, query: dict) -> None:
+        if state.events is None:
+            self._json({"events": [], "more": False, "enabled": False})
+            return
+        try:
+            limit = int(query.get("limit", ["50"])[0])
+            before = float(query["before"][0]) if "before" in query else None
+        except ValueError:
+            self._json({"error": "limit must be a whole number and before epoch seconds"}, 400)
+            return
+        if not 1 <= limit <= 200 or (before is not None and not 0 <= before < 1e11):
+            self._json({"error": "limit must be 1..200 and before epoch seconds"}, 400)
+            return
+        camera = query.get("camera", [None])[0]
+        rows = state.events.events(limit + 1, before, camera)
+        self._json({"events": rows[:limit], "more": len(rows) > limit, "enabled": True})
+
+
+def day_rule_counts(events, camera: str | None, day: date, zone: ZoneInfo) -> list[dict]:
+    """Per rule, the day's alerts and those marked false (the events of ``camera``, or all)."""
+    if events is None:
+        return []
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone).timestamp()
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).timestamp()
+    totals: dict[str, dict] = {}
+    for (_, rule), counts in events.rule_counts(start, end, camera).items():
+        entry = totals.setdefault(rule, {"rule": rule, "alerts": 0, "false": 0})
+        entry["alerts"] += counts["alerts"]
+        entry["false"] += counts["false"]
+    return [totals[r] for r in sorted(totals)]
+
+
 Handler = _Handler  # public name: the base of another page's handler (edge/chain/web.py)
 
 
 _HOST_PORT = re.compile(r"(?::(\d{1,5}))?")
+_ALERT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_FALSE_ALERT = re.compile(r"/api/events/([0-9A-Za-z_-]{1,64})/false")
 
 
 def is_loopback_host(header: str, listen_host: str = "") -> bool:
