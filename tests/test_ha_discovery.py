@@ -24,6 +24,9 @@ COMMON = {"name", "unique_id", "availability", "device", "origin", "state_topic"
 SENSOR = COMMON | {"state_class", "unit_of_measurement", "device_class", "options", "json_attributes_topic"}
 EVENT = COMMON | {"event_types", "device_class", "json_attributes_topic"}
 BINARY = COMMON | {"payload_on", "payload_off", "device_class"}
+# image.mqtt: the picture comes from image_topic (raw bytes of content_type) or url_topic; no state_topic
+IMAGE = (COMMON - {"state_topic", "value_template", "qos"}) | {"image_topic", "content_type", "image_encoding",
+                                                                 "url_topic", "url_template", "json_attributes_topic"}
 DEVICE = {"identifiers", "name", "manufacturer", "model", "sw_version", "configuration_url"}
 ORIGIN = {"name", "sw_version", "support_url"}
 AVAILABILITY = {"topic", "payload_available", "payload_not_available", "value_template"}
@@ -144,6 +147,25 @@ def test_configs_follow_home_assistant_format():
             assert c["entity_category"] == "diagnostic"
         if parts[3].endswith(("customers", "people_now", "share")):
             assert "entity_category" not in c
+
+
+@pytest.mark.parametrize("snapshots", [{}, {"enabled": True}, {"mqtt": True}, {"enabled": True, "mqtt": True}])
+def test_an_image_entity_per_camera_only_with_both_picture_opt_ins(snapshots):
+    configs = discovery_configs(config(True, snapshots=snapshots))
+    images = {t: c for t, c in configs.items() if t.startswith("homeassistant/image/")}
+    if not (snapshots.get("enabled") and snapshots.get("mqtt")):
+        assert images == {} and len(configs) == 1 + 2 * 5 + 4  # nothing about pictures without both
+        return
+    assert len(configs) == 1 + 2 * 5 + 4 + 2
+    assert sorted(images) == [f"homeassistant/image/{NODE}/{cam}_last_alert_picture/config" for cam in ("entrance", "till")]
+    for topic, c in images.items():
+        camera = topic.split("/")[3].removesuffix("_last_alert_picture")
+        assert set(c) <= IMAGE, set(c) - IMAGE
+        assert c["image_topic"] == f"fashion-edge/store-042/cameras/{camera}/snapshot"
+        assert c["content_type"] == "image/jpeg" and "url_topic" not in c  # HA: one of image_topic / url_topic
+        assert c["unique_id"] == f"{NODE}_{camera}_last_alert_picture"
+        assert c["availability"][0]["topic"] == AVAILABLE and c["device"]["identifiers"] == [NODE]
+        assert "entity_category" not in c  # the picture is a primary entity
 
 
 def test_two_boxes_of_one_site_do_not_clash():

@@ -10,6 +10,8 @@ JSON). One device per daemon with a ``binary_sensor`` (connectivity, diagnostic)
 * ``event``   one per rule that applies to the camera, fed by ``{prefix}/alerts/<camera>/<rule>`` at
   QoS 1 (the outbox's at-least-once delivery reaches Home Assistant), with the alert's camera,
   time, customer, garments and ``decided`` as event attributes
+* ``image``   the last alert's picture (``{prefix}/cameras/<camera>/snapshot``, JPEG), only when both
+  ``snapshots.enabled`` and ``snapshots.mqtt`` are true (pictures leave the device only then)
 
 The node id (``device_id``) is ``mqtt.discovery.device_id``, else the site plus a short hash of the
 topic prefix and the camera names: two boxes of one site with different cameras get their own
@@ -103,6 +105,11 @@ EVENT_TEMPLATE = (
     '"id": {{ value_json.id | tojson }}}')
 
 
+def pictures_over_mqtt(config: Config) -> bool:
+    """Both opt-ins: pictures are taken (snapshots.enabled) and may leave the device (snapshots.mqtt)."""
+    return bool(config.snapshots.enabled and config.snapshots.mqtt)
+
+
 def _rules_of(config: Config, camera: str) -> list[str]:
     return [r.name for r in config.rules if not r.cameras or camera in r.cameras]
 
@@ -151,6 +158,11 @@ def discovery_configs(config: Config) -> dict[str, dict]:
             "name": f"{c} camera status", "state_topic": topics.status(c),
             "value_template": "{{ value_json.state }}", "device_class": "enum", "options": STATUS_STATES,
             "json_attributes_topic": topics.status(c), "entity_category": "diagnostic", "icon": "mdi:cctv"})
+        if pictures_over_mqtt(config):
+            # HA's MQTT image platform: the raw JPEG bytes of each message on image_topic are the picture
+            add("image", f"{cid}_last_alert_picture", {
+                "name": f"{c} last alert picture", "image_topic": topics.snapshot(c),
+                "content_type": "image/jpeg", "icon": "mdi:image"})
         for rule in _rules_of(config, c):
             add("event", f"{cid}_{_slug(rule)}_alert", {
                 "name": f"{c} {rule} alert", "state_topic": topics.alert(c, rule),

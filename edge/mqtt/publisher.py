@@ -462,7 +462,8 @@ class MqttPublisher:
         self._send_now(self.topics.stats, encode(payload), retain=False)
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
-        """JPEG bytes, QoS 0, not retained. The caller checks ``snapshots.enabled`` (privacy)."""
+        """JPEG bytes, QoS 0, not retained (the broker keeps no picture). The caller checks
+        ``snapshots.enabled`` and ``snapshots.mqtt`` (privacy: both are off by default)."""
         self._send_now(self.topics.snapshot(camera), bytes(jpeg), retain=False)
 
     def _publish_retained(self, topic: str, payload: Any) -> None:
