@@ -24,12 +24,14 @@ from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
 from .consensus import TIME_EPS
 from .customer import Customer, Customers
+from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerEventSink, CustomerMerged,
+                              CustomerSeen, CustomerSettled, CustomerStarted)
 from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import split_limit
 from .garments import crop_weight, foot_point, garment_crops, refined_names
-from .rules import RuleEngine
+from .rules import RuleEngine, point_in_polygon
 from .preprocess import person_box_with_margin
 from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
@@ -169,7 +171,8 @@ class CameraPipeline:
     """Everything that happens to one camera's frames, in order."""
 
     def __init__(self, config: Config, camera: CameraConfig, models: Models | None = None,
-                 state_dir: Path | None = None, timer: StageTimer | None = None):
+                 state_dir: Path | None = None, timer: StageTimer | None = None,
+                 customer_sinks: list[CustomerEventSink] = ()):
         self.config = config
         self.camera = camera
         self.models = models or Models(config, camera)
@@ -187,6 +190,10 @@ class CameraPipeline:
             window_s=config.analytics.window_s,
             min_dwell_s=config.analytics.min_dwell_s,
         )
+        # Who hears what happens to customers: the analytics, and whatever else the caller adds.
+        self.customer_sinks: list[CustomerEventSink] = [self.analytics, *customer_sinks]
+        # The camera's named zones in pixels: a customer's sightings say which ones their feet are in.
+        self.zones = {name: camera.zone_polygon(name) for name in camera.zones}
         person = config.detector.person_label
         labels = self.models.detector.labels
         if person not in labels:
@@ -263,7 +270,8 @@ class CameraPipeline:
         ts = frame.timestamp
         for event in events:
             if event.kind == "started":
-                self.customers.start(event.track_id, ts)
+                started = self.customers.start(event.track_id, ts)
+                self._emit(CustomerStarted(started.id, ts))
             elif event.kind == "reacquired":
                 self.customers.reacquire(event.track_id)
             else:
@@ -274,8 +282,19 @@ class CameraPipeline:
                 customer.last_seen, customer.box = ts, box
                 if customer.first_box is None:
                     customer.first_box = box
-                self.analytics.track_seen(customer.id, ts)
+                self._emit(CustomerSeen(customer.id, ts, self._zones_of(box)))
         return alerts
+
+    def _emit(self, event: CustomerEvent) -> None:
+        for sink in self.customer_sinks:
+            sink.record(event)
+
+    def _zones_of(self, box: np.ndarray) -> frozenset[str]:
+        """The named zones the person's feet (bottom centre of the box) are in."""
+        if not self.zones:
+            return frozenset()
+        feet = foot_point(box)
+        return frozenset(name for name, polygon in self.zones.items() if point_in_polygon(feet, polygon))
 
     def _end_customer(self, track_id: int, frame: Frame) -> list[Alert]:
         customer, _ = self.customers.end(track_id)
@@ -287,7 +306,7 @@ class CameraPipeline:
             # one whose rule waited on an 'unless' garment that never settled is released. The
             # alert says 'exit' and carries the last box the person had (they are gone now).
             alerts = self._rules_for(customer, customer.box, frame, at_exit=True)
-        self.analytics.track_ended(customer.id, frame.timestamp)
+        self._emit(CustomerEnded(customer.id, frame.timestamp))
         return alerts
 
     def _split_contradicted(self, frame: Frame, tracks: Detections) -> list[Alert]:
@@ -346,9 +365,9 @@ class CameraPipeline:
             return customer
         known, kind, d = found
         self.tracker.forget(known.track_id)  # its old track, if still alive, must not take it twice
-        self.analytics.forget_track(customer.id)
+        self._emit(CustomerMerged(customer.id, into=known.id))
         known = self.customers.continue_customer(customer, known)
-        self.analytics.track_seen(known.id, ts)
+        self._emit(CustomerSeen(known.id, ts))
         log.info("track %d is customer #%d coming back (%s distance %.3f)", known.track_id, known.id, kind, d)
         return known
 
@@ -486,16 +505,16 @@ class CameraPipeline:
     def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame, at_exit: bool = False) -> list[Alert]:
         garments = customer.settled_scores()
         pending = customer.garments.pending()
-        self.analytics.track_garments(customer.id, garments_only(garments))
-        # What the rules decided the customer wears (a vetoed dress is none): the analytics shares.
-        self.analytics.track_verdicts(customer.id, self.rules.garment_verdicts(garments, pending))
-        self._assign_style(customer)
+        # What the customer wears now and what the rules decided of it (a vetoed dress is none).
+        self._emit(CustomerSettled(customer.id, garments_only(garments),
+                                   frozenset(self.rules.garment_verdicts(garments, pending)),
+                                   self._assign_style(customer)))
         when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
         matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when, pending=pending)
         h, w = frame.image.shape[:2]
         alerts = []
         for match in matches:
-            self.analytics.track_alert(customer.id, match.rule_name)
+            self._emit(CustomerAlerted(customer.id, match.rule_name))
             x1, y1, x2, y2 = (int(round(v)) for v in box)
             alerts.append(
                 Alert(
@@ -515,14 +534,16 @@ class CameraPipeline:
         return alerts
 
     # -- outfit embedding: styles and catalogue (issue 14) -------------------------------------
-    def _assign_style(self, customer: Customer) -> None:
-        """The settled customer's nearest style; only its name reaches the analytics."""
+    def _assign_style(self, customer: Customer) -> str | None:
+        """The settled customer's nearest style (None: styles off or no embedding yet); only its
+        name reaches the analytics."""
         if self.models.styles is None:
-            return
+            return None
         embedding = customer.outfit_embedding()
-        if embedding is not None:
-            customer.style = self.models.styles.assign(embedding).name
-            self.analytics.track_style(customer.id, customer.style)
+        if embedding is None:
+            return None
+        customer.style = self.models.styles.assign(embedding).name
+        return customer.style
 
     def _catalog_matches(self, customer: Customer, rule: str, labels: list[str]) -> list[dict] | None:
         """Top catalogue items like the alert's garments (their crops' pooled embedding, else the

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from edge.analytics import MAX_EMPTY_WINDOWS, Analytics, read_windows
+from edge.customer_events import CustomerAlerted, CustomerEnded, CustomerSeen, CustomerSettled
 from edge.errors import FashionEdgeError
 
 T0 = 1_800_000_000.0  # a multiple of 60: windows start at T0, T0 + 60, ...
@@ -15,10 +16,10 @@ T0 = 1_800_000_000.0  # a multiple of 60: windows start at T0, T0 + 60, ...
 def visit(a: Analytics, track_id: int, start: float, end: float, step: float = 0.5, ended: bool = True):
     ts = start
     while ts <= end + 1e-9:
-        a.track_seen(track_id, T0 + ts)
+        a.record(CustomerSeen(track_id, T0 + ts))
         ts += step
     if ended:
-        a.track_ended(track_id, T0 + end + 3)  # the tracker reports the end a few seconds later
+        a.record(CustomerEnded(track_id, T0 + end + 3))  # the tracker reports the end a few seconds later
 
 
 @pytest.fixture
@@ -29,18 +30,16 @@ def db(tmp_path):
 def test_window_rollover_summarises_customers_garments_shares_and_dwell(db):
     a = Analytics(db, site="store", camera="cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 10)
-    a.track_garments(1, {"dress": 0.9})
-    a.track_verdicts(1, {"dress"})
+    a.record(CustomerSettled(1, {"dress": 0.9}, frozenset({"dress"})))
     visit(a, 2, 20, 21.5)
-    a.track_garments(2, {"blazer": 0.8, "pants": 0.7})
-    a.track_verdicts(2, {"suit"})
-    a.track_alert(2, "suit")
+    a.record(CustomerSettled(2, {"blazer": 0.8, "pants": 0.7}, frozenset({"suit"})))
+    a.record(CustomerAlerted(2, "suit"))
     visit(a, 3, 30, 30.5)  # 0.5 s: a passer-by glimpse, not a customer
     visit(a, 4, 50, 70, ended=False)  # arrives in window 0, still in view after it ends
-    a.track_garments(4, {"pants": 0.9})
+    a.record(CustomerSettled(4, {"pants": 0.9}))
     assert a.poll(T0 + 59) == []
     assert a.poll(T0 + 70) == []  # window 0 ended but track 4 is still in view
-    a.track_ended(4, T0 + 73)
+    a.record(CustomerEnded(4, T0 + 73))
     (window,) = a.poll(T0 + 74)
     assert window["window_start"] == T0 and window["window_end"] == T0 + 60
     assert window["start"] == "2027-01-15T08:00:00Z"
@@ -65,7 +64,7 @@ def test_a_long_stay_closes_its_window_one_window_later_with_dwell_so_far(db):
     first, second = a.poll(T0 + 120)
     assert (first["customers"], first["open_tracks"], first["dwell_p50_s"]) == (1, 1, 109.0)
     assert (second["window_start"], second["customers"]) == (T0 + 60, 0)  # nobody arrived then
-    a.track_ended(1, T0 + 150)  # ends after its window was summarised: nothing double-counted
+    a.record(CustomerEnded(1, T0 + 150))  # ends after its window was summarised: nothing double-counted
     visit(a, 2, 125, 130)
     (third,) = a.poll(T0 + 181)
     assert third["customers"] == 1 and third["dwell_p50_s"] == 5.0
@@ -86,8 +85,7 @@ def test_empty_windows_are_summarised_and_a_long_gap_is_skipped(db):
 def test_flush_closes_the_current_window_and_reopening_merges(db):
     a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 4, ended=False)
-    a.track_garments(1, {"dress": 0.9})
-    a.track_verdicts(1, {"dress"})
+    a.record(CustomerSettled(1, {"dress": 0.9}, frozenset({"dress"})))
     (partial,) = a.flush(T0 + 30)
     assert partial["customers"] == 1 and partial["partial"] is True and partial["dwell_p50_s"] == 4.0
     a.close()
@@ -95,8 +93,7 @@ def test_flush_closes_the_current_window_and_reopening_merges(db):
     # Restart within the same window: new process, new track ids from 1 again.
     b = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(b, 1, 35, 41)
-    b.track_garments(1, {"dress": 0.8, "pants": 0.9})
-    b.track_verdicts(1, set())  # dress unless pants: the rules decided this is no dress
+    b.record(CustomerSettled(1, {"dress": 0.8, "pants": 0.9}, frozenset(set())))  # dress unless pants: the rules decided this is no dress
     (merged,) = b.poll(T0 + 61)
     assert merged["customers"] == 2 and merged["partial"] is False
     assert merged["garments"] == {"dress": 2, "pants": 1} and merged["dress_share"] == 0.5
@@ -125,7 +122,7 @@ def test_wal_mode_and_two_cameras_share_one_file(db):
 def test_counts_are_live(db):
     a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 5, ended=False)
-    a.track_garments(1, {"suit": 0.9})
+    a.record(CustomerSettled(1, {"suit": 0.9}))
     visit(a, 2, 4, 4.5, ended=False)  # too short to be a customer yet
     assert a.counts() == {
         "camera": "cam1",
@@ -134,14 +131,14 @@ def test_counts_are_live(db):
         "customers_window": 1,
         "garments_window": {"suit": 1},
     }
-    a.track_ended(2, T0 + 6)
+    a.record(CustomerEnded(2, T0 + 6))
     assert a.counts()["people_now"] == 1
 
 
 def test_min_dwell_zero_counts_every_track(db):
     a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=0)
-    a.track_seen(1, T0 + 1)
-    a.track_ended(1, T0 + 2)
+    a.record(CustomerSeen(1, T0 + 1))
+    a.record(CustomerEnded(1, T0 + 2))
     assert a.poll(T0 + 60)[0]["customers"] == 1
 
 
@@ -167,15 +164,13 @@ def _report(repo_dir, *args):
 def _fill(db) -> None:
     a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 10)
-    a.track_garments(1, {"dress": 0.9})
-    a.track_verdicts(1, {"dress"})
-    a.track_alert(1, "dress")
+    a.record(CustomerSettled(1, {"dress": 0.9}, frozenset({"dress"})))
+    a.record(CustomerAlerted(1, "dress"))
     visit(a, 2, 5, 25)
-    a.track_garments(2, {"blazer": 0.9, "pants": 0.8})
-    a.track_verdicts(2, {"suit"})
-    a.track_alert(2, "suit")
+    a.record(CustomerSettled(2, {"blazer": 0.9, "pants": 0.8}, frozenset({"suit"})))
+    a.record(CustomerAlerted(2, "suit"))
     visit(a, 3, 70, 74)
-    a.track_garments(3, {"pants": 0.9, "t-shirt": 0.8})
+    a.record(CustomerSettled(3, {"pants": 0.9, "t-shirt": 0.8}))
     a.poll(T0 + 130)
     b = Analytics(db, "store", "till", window_s=60, min_dwell_s=1.0)
     visit(b, 1, 2, 6)
@@ -249,10 +244,9 @@ def test_a_dress_vetoed_by_unless_is_not_in_the_dress_share(db):
     noon = datetime(2027, 1, 18, 12, 0)
     for tid, garments in ((1, {"dress": 0.9, "pants": 0.8}), (2, {"dress": 0.8, "pants": 0.7})):
         visit(a, tid, 10 * tid, 10 * tid + 5)
-        a.track_garments(tid, garments)
-        a.track_verdicts(tid, engine.garment_verdicts(garments))
+        a.record(CustomerSettled(tid, garments, frozenset(engine.garment_verdicts(garments))))
         for match in engine.evaluate(set(), garments, (0, 0), noon):
-            a.track_alert(tid, match.rule_name)
+            a.record(CustomerAlerted(tid, match.rule_name))
     (vetoed,) = a.poll(T0 + 60)
     assert vetoed["garments"] == {"dress": 2, "pants": 2}  # what the votes said
     assert vetoed["dress_share"] == 0.0 and vetoed["customers_matched"] == {}
@@ -260,10 +254,9 @@ def test_a_dress_vetoed_by_unless_is_not_in_the_dress_share(db):
 
     garments = {"dress": 0.9, "shoe": 0.8}
     visit(a, 3, 65, 70)
-    a.track_garments(3, garments)
-    a.track_verdicts(3, engine.garment_verdicts(garments))
+    a.record(CustomerSettled(3, garments, frozenset(engine.garment_verdicts(garments))))
     for match in engine.evaluate(set(), garments, (0, 0), noon):
-        a.track_alert(3, match.rule_name)
+        a.record(CustomerAlerted(3, match.rule_name))
     (fired,) = a.poll(T0 + 120)
     assert fired["dress_share"] == 1.0 and fired["customers_matched"] == {"dress": 1}
     assert fired["customers_alerted"] == {"dress": 1}
@@ -274,8 +267,8 @@ def test_a_verdict_is_withdrawn_when_a_veto_garment_settles_later(db):
     a = Analytics(db, "store", "cam1", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 5)
     assert engine.garment_verdicts({"dress": 0.9}, pending={"pants"}) == set()  # waiting on pants
-    a.track_verdicts(1, engine.garment_verdicts({"dress": 0.9}))
-    a.track_verdicts(1, engine.garment_verdicts({"dress": 0.9, "pants": 0.9}))  # pants settled after
+    a.record(CustomerSettled(1, {}, frozenset(engine.garment_verdicts({"dress": 0.9}))))
+    a.record(CustomerSettled(1, {}, frozenset(engine.garment_verdicts({"dress": 0.9, "pants": 0.9}))))  # pants settled after
     (window,) = a.poll(T0 + 60)
     assert window["dress_share"] == 0.0
 

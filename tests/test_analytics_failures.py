@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-import edge.analytics as analytics_module
+import edge.analytics.store as analytics_module
+from edge.customer_events import CustomerEnded, CustomerSeen
 from edge.analytics import Analytics, read_windows
 from edge.errors import FashionEdgeError
 
@@ -34,9 +35,9 @@ LOCKER = textwrap.dedent(
 
 
 def visit(a: Analytics, track_id: int, start: float, seconds: float = 5.0) -> None:
-    a.track_seen(track_id, start)
-    a.track_seen(track_id, start + seconds)
-    a.track_ended(track_id, start + seconds)
+    a.record(CustomerSeen(track_id, start))
+    a.record(CustomerSeen(track_id, start + seconds))
+    a.record(CustomerEnded(track_id, start + seconds))
 
 
 def stored_starts(db) -> list[float]:
@@ -67,7 +68,7 @@ def test_locked_database_keeps_windows_in_memory_and_stores_them_after(tmp_path,
         locker.stdin.write("\n")
         locker.stdin.flush()
         locker.wait(timeout=10)
-    a._retry_at = 0.0  # the back-off has passed
+    a._store._retry_at = 0.0  # the back-off has passed
     a.poll(T0 + 182)
     assert a.unstored == 0
     assert stored_starts(db) == [T0, T0 + 60, T0 + 120]  # in order, none lost, none twice
@@ -123,7 +124,7 @@ def small_disk(tmp_path, monkeypatch):
         conn = sqlite3.connect(folder / "analytics.sqlite")
         limit["pages"] = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.close()
-        holder["a"]._conn.execute(f"PRAGMA max_page_count = {limit['pages']}")
+        holder["a"]._store._conn.execute(f"PRAGMA max_page_count = {limit['pages']}")
 
     def free():
         limit["pages"] = None
@@ -154,7 +155,7 @@ def test_full_disk_keeps_windows_and_stores_them_when_space_is_back(small_disk, 
     assert a.unstored > 0 and a.store_errors >= 1, (a.unstored, a.last_store_error)
     assert "full" in a.last_store_error or "disk" in a.last_store_error, a.last_store_error
     free()
-    a._retry_at = 0.0
+    a._store._retry_at = 0.0
     a.poll(T0 + 60 * 31 + 1)
     assert a.unstored == 0, a.last_store_error
     starts = stored_starts(db)

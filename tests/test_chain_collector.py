@@ -24,6 +24,7 @@ from chain_pg import PASSWORD, Postgres, pg_bin_dir, wait_until
 from edge.analytics import Analytics
 from edge.chain.bridge import BridgeOptions, bridge_stanza, hq_acl
 from edge.config import MQTTConfig
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import make_alert
 from edge.mqtt.publisher import MqttPublisher
 
@@ -138,11 +139,10 @@ def windows(db: Path, camera: str, starts_customers: list[tuple[float, int]]) ->
     for start, customers in starts_customers:
         for _ in range(customers):
             track += 1
-            a.track_seen(track, T0 + start + 1)
-            a.track_garments(track, {"dress": 0.9})
-            a.track_verdicts(track, {"dress"})
-            a.track_seen(track, T0 + start + 20)
-            a.track_ended(track, T0 + start + 21)
+            a.record(CustomerSeen(track, T0 + start + 1))
+            a.record(CustomerSettled(track, {"dress": 0.9}, frozenset({"dress"})))
+            a.record(CustomerSeen(track, T0 + start + 20))
+            a.record(CustomerEnded(track, T0 + start + 21))
     closed = a.poll(T0 + max(s for s, _ in starts_customers) + 61)
     a.close()
     return closed

@@ -17,6 +17,7 @@ import pytest
 from chain_pg import PASSWORD, Postgres, pg_bin_dir
 from edge.analytics import Analytics
 from edge.chain.store import Message, migrate, write_batch
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import encode, make_alert
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
@@ -32,11 +33,10 @@ def summaries(site: str, camera: str, visits: list[tuple[float, float, dict, set
     """Real window summaries: visits (start offset s, dwell s, garments, rules the garment test accepts)."""
     a = Analytics(tmp / f"{site}-{camera}.sqlite", site, camera, window_s=900, min_dwell_s=1.0)
     for track, (start, dwell, garments, matched) in enumerate(visits, 1):
-        a.track_seen(track, DAY + start)
-        a.track_garments(track, garments)
-        a.track_verdicts(track, matched)
-        a.track_seen(track, DAY + start + dwell)
-        a.track_ended(track, DAY + start + dwell + 1)
+        a.record(CustomerSeen(track, DAY + start))
+        a.record(CustomerSettled(track, garments, frozenset(matched)))
+        a.record(CustomerSeen(track, DAY + start + dwell))
+        a.record(CustomerEnded(track, DAY + start + dwell + 1))
     closed = a.flush(DAY + max(v[0] for v in visits) + 3600)
     a.close()
     return [w for w in closed if w["customers"] or w["tracks"]]
@@ -126,4 +126,4 @@ def test_the_schema_is_migrated_once(seeded):
     _, dsn, _ = seeded
     with psycopg.connect(dsn, password=PASSWORD, autocommit=True) as conn:
         assert migrate(conn) == []  # already at the latest version: nothing runs again
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]

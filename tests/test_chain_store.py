@@ -12,6 +12,7 @@ from edge.analytics import Analytics
 from edge.chain.collector import subscriptions
 from edge.chain.config import DatabaseConfig, HQConfig
 from edge.chain.store import Message, classify, prepare
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import encode, make_alert
 
 ROOT = "fashion-edge"
@@ -26,11 +27,10 @@ def msg(topic: str, payload) -> Message:
 def real_window(tmp_path, customers: int) -> dict:
     a = Analytics(tmp_path / "a.sqlite", "s1", "door", window_s=60)
     for track in range(1, customers + 1):
-        a.track_seen(track, T0 + 1)
-        a.track_garments(track, {"dress": 0.9})
-        a.track_verdicts(track, {"dress"})
-        a.track_seen(track, T0 + 10)
-        a.track_ended(track, T0 + 11)
+        a.record(CustomerSeen(track, T0 + 1, frozenset({"door-mat"})))
+        a.record(CustomerSettled(track, {"dress": 0.9}, frozenset({"dress"})))
+        a.record(CustomerSeen(track, T0 + 10))
+        a.record(CustomerEnded(track, T0 + 11))
     (window,) = a.poll(T0 + 61)
     a.close()
     return window
@@ -57,6 +57,7 @@ def test_good_messages_become_rows(tmp_path):
     assert [a["id"] for a in alerts] == [alert["id"]] and not rejected and ignored == 1
     assert (windows[0]["customers"], windows[0]["dress_customers"], n_windows) == (2, 2, 1)
     assert json.loads(windows[0]["garments"]) == {"dress": 2}
+    assert json.loads(windows[0]["zones"]) == {"door-mat": 2}  # customers per named zone reach the head office
     assert [s["site"] for s in stores] == ["s1"] and availability[0]["state"] == "online"
 
 

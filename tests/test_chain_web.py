@@ -28,6 +28,7 @@ from edge.analytics import Analytics
 from edge.chain.report import chain_figures, chain_total
 from edge.chain.store import Message, migrate, write_batch
 from edge.chain.web import ChainView, start_chain_view
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import encode, make_alert
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
@@ -46,11 +47,10 @@ def summaries(site: str, camera: str, base: float, visits: list[tuple[float, flo
     """Real window summaries: visits (start offset s, dwell s, garments, rules the garment test accepts)."""
     a = Analytics(tmp / f"{site}-{camera}.sqlite", site, camera, window_s=900, min_dwell_s=1.0)
     for track, (start, dwell, garments, matched) in enumerate(visits, 1):
-        a.track_seen(track, base + start)
-        a.track_garments(track, garments)
-        a.track_verdicts(track, matched)
-        a.track_seen(track, base + start + dwell)
-        a.track_ended(track, base + start + dwell + 1)
+        a.record(CustomerSeen(track, base + start))
+        a.record(CustomerSettled(track, garments, frozenset(matched)))
+        a.record(CustomerSeen(track, base + start + dwell))
+        a.record(CustomerEnded(track, base + start + dwell + 1))
     closed = a.flush(base + max(v[0] for v in visits) + 3600)
     a.close()
     return [w for w in closed if w["customers"] or w["tracks"]]

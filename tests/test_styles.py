@@ -20,6 +20,7 @@ from edge.classify.classifier import GarmentClassifier
 from edge.config import ConsensusConfig, load_config
 from edge.customer import Customer
 from edge.consensus import GarmentVotes
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.errors import ModelError
 from edge.pipeline import CameraPipeline
 from edge.runtime import TFLiteModel, sha256_file
@@ -167,21 +168,21 @@ def test_style_mix_from_the_pipeline_to_the_report(shared_dir, tmp_path):
 
 def test_windows_without_styles_say_so(tmp_path):
     analytics = Analytics(tmp_path / "a.sqlite", "s", "c", window_s=60, min_dwell_s=0.0)
-    analytics.track_seen(1, 0.0)
-    analytics.track_seen(1, 5.0)
-    analytics.track_style(1, "casual")
-    analytics.track_seen(2, 1.0)
-    analytics.track_seen(2, 3.0)
-    analytics.track_ended(1, 5.0)
-    analytics.track_ended(2, 5.0)
+    analytics.record(CustomerSeen(1, 0.0))
+    analytics.record(CustomerSeen(1, 5.0))
+    analytics.record(CustomerSettled(1, {}, style="casual"))
+    analytics.record(CustomerSeen(2, 1.0))
+    analytics.record(CustomerSeen(2, 3.0))
+    analytics.record(CustomerEnded(1, 5.0))
+    analytics.record(CustomerEnded(2, 5.0))
     closed = analytics.flush(70.0)
     assert closed[0]["styles"] == {"casual": 1} and closed[0]["customers"] == 2
     # merged into the same row by a restart within the window
     again = Analytics(tmp_path / "a.sqlite", "s", "c", window_s=60, min_dwell_s=0.0)
-    again.track_seen(3, 10.0)
-    again.track_seen(3, 12.0)
-    again.track_style(3, "casual")
-    again.track_ended(3, 12.0)
+    again.record(CustomerSeen(3, 10.0))
+    again.record(CustomerSeen(3, 12.0))
+    again.record(CustomerSettled(3, {}, style="casual"))
+    again.record(CustomerEnded(3, 12.0))
     assert again.flush(70.0)[0]["styles"] == {"casual": 2}
 
 

@@ -4,6 +4,7 @@ the pre-flight checks them against the frame size it reads from the real clip (7
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from datetime import datetime
 
 import pytest
@@ -114,3 +115,98 @@ def test_preflight_checks_zones_against_the_clip_frame_size(tmp_path, shared_dir
     wrong.write_text(yaml.safe_dump(data))
     errors = [p.text for p in preflight.check(wrong).errors]
     assert any("cameras[0].frame_size: 1920x1080, but" in e and "gives 768x432 frames" in e for e in errors), errors
+
+
+# -- analytics by zone name (issue 23) --------------------------------------------------------------
+
+def test_window_counts_customers_per_named_zone(tmp_path):
+    """Each customer counts once in every zone their feet were in; a glimpse shorter than
+    min_dwell_s counts in no zone; an old row (before zones) says None, a restart adds counts."""
+    import sqlite3
+
+    from edge.analytics import Analytics, read_windows
+    from edge.customer_events import CustomerEnded, CustomerSeen
+
+    db = tmp_path / "analytics.sqlite"
+    t0 = 1_800_000_000.0
+    a = Analytics(db, "store", "entrance", window_s=60, min_dwell_s=1.0)
+    for ts in range(0, 10):  # customer 1 walks from the door to the rail
+        a.record(CustomerSeen(1, t0 + ts, frozenset({"door"} if ts < 5 else {"rail"})))
+    for ts in range(2, 8):  # customer 2 stays at the door, three sightings in it count once
+        a.record(CustomerSeen(2, t0 + ts, frozenset({"door"})))
+    a.record(CustomerSeen(3, t0 + 20, frozenset({"rail"})))  # a glimpse: not a customer
+    a.record(CustomerSeen(4, t0 + 30))  # in no zone
+    a.record(CustomerSeen(4, t0 + 35))
+    for customer in (1, 2, 3, 4):
+        a.record(CustomerEnded(customer, t0 + 40))
+    [window] = a.poll(t0 + 61)
+    assert window["customers"] == 3 and window["tracks"] == 4
+    assert window["zones"] == {"door": 2, "rail": 1}
+    a.close()
+    assert read_windows(db)[0]["zones"] == {"door": 2, "rail": 1}
+
+    # the daemon restarted within the window: the second run's zone counts are added
+    b = Analytics(db, "store", "entrance", window_s=60, min_dwell_s=1.0)
+    b.record(CustomerSeen(7, t0 + 45, frozenset({"rail"})))
+    b.record(CustomerSeen(7, t0 + 50, frozenset({"rail"})))
+    merged = b.flush(t0 + 61)[0]
+    assert merged["zones"] == {"door": 2, "rail": 2} and merged["customers"] == 4
+    b.close()
+
+    # a database written before zones existed: the column is added, its rows say None
+    old = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(old)
+    conn.execute("""CREATE TABLE windows (site TEXT NOT NULL, camera TEXT NOT NULL, window_start REAL NOT NULL,
+        window_end REAL NOT NULL, tracks INTEGER NOT NULL, customers INTEGER NOT NULL, garments TEXT NOT NULL,
+        rules TEXT NOT NULL, dress_customers INTEGER NOT NULL, suit_customers INTEGER NOT NULL,
+        dwell_s TEXT NOT NULL, open_tracks INTEGER NOT NULL, partial INTEGER NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (site, camera, window_start))""")
+    conn.execute("INSERT INTO windows VALUES ('store', 'entrance', 0, 60, 1, 1, '{}', '{}', 0, 0, '[3.0]', 0, 0, 0)")
+    conn.commit()
+    conn.close()
+    Analytics(old, "store", "entrance", window_s=60).close()
+    assert read_windows(old)[0]["zones"] is None
+
+
+def test_the_pipeline_tells_the_analytics_which_zones_a_customer_was_in(shared_dir, tmp_path):
+    """The real models on the demo clip's first 30 s, with the frame split into two named zones:
+    the customer events name the zones the feet were in, and the window counts exactly those."""
+    import cv2
+
+    from edge.config import ZoneConfig, load_config
+    from edge.customer_events import CustomerEventLog, CustomerSeen
+    from edge.pipeline import CameraPipeline
+    from edge.sources import Frame
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    camera = config.cameras[0].model_copy(update={"zones": {
+        "left": ZoneConfig(points=[[-50, -50], [384, -50], [384, 500], [-50, 500]]),
+        "right": ZoneConfig(points=[[384, -50], [820, -50], [820, 500], [384, 500]])}})
+    events = CustomerEventLog()
+    pipeline = CameraPipeline(config, camera, state_dir=tmp_path, customer_sinks=[events])
+    capture = cv2.VideoCapture(str(camera.source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    t0 = 1_800_000_000.0
+    windows = []
+    for index in range(300):
+        ok, image = capture.read()
+        assert ok
+        windows += pipeline.process(Frame(image, index, t0 + index / fps, index / fps)).closed_windows
+    capture.release()
+    windows += pipeline.finish().closed_windows
+    [window] = windows
+    seen: dict[int, list[float]] = {}
+    zones: dict[int, set[str]] = {}
+    for event in events.events:
+        if isinstance(event, CustomerSeen):
+            seen.setdefault(event.customer_id, []).append(event.ts)
+            zones.setdefault(event.customer_id, set()).update(event.zones)
+            assert len(event.zones) == 1  # the two zones tile the frame
+    customers = [c for c, times in seen.items() if max(times) - min(times) >= config.analytics.min_dwell_s]
+    assert len(customers) == window["customers"] >= 2
+    expected: dict[str, int] = {}
+    for customer in customers:
+        for zone in zones[customer]:
+            expected[zone] = expected.get(zone, 0) + 1
+    assert window["zones"] == expected
+    assert any(zones[c] == {"left", "right"} for c in customers)  # somebody walked across

@@ -88,6 +88,9 @@ CREATE TABLE rejected (
     received_at timestamptz NOT NULL
 );
 """),
+    (2, "windows.zones", """
+ALTER TABLE windows ADD COLUMN zones jsonb;  -- {zone name: customers}; NULL from stores older than zones
+"""),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 _MIGRATION_LOCK = 0x66_65_32_34  # pg_advisory_xact_lock key ("fe24")
@@ -243,6 +246,7 @@ def window_row(message: Message, site: str, camera: str) -> dict:
         "partial": bool(w.get("partial", False)),
         "schema_version": _count(w.get("schema_version", 1), "schema_version"),
         "styles": None if w.get("styles") is None else json.dumps(_mix(w.get("styles"), "styles")),
+        "zones": None if w.get("zones") is None else json.dumps(_mix(w.get("zones"), "zones")),
         "received_at": _utc(message.received_at),
     }
 
@@ -251,8 +255,9 @@ _ALERT_COLUMNS = ("id", "site", "camera", "rule", "time", "track_id", "garments"
                   "source_time_s", "catalog", "had_snapshot", "received_at")
 _WINDOW_COLUMNS = ("site", "camera", "window_start", "window_end", "tracks", "customers", "garments",
                    "customers_matched", "customers_alerted", "dress_customers", "suit_customers", "dwell_mean_s",
-                   "dwell_p50_s", "dwell_p95_s", "open_tracks", "partial", "schema_version", "styles", "received_at")
-_JSONB = {"garments", "box", "catalog", "customers_matched", "customers_alerted", "styles"}
+                   "dwell_p50_s", "dwell_p95_s", "open_tracks", "partial", "schema_version", "styles", "zones",
+                   "received_at")
+_JSONB = {"garments", "box", "catalog", "customers_matched", "customers_alerted", "styles", "zones"}
 
 
 def _values(columns: Iterable[str]) -> str:
