@@ -17,16 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .analytics import Analytics
-from .attributes import PersonAttributeReader
 from .attributes.votes import attribute_votes, garments_only
-from .catalog import CatalogIndex
-from .classify.classifier import GarmentClassifier
 from .config import CameraConfig, Config
 from .consensus import TIME_EPS
 from .customer import Customer, Customers
 from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerEventSink, CustomerMerged,
                               CustomerSeen, CustomerSettled, CustomerStarted)
-from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import split_limit
@@ -35,10 +31,10 @@ from .rules import RuleEngine, point_in_polygon
 from .preprocess import person_box_with_margin
 from .scheduler import ScanRequest, ScanScheduler
 from .sources import Frame
+from .stages import Models, PersonTracker, build_tracker
 from .stats import StageTimer
-from .styles import StyleMap
 from .tracking import appearance
-from .tracking.bytetrack import ByteTracker, TrackEvent
+from .tracking.bytetrack import TrackEvent
 
 log = logging.getLogger(__name__)
 
@@ -72,112 +68,18 @@ class FrameResult:
     scan_budget_ms: float | None = None  # this frame's scan budget (None: no limit)
 
 
-def build_detector(config: Config, camera: CameraConfig | None = None, threads: int | None = None) -> YoloDetector:
-    """The person detector as the daemon loads it (before class selection and tiling); the pre-flight
-    loads it here too (``threads=1``), so both build it with the same thresholds."""
-    det = config.detector
-    # A camera may have its own person-detector input (another input size, tiles: issue 26).
-    view = camera.detector if camera is not None else None
-    # ByteTrack's second association needs the low-score person boxes too, so the person
-    # class is decoded down to tracker.low_score unless the config sets its own threshold.
-    class_conf = {det.person_label: config.tracker.low_score, **det.class_conf}
-    return YoloDetector(
-        view.model if view is not None and view.model is not None else det.model,
-        manifest_path=view.manifest if view is not None and view.manifest is not None else det.manifest,
-        conf=det.conf,
-        class_conf=class_conf,
-        iou=det.iou,
-        max_detections=det.max_detections,
-        threads=det.threads if threads is None else threads,
-        class_conf_field="detector.class_conf",
-    )
-
-
-def build_garment_detector(config: Config, threads: int | None = None) -> YoloDetector | None:
-    """``garments.detector`` as the daemon and the pre-flight load it, or None when the config has none."""
-    garments = config.garments
-    if garments.detector is None:
-        return None
-    return YoloDetector(
-        garments.detector, manifest_path=garments.manifest, conf=garments.conf,
-        class_conf=garments.class_conf, iou=config.detector.iou,
-        threads=garments.threads if threads is None else threads,
-        class_conf_field="garments.class_conf",
-    )
-
-
-def build_classifier(config: Config, threads: int | None = None) -> GarmentClassifier:
-    """The garment classifier as the daemon and the pre-flight load it."""
-    cls = config.classifier
-    return GarmentClassifier(cls.model, manifest_path=cls.manifest, label_map=cls.label_map,
-                             threads=cls.threads if threads is None else threads)
-
-
-class Models:
-    """The TFLite models of one camera (an interpreter is not thread-safe: one set per camera)."""
-
-    def __init__(self, config: Config, camera: CameraConfig | None = None):
-        det = config.detector
-        view = camera.detector if camera is not None else None
-        self.detector = build_detector(config, camera)
-        # Garments are found top-down: a garment YOLO runs on each person crop (people in a
-        # store camera are small; on a person crop the garments are big enough to detect).
-        garments = config.garments
-        self.garment_detector: YoloDetector | None = build_garment_detector(config)
-        if self.garment_detector is not None:
-            if not self.garment_detector.garment_labels:
-                raise ModelError("the garment detector has no garment classes", path=garments.detector,
-                                 field="garments.detector")
-        elif self.detector.garment_labels:
-            self.garment_detector = self.detector
-        # Decode only the classes used (issue 26): the person row (and the garment rows of a detector
-        # that finds both); the boxes of those classes are the same as decoding every class.
-        if det.person_label in self.detector.labels:
-            used = [det.person_label]
-            if self.garment_detector is self.detector:
-                used += self.detector.garment_labels
-            self.detector.use_classes(used)
-        if self.garment_detector is not None and self.garment_detector is not self.detector:
-            self.garment_detector.use_classes(self.garment_detector.garment_labels)
-        if view is not None and view.tiles is not None:  # garments on crops keep the plain detector
-            from .detect.tiles import TiledDetector
-
-            self.detector = TiledDetector(self.detector, *view.tiles, overlap=view.tile_overlap)
-        cls = config.classifier
-        self.classifier = build_classifier(config)
-        # Outfit embedding consumers (issue 14): both must come from this classifier's embedding.
-        self.styles: StyleMap | None = None
-        self.catalog: CatalogIndex | None = None
-        if config.styles.enabled or config.catalog.enabled:
-            if self.classifier.embedding_size is None:
-                raise ModelError("styles/catalog need a classifier with an embedding output "
-                                 "(python -m export.embedding)", path=cls.model, field="classifier.model")
-            from .runtime import sha256_file
-
-            digest = sha256_file(cls.model)
-            if config.styles.enabled:
-                self.styles = StyleMap.load(config.styles.map, model_sha256=digest)
-            if config.catalog.enabled:
-                self.catalog = CatalogIndex.load(config.catalog.index, model_sha256=digest)
-        # Person attributes (issue 20): clothing of the whole person crop, one call per scanned customer.
-        self.attributes: PersonAttributeReader | None = None
-        if config.attributes.enabled:
-            from .attributes.model import PersonAttributeModel
-
-            self.attributes = PersonAttributeModel.from_config(config.attributes)
-
-
 class CameraPipeline:
-    """Everything that happens to one camera's frames, in order."""
+    """Everything that happens to one camera's frames, in order. The stages (``models``, ``tracker``)
+    are used through their interfaces (``edge.stages``): the defaults are what the daemon runs."""
 
     def __init__(self, config: Config, camera: CameraConfig, models: Models | None = None,
                  state_dir: Path | None = None, timer: StageTimer | None = None,
-                 customer_sinks: list[CustomerEventSink] = ()):
+                 customer_sinks: list[CustomerEventSink] = (), tracker: PersonTracker | None = None):
         self.config = config
         self.camera = camera
         self.models = models or Models(config, camera)
         self.timer = timer or StageTimer()
-        self.tracker = ByteTracker(config.tracker)
+        self.tracker = tracker or build_tracker(config)
         self.customers = Customers(config.consensus, config.identity)
         self.scheduler = ScanScheduler(config.consensus, fps_cap=camera.fps_cap)
         self.rules = RuleEngine(config.rules, camera.name)

@@ -146,7 +146,7 @@ def _model_file(out: _Collector, field_name: str, model: Path) -> bool:
 def _check_models(config: Config, out: _Collector) -> dict:
     """Load each model as the daemon does, through the daemon's own builders (edge/pipeline.py), one
     interpreter thread each; returns those that loaded ('detector', 'garments', 'classifier', 'attributes')."""
-    from .pipeline import build_classifier, build_detector, build_garment_detector
+    from .stages import build_classifier, build_detector, build_garment_detector
 
     loaded: dict = {}
     det = config.detector
