@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError
+from .paths import repo_root
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # resolve(): in a checkout this is models/manifests/ itself (the link's target), so the path a
@@ -40,7 +41,7 @@ def home_search() -> list[tuple[str, Path]]:
     if os.environ.get(HOME_ENV):
         candidates.append((f"${HOME_ENV}", Path(os.environ[HOME_ENV]).expanduser()))
     candidates.append(("the current directory", Path.cwd()))
-    candidates.append(("the checkout of the edge package", PACKAGE_DIR.parent))
+    candidates.append(("the checkout of the edge package", repo_root()))
     return candidates
 
 

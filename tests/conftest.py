@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared_dir() -> Path:
-    return Path(os.environ.get("FASHION_EDGE_SHARED", REPO.parent / "shared")).resolve()
+    from edge.paths import shared_dir  # $FASHION_EDGE_SHARED, else the repo root's sibling shared/
+
+    return shared_dir()
 
 
 @pytest.fixture(scope="session")
