@@ -27,7 +27,7 @@ import numpy as np
 from edge.errors import DatasetError
 
 from . import labels as L
-from .data import Samples, _shrink, in_validation
+from .samples import Samples, _shrink, in_validation
 
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 

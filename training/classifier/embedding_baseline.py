@@ -32,14 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from ..labels import load_label_map
         from .config import load_classifier_config
-        from .evaluate import evaluate
-        from .pipeline import REPO, rel, summary
+        from edge.paths import repo_relative as rel
+        from edge.paths import shared_dir
+
+        from .evaluate import evaluate, summary
         from .teacher import fit_teacher
         from .train import configure_threads
 
         config = load_classifier_config(args.config)
         configure_threads(config.train.threads)
-        extractor_path = args.extractor or (REPO.parent / "shared" / DEFAULT_EXTRACTOR)
+        extractor_path = args.extractor or (shared_dir() / DEFAULT_EXTRACTOR)
         label_map = load_label_map(config.label_map)
         teacher, data = fit_teacher(config, label_map, extractor_path, epochs=args.epochs)
         metrics = evaluate(teacher.validation_probabilities, data.validation.labels, label_map.labels, label_map.ten_classes)

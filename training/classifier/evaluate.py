@@ -14,6 +14,15 @@ import numpy as np
 
 from training.plots import plot_confusion_matrix
 
+KEY_CLASSES = ("dress", "blazer")  # recall targets of the issue
+
+
+def summary(metrics: dict) -> dict:
+    """The headline figures of ``evaluate``'s record (for metrics.json and ship-rule tables)."""
+    out = {k: metrics[k] for k in ("n", "top1", "top3", "macro_f1", "ten_class_accuracy", "ten_class_accuracy_any", "ten_class_n") if k in metrics}
+    out["recall"] = {c: metrics["per_class"][c]["recall"] for c in KEY_CLASSES if c in metrics["per_class"]}
+    return out
+
 
 def evaluate(probabilities: np.ndarray, truth: np.ndarray, labels: list[str], ten_classes: list[str]) -> dict:
     probabilities = np.asarray(probabilities, dtype=np.float64)

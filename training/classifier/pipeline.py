@@ -13,25 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import DatasetError, ModelError
+from edge.paths import repo_relative
 
 from ..data.clothing import grouped_folds
 from ..labels import load_label_map
 from .config import ClassifierConfig
 from .data import Arrays, TrainingData, build_training_data
+from .evaluate import summary
 
-REPO = Path(__file__).resolve().parents[2]
-KEY_CLASSES = ("dress", "blazer")  # recall targets of the issue
-
-
-def rel(path: Path | str) -> str:
-    """Paths in reports relative to the repo (../shared stays ../shared), never /work/..."""
-    return os.path.relpath(Path(path).resolve(), REPO)
-
-
-def summary(metrics: dict) -> dict:
-    out = {k: metrics[k] for k in ("n", "top1", "top3", "macro_f1", "ten_class_accuracy", "ten_class_accuracy_any", "ten_class_n") if k in metrics}
-    out["recall"] = {c: metrics["per_class"][c]["recall"] for c in KEY_CLASSES if c in metrics["per_class"]}
-    return out
+# Paths in reports relative to the repo (../shared stays ../shared), never /work/...
+rel = repo_relative
 
 
 def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -16,7 +16,6 @@ mapped scores nothing.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +23,12 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.errors import ModelError
+from edge.paths import repo_relative
 from edge.runtime import sha256_file
 
 from ..data.cache import crop_bgr
 from ..data.samples import Sample
-from .evaluate import evaluate
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _rel(path: Path | str) -> str:
-    return os.path.relpath(Path(path).resolve(), REPO)
+from .evaluate import evaluate, summary
 
 
 @dataclass
@@ -121,8 +115,6 @@ def references_of(config) -> list[Reference]:
 def apply_ship_rule(config, candidate_path: Path, samples: list[Sample], truth: np.ndarray, labels: list[str],
                     ten_classes: list[str], log=print) -> dict:
     """Evaluate candidate and references through the daemon path; the record for metrics.json."""
-    from .pipeline import summary
-
     rule = config.export.ship_rule
     refs = references_of(config)
     for ref in refs:
@@ -134,7 +126,7 @@ def apply_ship_rule(config, candidate_path: Path, samples: list[Sample], truth: 
     ref_records = []
     for ref in refs:
         metrics = daemon_metrics(ref, samples, truth, labels, ten_classes, threads, crops)
-        ref_records.append({"name": ref.name, "model": _rel(ref.model), "sha256": sha256_file(ref.model),
+        ref_records.append({"name": ref.name, "model": repo_relative(ref.model), "sha256": sha256_file(ref.model),
                             "metrics": metrics})
         log(f"ship rule: {ref.name}: " + ", ".join(f"{m} {metrics[m]:.4f}" for m in rule.metrics))
     log("ship rule: candidate: " + ", ".join(f"{m} {cand[m]:.4f}" for m in rule.metrics))

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+from edge.paths import repo_root, shared_dir
 
 
 def worn_report(model: Path, manifest: Path | None = None, to_product: dict[str, str] | None = None,
-                label_map_path: Path = REPO / "configs/label_map.yaml",
-                root: Path = REPO.parent / "shared/datasets/colorful-fashion", split: str = "val",
+                label_map_path: Path | None = None, root: Path | None = None, split: str = "val",
                 min_side_px: int = 40, margin: float = 0.05, threads: int = 2) -> dict:
+    """``label_map_path`` defaults to configs/label_map.yaml, ``root`` to the shared colorful-fashion set."""
     from edge.classify.classifier import GarmentClassifier
     from edge.config import GarmentsConfig
 
@@ -45,6 +45,8 @@ def worn_report(model: Path, manifest: Path | None = None, to_product: dict[str,
     from .evaluate import evaluate
     from .ship import daemon_probabilities
 
+    label_map_path = label_map_path or repo_root() / "configs/label_map.yaml"
+    root = root or shared_dir() / "datasets/colorful-fashion"
     label_map = load_label_map(label_map_path)
     samples = load_yolo_crops(root, split, min_side_px, margin, None, 0)
     mapped = label_map.apply(samples, "colorful-fashion")
