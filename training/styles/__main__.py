@@ -22,52 +22,65 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.classify.classifier import GarmentClassifier
-from edge.errors import ConfigError, FashionEdgeError
+from edge.config import read_yaml, resolve_paths, validate
+from edge.errors import FashionEdgeError
 from edge.runtime import sha256_file
 from edge.styles import kmeans, silhouette
 
 from .data import Embedded, clothing_items, embed_items, worn_items
 
-DEFAULTS = {
-    "k_range": [4, 12],
-    "seed": 0,
-    "n_init": 4,
-    "silhouette_sample": 2000,
-    "names": {},
-    "contact_per_cluster": 10,
-}
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-def load_config(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError("config file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML ({type(exc).__name__})", path=path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping", path=path)
-    config = {**DEFAULTS, **data}
-    base = path.resolve().parent
-    for key in ("model", "out", "report_dir", "cache_dir", "label_map"):
-        if key not in config:
-            raise ConfigError("missing", path=path, field=key)
-        config[key] = (base / config[key]).resolve()
-    for key in ("clothing", "colorful_fashion"):
-        source = config.get("data", {}).get(key)
-        if not isinstance(source, dict) or "root" not in source:
-            raise ConfigError("needs root", path=path, field=f"data.{key}")
-        source["root"] = (base / source["root"]).resolve()
-        if "split_file" in source:
-            source["split_file"] = (base / source["split_file"]).resolve()
-    low, high = config["k_range"]
-    if not 2 <= int(low) <= int(high):
-        raise ConfigError("must be [low, high] with 2 <= low <= high", path=path, field="k_range")
-    if not isinstance(config["names"], dict):
-        raise ConfigError("must map cluster id -> name", path=path, field="names")
+class ClothingSource(Strict):
+    root: Path = Field(..., description="clothing dataset folder (product photos)")
+    split_file: Path = Field(..., description="sender-grouped split JSON; only its TRAIN side is embedded")
+
+
+class WornSource(Strict):
+    root: Path = Field(..., description="colorful-fashion dataset folder (worn photos, splits/train.txt only)")
+    min_side_px: int = Field(40, ge=4, description="garment boxes shorter than this are left out")
+
+
+class StylesData(Strict):
+    clothing: ClothingSource
+    colorful_fashion: WornSource
+
+
+class StylesConfig(Strict):
+    """configs/styles.yaml; relative paths are relative to the file (``../../shared`` for shared data)."""
+
+    model: Path = Field(..., description="garment classifier TFLite with the embedding output")
+    out: Path = Field(..., description="the style map the daemon reads (centroids, names, the model's sha256)")
+    report_dir: Path = Field(..., description="contact_sheet.png, silhouette_by_k.png, styles.json (no centroids)")
+    cache_dir: Path = Field(..., description="embeddings per dataset and model sha256")
+    label_map: Path = Field(..., description="label map YAML (the clothing labels -> product labels)")
+    data: StylesData
+    k_range: tuple[int, int] = Field((4, 12), description="every k here is fitted; the best mean silhouette wins")
+    seed: int = Field(0, description="k-means++ and silhouette-sample seed")
+    n_init: int = Field(4, ge=1, description="k-means++ restarts per k, lowest inertia kept")
+    silhouette_sample: int = Field(2000, ge=2, description="points the silhouette is averaged over (seeded sample)")
+    contact_per_cluster: int = Field(10, ge=1, description="photos per cluster on the contact sheet")
+    names: dict[int, str] = Field(default_factory=dict, description="cluster id -> name, over the automatic name")
+
+    @field_validator("k_range")
+    @classmethod
+    def _k_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 2 <= low <= high:
+            raise ValueError("must be [low, high] with 2 <= low <= high")
+        return value
+
+
+def load_config(path: Path) -> StylesConfig:
+    """Validated (unknown keys rejected, one-line ConfigError naming file and field), paths resolved."""
+    path = Path(path)
+    config = validate(StylesConfig, read_yaml(path), path)
+    resolve_paths(config, path.resolve().parent)
     return config
 
 
@@ -151,17 +164,17 @@ def silhouette_plot(scores: dict[int, float], best: int, out: Path) -> Path:
     return out
 
 
-def fit(config: dict) -> dict:
-    classifier = GarmentClassifier(config["model"])
+def fit(config: StylesConfig) -> dict:
+    classifier = GarmentClassifier(config.model)
     if classifier.embedding_size is None:
-        raise FashionEdgeError(f"{config['model'].name}: no embedding output (python -m export.embedding "
-                               f"{config['model']})")
-    clothing = config["data"]["clothing"]
-    worn = config["data"]["colorful_fashion"]
-    products = embed_items(classifier, clothing_items(clothing["root"], clothing["split_file"], config["label_map"],
-                                                      "train"), config["cache_dir"], "clothing-train")
-    people = embed_items(classifier, worn_items(worn["root"], "train", int(worn.get("min_side_px", 40))),
-                         config["cache_dir"], "colorful-train-persons")
+        raise FashionEdgeError(f"{config.model.name}: no embedding output (python -m export.embedding "
+                               f"{config.model})")
+    clothing = config.data.clothing
+    worn = config.data.colorful_fashion
+    products = embed_items(classifier, clothing_items(clothing.root, clothing.split_file, config.label_map,
+                                                      "train"), config.cache_dir, "clothing-train")
+    people = embed_items(classifier, worn_items(worn.root, "train", worn.min_side_px),
+                         config.cache_dir, "colorful-train-persons")
     # Domain centring: worn and product photos differ more by domain (street vs flat lay) than by
     # garment, so uncentred k-means puts nearly every person in one cluster. Each domain is centred
     # on its own mean; the daemon sees worn crops and subtracts the worn mean (``centre``).
@@ -177,22 +190,22 @@ def fit(config: dict) -> dict:
                                         centred(products.embeddings, product_centre)]),
                         people.colours + products.colours)
     x = embedded.embeddings.astype(np.float64)
-    best, scores, (centres, labels, inertia) = choose_k(x, config["k_range"], int(config["seed"]),
-                                                       int(config["n_init"]), int(config["silhouette_sample"]))
+    best, scores, (centres, labels, inertia) = choose_k(x, config.k_range, config.seed, config.n_init,
+                                                       config.silhouette_sample)
     names, styles = [], []
     for j in range(best):
         members = np.nonzero(labels == j)[0]
         auto = auto_name([embedded.items[i].labels for i in members], [embedded.colours[i] for i in members],
                          [embedded.items[i].source for i in members], [i.labels for i in embedded.items],
                          embedded.colours)
-        name = str(config["names"].get(j, config["names"].get(str(j), auto)))
+        name = str(config.names.get(j, auto))
         names.append(name)
         sources = Counter(embedded.items[i].source for i in members)
         styles.append({"id": j, "name": name, "auto_name": auto, "count": int(len(members)),
                        "worn": int(sources["worn"]), "product": int(sources["product"])})
     result = {
-        "model_sha256": sha256_file(config["model"]),
-        "model": config["model"].name,
+        "model_sha256": sha256_file(config.model),
+        "model": config.model.name,
         "embedding_size": int(x.shape[1]),
         "k": best,
         "silhouette": scores[best],
@@ -206,11 +219,11 @@ def fit(config: dict) -> dict:
         "product_centre": [round(float(v), 6) for v in product_centre],
         "centroids": [[round(float(v), 5) for v in c] for c in centres],
     }
-    config["out"].parent.mkdir(parents=True, exist_ok=True)
-    config["out"].write_text(json.dumps(result) + "\n")
-    report = Path(config["report_dir"])
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    config.out.write_text(json.dumps(result) + "\n")
+    report = Path(config.report_dir)
     report.mkdir(parents=True, exist_ok=True)
-    contact_sheet(embedded, centres, labels, names, int(config["contact_per_cluster"]), report / "contact_sheet.png")
+    contact_sheet(embedded, centres, labels, names, config.contact_per_cluster, report / "contact_sheet.png")
     silhouette_plot(scores, best, report / "silhouette_by_k.png")
     summary = {k: v for k, v in result.items() if k not in ("centroids", "centre", "product_centre")}
     (report / "styles.json").write_text(json.dumps(summary, indent=2) + "\n")
