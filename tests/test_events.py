@@ -31,7 +31,8 @@ def jpegs(shared_dir) -> list[bytes]:
     assert image is not None
     out = []
     for i, width in enumerate((120, 160, 200, 240, 280)):
-        ok, buf = cv2.imencode(".jpg", image[100:100 + 2 * width, 40 * i:40 * i + width], [cv2.IMWRITE_JPEG_QUALITY, 80])
+        crop = image[100:100 + 2 * width, 40 * i:40 * i + width]
+        ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 80])
         assert ok
         out.append(buf.tobytes())
     return out

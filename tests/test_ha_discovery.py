@@ -157,7 +157,8 @@ def test_an_image_entity_per_camera_only_with_both_picture_opt_ins(snapshots):
         assert images == {} and len(configs) == 1 + 2 * 5 + 4  # nothing about pictures without both
         return
     assert len(configs) == 1 + 2 * 5 + 4 + 2
-    assert sorted(images) == [f"homeassistant/image/{NODE}/{cam}_last_alert_picture/config" for cam in ("entrance", "till")]
+    assert sorted(images) == [f"homeassistant/image/{NODE}/{cam}_last_alert_picture/config"
+                              for cam in ("entrance", "till")]
     for topic, c in images.items():
         camera = topic.split("/")[3].removesuffix("_last_alert_picture")
         assert set(c) <= IMAGE, set(c) - IMAGE

@@ -256,7 +256,8 @@ class EventStore:
                 self._conn.execute("UPDATE events SET snapshot = NULL, snapshot_bytes = 0 WHERE site = ?",
                                    (self.site,))
                 log.info("snapshots are off: %d stored picture(s) deleted from %s", len(names), self.snapshot_dir)
-            known = {r["snapshot"] for r in self._conn.execute("SELECT snapshot FROM events WHERE snapshot IS NOT NULL")}
+            known = {r["snapshot"] for r in
+                     self._conn.execute("SELECT snapshot FROM events WHERE snapshot IS NOT NULL")}
         stray = 0
         if self.snapshot_dir.is_dir():  # left by a crash between the picture and its row
             for path in self.snapshot_dir.glob("*/*.jp*"):
