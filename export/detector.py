@@ -21,12 +21,12 @@ import os
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from edge.errors import FashionEdgeError, ModelError
-from edge.preprocess import normalise
+from edge.errors import DatasetError, FashionEdgeError, ModelError
+from edge.preprocess import detector_input, normalise
 from edge.runtime import sha256_file
-from training.recover_coco import read_letterboxed
 
 DEFAULT_MAX_MAP50_DROP = 0.03
 
@@ -194,13 +194,22 @@ class _TFYolo:
 # -- conversion -----------------------------------------------------------------------------------
 
 
+def read_letterboxed(path: Path, imgsz: int) -> np.ndarray:
+    """An image file as the detector sees it: letterboxed RGB uint8 (edge.preprocess)."""
+    frame = cv2.imread(str(path))
+    if frame is None:
+        raise DatasetError("cannot read image", path=path)
+    rgb, _ = detector_input(frame, imgsz)
+    return rgb
+
+
 def _letterboxed(images: list[Path], imgsz: int) -> list[np.ndarray]:
     """Calibration / check batches: letterboxed RGB in [0, 1], NHWC, one image each."""
     return [normalise(read_letterboxed(path, imgsz), "unit")[None] for path in images]
 
 
 def load_torch_model(weights: str | Path):
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     from ultralytics import YOLO
@@ -302,57 +311,3 @@ def parity(float_map50: float, int8_map50: float, max_drop: float = DEFAULT_MAX_
         raise ParityError(f"int8 mAP50 {int8_map50:.4f} is {drop * 100:.1f} points below float {float_map50:.4f} "
                           f"(allowed {max_drop * 100:.1f})", field="export.max_map50_drop")
     return report
-
-
-def _repo_relative(path: Path) -> str:
-    from training.detector.config import REPO
-
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def export_from_config(cfg, weights: str | Path, out: Path | None = None, report_dir: Path | None = None) -> dict:
-    """Export, evaluate float vs int8 on val, check parity, write manifest + report."""
-    from training.detector.evaluate import evaluate_all
-
-    ex = cfg.section("export")
-    imgsz = int(cfg.get("train", "imgsz"))
-    out = out or cfg.repo_path(ex["model"])
-    data_dir = cfg.repo_path(cfg.get("data", "out"))
-    train_images = sorted((data_dir / "images" / "train").iterdir())
-    n = int(ex.get("calibration_images", 300))
-    calibration = train_images[:: max(1, len(train_images) // n)][:n]
-    model, labels = load_torch_model(weights)
-    conversion = convert(model, imgsz, calibration, out, check_images=[cfg.shared_path("media/bus.jpg")])
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {conversion}")
-    # A preliminary manifest so the daemon's detector can load the file for evaluation.
-    config = _repo_relative(cfg.path)
-    write_manifest(out, labels, imgsz, {}, config=config)
-    results = evaluate_all(cfg, weights, tflite=out, report_dir=report_dir)
-    report = parity(results["float"]["garment_map50"], results["int8"]["garment_map50"],
-                    float(ex.get("max_map50_drop", DEFAULT_MAX_MAP50_DROP)))
-    metrics = {
-        "val_garment_map50": results["int8"]["garment_map50"],
-        "val_garment_map50_95": results["int8"]["garment_map50_95"],
-        "val_per_class": results["int8"]["per_class"],
-        "store_person": results["int8"]["store_person"],
-        "float_val_garment_map50": results["float"]["garment_map50"],
-        "parity": report,
-        "conversion": conversion,
-    }
-    write_manifest(out, labels, imgsz, metrics, config=config)
-    ship_min = float(ex.get("ship_min_garment_map50", 0.55))
-    metrics["shippable"] = results["int8"]["garment_map50"] >= ship_min
-    print(json.dumps({k: v for k, v in metrics.items() if k != "val_per_class"}, indent=1))
-    if not metrics["shippable"]:
-        # Keep the candidate for inspection, but never leave it where the daemon would load it.
-        from edge.runtime import manifest_path
-
-        keep = cfg.work_dir / "candidate"
-        keep.mkdir(parents=True, exist_ok=True)
-        out.replace(keep / out.name)
-        manifest_path(out).replace(keep / manifest_path(out).name)
-        raise FashionEdgeError(
-            f"int8 garment mAP50 {results['int8']['garment_map50']:.3f} is below the ship bound {ship_min}; "
-            f"candidate moved to {keep}", field="export.ship_min_garment_map50")
-    return metrics

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import FashionEdgeError, ModelError
+from edge.paths import shared_dir
 from edge.runtime import TFLiteModel, manifest_path, read_manifest, sha256_file
 
 # Ops between the head's FULLY_CONNECTED and the model output (softmax, output requantise, reshape).
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.embedding", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="int8 classifier .tflite (rewritten in place)")
     parser.add_argument("--check-images", type=Path,
-                        default=Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clothing" / "images",
+                        default=shared_dir() / "datasets" / "clothing" / "images",
                         help="real photos whose probabilities must stay bit-identical")
     parser.add_argument("--images", type=int, default=20)
     args = parser.parse_args(argv)

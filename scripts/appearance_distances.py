@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import shared_dir  # noqa: E402
 from edge.scenarios.photos import load_people  # noqa: E402
 from edge.tracking.appearance import describe, distance  # noqa: E402
 
@@ -34,7 +35,7 @@ def seen_by_camera(person: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     people = load_people(args.shared / "datasets" / "colorful-fashion", "train", limit=args.n)

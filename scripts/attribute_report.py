@@ -39,8 +39,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.attributes.model import PersonAttributeModel  # noqa: E402
 from edge.attributes.reader import ATTRIBUTE_PREFIX  # noqa: E402
@@ -54,6 +54,8 @@ from training.attributes import labels as L  # noqa: E402
 from training.attributes.data import load_peta  # noqa: E402
 from training.attributes.metrics import summary  # noqa: E402
 from training.attributes.ship import HEIGHT_BUCKETS, MIN_PRECISION  # noqa: E402
+
+REPO = repo_root()
 
 OUTPUTS = (*L.ATTRIBUTES, "dress_or_skirt")
 PATHS = ("model", "garments")
@@ -258,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(REPO / "models/person-attributes.tflite"))
     parser.add_argument("--config", default=str(REPO / "configs/demo.yaml"),
                         help="the shipped config whose garment detector and classifier make the garment path")
-    parser.add_argument("--peta", default=str(REPO.parent / "shared/datasets/peta"))
+    parser.add_argument("--peta", default=str(shared_dir() / "datasets/peta"))
     parser.add_argument("--out", default=str(REPO / "docs/attributes-report"), help="writes OUT.json and OUT.png")
     parser.add_argument("--scores", help="also write every crop's scores of both paths to this CSV")
     parser.add_argument("--limit", type=int, help="only the first N PETA rows (a quick check)")

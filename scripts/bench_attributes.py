@@ -28,15 +28,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from edge.attributes.model import PersonAttributeModel  # noqa: E402
 
+REPO = repo_root()
+
 
 def peta_crops(n: int = 60) -> list[np.ndarray]:
-    folder = REPO.parent / "shared" / "datasets" / "peta" / "images"
+    folder = shared_dir() / "datasets" / "peta" / "images"
     paths = sorted(folder.rglob("*.jp*g"))[:: max(1, len(list(folder.rglob("*.jp*g"))) // n)][:n]
     return [c for c in (cv2.imread(str(p)) for p in paths) if c is not None]
 

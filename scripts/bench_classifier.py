@@ -21,10 +21,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.classify.classifier import GarmentClassifier  # noqa: E402
+
+REPO = repo_root()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -36,7 +38,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=REPO / "models/garment-classifier.tflite")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--images", type=Path, default=REPO.parent / "shared/datasets/clothing/images")
+    parser.add_argument("--images", type=Path, default=shared_dir() / "datasets/clothing/images")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args()
 

@@ -36,13 +36,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root  # noqa: E402
+sys.path.insert(0, str(repo_root() / "tests"))
 
 from chain_pg import PASSWORD, Postgres  # noqa: E402  (the tests' PostgreSQL helper)
 from conftest import Mosquitto  # noqa: E402  (the tests' mosquitto helper)
 from edge.mqtt.payloads import encode, make_alert  # noqa: E402
+
+REPO = repo_root()
 
 CAMERAS = ("entrance", "womenswear", "menswear", "fitting-rooms")
 GARMENTS = ("dress", "blazer", "pants", "t-shirt", "outwear", "skirt", "shirt", "shoes")

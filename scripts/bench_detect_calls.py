@@ -28,11 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.detect.yolo import YoloDetector, decode_yolo  # noqa: E402
 from edge.preprocess import detector_input, lookup_pixels  # noqa: E402
+
+REPO = repo_root()
 
 
 def plain_tensor(detector: YoloDetector, frame: np.ndarray) -> np.ndarray:
@@ -105,9 +107,9 @@ def clip_frames(path: Path, count: int) -> list[np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clip", type=Path, default=REPO.parent / "shared/media/one-by-one-person-detection.mp4")
+    parser.add_argument("--clip", type=Path, default=shared_dir() / "media/one-by-one-person-detection.mp4")
     parser.add_argument("--person-model", type=Path,
-                        default=REPO.parent / "shared/models/coco-yolo/yolo11n_full_integer_quant_416.tflite")
+                        default=shared_dir() / "models/coco-yolo/yolo11n_full_integer_quant_416.tflite")
     parser.add_argument("--garment-model", type=Path, default=REPO / "models/garment-detector.tflite")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)

@@ -23,11 +23,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.detect.yolo import YoloDetector  # noqa: E402
 from edge.errors import FashionEdgeError  # noqa: E402
+
+REPO = repo_root()
 
 
 def _stats(samples_s: list[float]) -> dict:
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--image", type=Path, default=REPO.parent / "shared/media/bus.jpg")
+    parser.add_argument("--image", type=Path, default=shared_dir() / "media/bus.jpg")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--manifest", action="store_true",
                         help="record the first model's latency under metrics.latency in its manifest")

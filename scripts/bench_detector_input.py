@@ -29,13 +29,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.detect.nms import iou_matrix  # noqa: E402
 from edge.detect.tiles import TiledDetector  # noqa: E402
 from edge.detect.yolo import YoloDetector  # noqa: E402
 from edge.scenarios.render import Scenario  # noqa: E402
+
+REPO = repo_root()
 
 HEIGHT_BINS = [(40, 60), (60, 90), (90, 130), (130, 200), (200, 320)]
 
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--per-frame", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))

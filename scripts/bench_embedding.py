@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root  # noqa: E402
 
 from edge.catalog import CatalogIndex  # noqa: E402
 from edge.classify.classifier import GarmentClassifier, l2_normalise  # noqa: E402
@@ -30,6 +30,8 @@ from edge.consensus import GarmentVotes  # noqa: E402
 from edge.customer import Customer  # noqa: E402
 from edge.runtime import TFLiteModel  # noqa: E402
 from edge.styles import StyleMap  # noqa: E402
+
+REPO = repo_root()
 
 MODEL = REPO / "models" / "garment-classifier.tflite"
 BEFORE_COMMIT = "fa8964d^"  # the commit before the embedding output was added

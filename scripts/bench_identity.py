@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
 from edge.config import ConsensusConfig, IdentityConfig  # noqa: E402
 from edge.consensus import GarmentVotes  # noqa: E402
 from edge.customer import Customer  # noqa: E402

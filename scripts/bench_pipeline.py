@@ -38,8 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
+
+REPO = repo_root()
 
 VARIANTS = ("project", "people", "naive")
 
@@ -101,7 +103,7 @@ def run_project(config, clip: str, limit: int) -> dict:
 
 def run_people(config, clip: str, limit: int, threads: int) -> dict:
     os.environ["YOLO_VERBOSE"] = "False"
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     # offline settings and a CPU torchvision::nms (the registry's torchvision is a CUDA build)
     config_dir = tempfile.mkdtemp(prefix="bench-yolo-")
@@ -341,7 +343,7 @@ def pi5_estimate(args, results: dict) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
-    parser.add_argument("--clip", default=str(REPO.parent / "shared" / "media" / "one-by-one-person-detection.mp4"))
+    parser.add_argument("--clip", default=str(shared_dir() / "media" / "one-by-one-person-detection.mp4"))
     parser.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = whole clip)")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (parent) or one (child)")
     parser.add_argument("--variants", default=",".join(VARIANTS))

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 
 from edge.classify.classifier import GarmentClassifier  # noqa: E402
 from training.styles.data import clothing_items, embed_items, worn_items  # noqa: E402
+
+REPO = repo_root()
 
 WORN_TO_PRODUCT = {"hat": {"hat"}, "dress": {"dress"}, "pants": {"pants"}, "shorts": {"shorts"},
                    "skirt": {"skirt"}, "shoe": {"shoes"}}
@@ -82,7 +84,7 @@ def float_figures(args, classifier, train, val, worn, index_labels, val_labels, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "garment-classifier.tflite")
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "styles")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here too")

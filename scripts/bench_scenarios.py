@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.pipeline import Models  # noqa: E402
 from edge.scenarios import render  # noqa: E402
@@ -47,6 +47,8 @@ from edge.scenarios.photos import load_people  # noqa: E402
 from edge.scenarios.run import run_live, run_scenario  # noqa: E402
 from edge.scenarios.score import score  # noqa: E402
 from edge.scenarios import browsing, store_walk, store_walk_report  # noqa: E402
+
+REPO = repo_root()
 
 
 def pick(people, n_dress: int, n_other: int, seed: int):
@@ -137,7 +139,7 @@ def with_overrides(config, assignments: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all; 'none': only the live crowd and the demo clip)")
     parser.add_argument("--live-fps", default="10,15", help="live crowd runs at these fps ('' to skip)")
     parser.add_argument("--crowd", type=int, default=8, help="people in view in the live crowd")

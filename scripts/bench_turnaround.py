@@ -20,13 +20,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root, shared_dir  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.pipeline import CameraPipeline, Models  # noqa: E402
 from edge.scenarios.render import Scenario, Visit  # noqa: E402
 from edge.scenarios.store_walk import load_peta_people  # noqa: E402
 from edge.sources import Frame  # noqa: E402
+
+REPO = repo_root()
 
 EPOCH = 1_767_225_600.0
 
@@ -78,7 +80,7 @@ def run(config_path: Path, limit: int, seconds_per_view: float, shared: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     parser.add_argument("--limit", type=int, default=40, help="identities (with >= 2 views) to run")
     parser.add_argument("--seconds-per-view", type=float, default=2.0)
     args = parser.parse_args()

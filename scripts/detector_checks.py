@@ -20,12 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root  # noqa: E402
 
 from training.detector.evaluate import TFLitePredictor, TorchPredictor, load_split, person_recall  # noqa: E402
 from training.detector.metrics import box_iou  # noqa: E402
 from training.detector_data import PRODUCT_CLASSES  # noqa: E402
+
+REPO = repo_root()
 
 EVAL_CONF, EVAL_IOU, IMGSZ = 0.001, 0.6, 416  # as configs/detector.yaml's evaluate section
 

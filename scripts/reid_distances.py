@@ -54,11 +54,13 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root  # noqa: E402
 from edge.preprocess import person_box_with_margin  # noqa: E402
 from edge.tracking import appearance  # noqa: E402
 from training.attributes.data import in_validation  # noqa: E402
+
+REPO = repo_root()
 
 MULTI_VIEW = ("3DPeS", "i-LID", "SARC3D", "TownCentre")
 COLOURS = ("Black", "Blue", "Brown", "Green", "Grey", "Orange", "Pink", "Purple", "Red", "White", "Yellow")

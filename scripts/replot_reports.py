@@ -17,10 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
+from edge.paths import repo_root  # noqa: E402
 
 from training.classifier.evaluate import plot_confusion, plot_history  # noqa: E402
+
+REPO = repo_root()
 
 
 def replot(report_dir: Path) -> list[Path]:

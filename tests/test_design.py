@@ -110,3 +110,73 @@ def test_customer_updates_wait_for_the_lock_the_web_thread_reads_under(tmp_path)
         assert analytics.counts()["garments_window"] == {"dress": 1}
     finally:
         analytics.close()
+
+
+def test_export_is_below_training():
+    """Issue 25: one direction between training/ and export/. A fresh interpreter imports every
+    export.* module; not one training.* module may come with them (training imports export)."""
+    code = ("import importlib, pkgutil, sys, export\n"
+            "names = [m.name for m in pkgutil.walk_packages(export.__path__, 'export.')]\n"
+            "for name in names: importlib.import_module(name)\n"
+            "print(' '.join(names)); print(' '.join(m for m in sys.modules if m.split('.')[0] == 'training'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    exported, training = (done.stdout.splitlines() + ["", ""])[:2]
+    assert {"export.detector", "export.classifier", "export.ultralytics_env"} <= set(exported.split())
+    assert training.split() == []
+
+
+def _static_imports(package: str) -> dict[str, set[str]]:
+    """module -> the modules of ``package`` it imports anywhere in its file (function-level
+    imports too: a lazy import still ties two modules together), read with ast."""
+    import ast
+
+    files = {}
+    for path in (REPO / package).rglob("*.py"):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        files[".".join(parts)] = path
+    graph = {}
+    for name, path in files.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)  # submodules by name
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    reach, stack = set(), [start]
+    while stack:
+        for nxt in graph[stack.pop()]:
+            if nxt not in reach:
+                reach.add(nxt)
+                stack.append(nxt)
+    return reach
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or round a longer loop."""
+    reach = {name: _reachable(graph, name) for name in graph}
+    groups = {tuple(sorted(other for other in reach[name] if name in reach[other]))
+              for name in graph if name in reach[name]}
+    return sorted(list(group) for group in groups)
+
+
+def test_no_import_cycles_among_training_modules():
+    """Issue 25: training/classifier/pipeline.py and ship.py imported each other; no training.*
+    module may import itself round a loop (the checker must see such a loop: a made-up graph)."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = _static_imports("training")
+    assert "training.classifier.evaluate" in graph["training.classifier.ship"]
+    assert "training.classifier.ship" in graph["training.classifier.pipeline"]
+    assert "training.classifier.pipeline" not in graph["training.classifier.ship"]
+    assert _cycles(graph) == []

@@ -142,7 +142,7 @@ def test_degraded_val_builder(tiny_fashion, tmp_path):
 
 
 def test_camera_train_set_has_no_validation_image(tmp_path, shared_dir):
-    from training.detector_data.camera_train import build_camera_train
+    from training.detector_data.camera_dataset import build_camera_train
     from training.detector_data.yolo_labels import Box, write_labels
 
     src = tmp_path / "prepared"

@@ -16,7 +16,7 @@ import pytest
 from edge.errors import FashionEdgeError
 from edge.runtime import TFLiteModel, sha256_file
 from export.detector import ParityError, convert, parity, write_manifest
-from training.ultralytics_env import setup_ultralytics
+from export.ultralytics_env import setup_ultralytics
 
 
 @pytest.fixture(scope="module")

@@ -32,19 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import DatasetError, ModelError
-from edge.preprocess import detector_input, normalise, to_model_input
+from edge.errors import ModelError
+from edge.paths import repo_root, shared_dir
+from edge.preprocess import normalise, to_model_input
 from edge.runtime import tensor_info
-from training.ultralytics_env import setup_ultralytics
-
-
-def read_letterboxed(path: Path, imgsz: int) -> np.ndarray:
-    """An image file as the detector sees it: letterboxed RGB uint8 (edge.preprocess)."""
-    frame = cv2.imread(str(path))
-    if frame is None:
-        raise DatasetError("cannot read image", path=path)
-    rgb, _ = detector_input(frame, imgsz)
-    return rgb
+from export.detector import read_letterboxed  # noqa: F401 - also imported from here by training
+from export.ultralytics_env import setup_ultralytics
 
 
 def as_unit_chw(rgb: np.ndarray) -> np.ndarray:
@@ -52,7 +45,6 @@ def as_unit_chw(rgb: np.ndarray) -> np.ndarray:
     return normalise(rgb, "unit").transpose(2, 0, 1)
 
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -166,7 +158,7 @@ def recover(tflite_path: Path, model_yaml: str = "yolov8n.yaml", image_path: Pat
     from ultralytics.nn.tasks import DetectionModel
     from ultralytics.nn.modules import Conv
 
-    image_path = image_path or _shared() / "media" / "bus.jpg"
+    image_path = image_path or shared_dir() / "media" / "bus.jpg"
     rgb = read_letterboxed(image_path, imgsz)
     convs, _ = read_tflite_convs(tflite_path, rgb)
 
@@ -248,12 +240,6 @@ def calibrate_batchnorm(model, images: list[Path], imgsz: int = 416, batch: int 
     return len(tensors)
 
 
-def _shared() -> Path:
-    import os
-
-    return Path(os.environ.get("FASHION_EDGE_SHARED", REPO.parent / "shared")).resolve()
-
-
 # --- verification: recovered float model vs the TFLite file on real images -----------------
 
 
@@ -321,23 +307,23 @@ def save_checkpoint(model, out: Path) -> None:
 
 
 def _coco_names() -> list[str]:
-    path = _shared() / "models" / "coco-yolo" / "coco_labels.txt"
+    path = shared_dir() / "models" / "coco-yolo" / "coco_labels.txt"
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tflite", type=Path, default=_shared() / "models/coco-yolo/yolov8n_full_integer_quant_416.tflite")
-    parser.add_argument("--out", type=Path, default=REPO / "runs/recover/yolov8n_coco.pt")
+    parser.add_argument("--tflite", type=Path, default=shared_dir() / "models/coco-yolo/yolov8n_full_integer_quant_416.tflite")
+    parser.add_argument("--out", type=Path, default=repo_root() / "runs/recover/yolov8n_coco.pt")
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--tolerance-px", type=float, default=8.0)
-    parser.add_argument("--calibration-dir", type=Path, default=_shared() / "datasets/colorful-fashion/images")
+    parser.add_argument("--calibration-dir", type=Path, default=shared_dir() / "datasets/colorful-fashion/images")
     parser.add_argument("--calibration-images", type=int, default=64)
     args = parser.parse_args(argv)
     model, stats = recover(args.tflite, imgsz=args.imgsz)
     calibration = sorted(args.calibration_dir.glob("*.jpg"))[: args.calibration_images]
     stats["bn_calibration_images"] = calibrate_batchnorm(model, calibration, args.imgsz)
-    media = _shared() / "media"
+    media = shared_dir() / "media"
     report = verify(model, args.tflite, [media / "bus.jpg", media / "zidane.jpg"], args.imgsz, args.tolerance_px)
     report.update(stats)
     print(json.dumps(report, indent=1))

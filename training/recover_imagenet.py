@@ -39,12 +39,12 @@ import cv2
 import numpy as np
 
 from edge.errors import ModelError
+from edge.paths import repo_root, shared_dir
 from edge.preprocess import classifier_input
 from edge.runtime import tensor_info
 from edge.preprocess import to_model_input
-from training.recover_coco import _dequant, _interpreter, _shared
+from training.recover_coco import _dequant, _interpreter
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TFLITE = "models/imagenet/mobilenet_v2_1.0_224_quant.tflite"  # under ../shared
 BN_EPSILON = 1e-3  # keras.applications.MobileNetV2's batch-norm epsilon
 LOGITS = "logits"  # Keras name of the recovered 1001-way top
@@ -264,7 +264,7 @@ def _logit_scale(interp) -> float:
 
 def clothing_images(n: int, seed: int = 0) -> list[Path]:
     """``n`` real photos of ../shared/datasets/clothing/images (seeded sample, sorted)."""
-    paths = sorted((_shared() / "datasets/clothing/images").glob("*.jpg"))
+    paths = sorted((shared_dir() / "datasets/clothing/images").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     return [paths[i] for i in sorted(rng.choice(len(paths), size=min(n, len(paths)), replace=False))]
 
@@ -278,10 +278,10 @@ def save_weights(backbone, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tflite", type=Path, default=_shared() / DEFAULT_TFLITE)
+    parser.add_argument("--tflite", type=Path, default=shared_dir() / DEFAULT_TFLITE)
     parser.add_argument("--images", type=int, default=300, help="clothing photos used for the verification")
     parser.add_argument("--min-agreement", type=float, default=0.95)
-    parser.add_argument("--out", type=Path, default=REPO / "runs/recover/mobilenet_v2_imagenet.npz")
+    parser.add_argument("--out", type=Path, default=repo_root() / "runs/recover/mobilenet_v2_imagenet.npz")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     try:

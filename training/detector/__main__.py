@@ -76,7 +76,7 @@ def run_evaluate(cfg, weights) -> None:
 
 
 def run_export(cfg, weights) -> None:
-    from export.detector import export_from_config
+    from training.detector.export_step import export_from_config
 
     export_from_config(cfg, weights)
 

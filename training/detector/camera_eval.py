@@ -39,17 +39,13 @@ import cv2
 import numpy as np
 
 from edge.errors import DatasetError
+from edge.paths import repo_root, shared_dir
 from training.detector_data import GARMENT_CLASSES, PRODUCT_CLASSES
 from training.detector_data.camera import FixedDegradation, degrade_fixed, person_height
 
-REPO = Path(__file__).resolve().parents[2]
 HEIGHTS = (240, 160, 110)
-DEFAULT_OUT = REPO / "runs" / "detector_val_camera"
-REPORT = REPO / "models" / "reports" / "detector" / "camera_scale.json"
-
-
-def _shared() -> Path:
-    return Path(os.environ.get("FASHION_EDGE_SHARED", REPO.parent / "shared")).resolve()
+DEFAULT_OUT = repo_root() / "runs" / "detector_val_camera"
+REPORT = repo_root() / "models" / "reports" / "detector" / "camera_scale.json"
 
 
 def _sha(path: Path) -> str:
@@ -71,7 +67,7 @@ def build_degraded_val(fashion_dir: Path, out: Path, heights=HEIGHTS, seed: int 
     if teacher is None:
         from training.detector_data.teacher import DEFAULT_TEACHER, PersonTeacher, TeacherSettings
 
-        teacher = PersonTeacher(TeacherSettings(model=_shared() / DEFAULT_TEACHER))
+        teacher = PersonTeacher(TeacherSettings(model=shared_dir() / DEFAULT_TEACHER))
     ids = read_split(fashion_dir / "splits" / split_file)[:limit]
     train_ids = set(read_split(fashion_dir / "splits" / "train.txt")) if (fashion_dir / "splits" / "train.txt").is_file() else set()
     overlap = sorted(set(ids) & train_ids)
@@ -240,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--limit", type=int, default=None)
     e = sub.add_parser("evaluate")
-    e.add_argument("--model", type=Path, default=REPO / "models/garment-detector.tflite")
+    e.add_argument("--model", type=Path, default=repo_root() / "models/garment-detector.tflite")
     e.add_argument("--name", default="shipped")
     e.add_argument("--data", type=Path, default=DEFAULT_OUT)
     e.add_argument("--report", type=Path, default=REPORT)
@@ -250,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", type=Path, default=REPORT)
     args = parser.parse_args(argv)
     if args.cmd == "build":
-        m = build_degraded_val(_shared() / "datasets/colorful-fashion", args.out, seed=args.seed, limit=args.limit)
+        m = build_degraded_val(shared_dir() / "datasets/colorful-fashion", args.out, seed=args.seed, limit=args.limit)
         hs = [e["person_h"] for e in m["images"].values()]
         print(f"wrote {args.out}: {m['ids']} images x (clean + {m['heights']}); person height in the clean photos "
               f"median {np.median(hs):.0f} px, min {min(hs):.0f}")

@@ -2,7 +2,7 @@
 
     python -m training.detector.camera_ship --config configs/detector_camera.yaml [--weights W.pt] [--dry-run]
 
-1. ``export.detector.export_from_config``: int8 TFLite of ``--weights`` (default the run's
+1. ``training.detector.export_step.export_from_config``: int8 TFLite of ``--weights`` (default the run's
    ``best.pt``) at ``export.model`` (under runs/, not where the daemon loads), float vs int8 on
    the clean val split with the existing parity gate (``export.max_map50_drop``); its report goes
    to ``<candidate>_report/`` beside the candidate, so the shipped model's report is untouched.
@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 
 from edge.errors import FashionEdgeError
+from edge.paths import repo_root
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "models" / "garment-detector.tflite"
+SHIPPED = repo_root() / "models" / "garment-detector.tflite"
 MAX_CLEAN_DROP = 0.01
 
 
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="candidate TFLite (default export.model)")
     parser.add_argument("--report", type=Path, default=None, help="camera_scale.json to merge into")
     args = parser.parse_args(argv)
-    from export.detector import ParityError, export_from_config
+    from export.detector import ParityError
+    from training.detector.export_step import export_from_config
     from training.detector.camera_eval import REPORT, evaluate_scales, merge_report, plot, table
     from training.detector.config import load_config
     from training.detector.train import run_name
@@ -89,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(out, SHIPPED)
         manifest = json.loads(manifest_path(out).read_text())
         manifest["metrics"]["camera_scale"] = {k: v["garment_map50"] for k, v in candidate["scales"].items()}
-        manifest["source"] = ("YOLOv8n fine-tuned at store-camera scale by `python -m training.detector.camera_train "
+        manifest["source"] = ("YOLOv8n fine-tuned at store-camera scale by `python -m training.detector.camera_finetune "
                               f"--config {args.config}` from the stage-2 model (float weights recovered from its int8 file)")
         manifest_path(SHIPPED).write_text(json.dumps(manifest, indent=1) + "\n")
-        dest = REPO / "models" / "reports" / "detector"
+        dest = repo_root() / "models" / "reports" / "detector"
         for f in report_dir.iterdir():
             if f.is_file():
                 shutil.copy(f, dest / f.name)

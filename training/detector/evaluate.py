@@ -56,7 +56,7 @@ class TorchPredictor:
     """Float PyTorch model with the daemon's letterbox and decode."""
 
     def __init__(self, weights: str | Path, imgsz: int, conf: float, iou: float, max_det: int = 300, threads: int = 1):
-        from training.ultralytics_env import setup_ultralytics
+        from export.ultralytics_env import setup_ultralytics
 
         setup_ultralytics()
         import torch

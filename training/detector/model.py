@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 def build_model(nc: int = 11, cls_width: int = 80, model_yaml: str = "yolov8n.yaml", verbose: bool = False):
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     import torch
@@ -37,7 +37,7 @@ def cls_width_of(model) -> int:
 
 def garment_trainer_class():
     """An Ultralytics DetectionTrainer whose model is ``build_model`` (then the weights loaded)."""
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     from ultralytics.models.yolo.detect import DetectionTrainer

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ModelError
+from edge.paths import repo_root, shared_dir
 from training.detector_data import PRODUCT_CLASSES
 from training.recover_coco import (
     _decode,
-    _shared,
     as_unit_chw,
     calibrate_batchnorm,
     quantised_input,
@@ -34,9 +34,7 @@ from training.recover_coco import (
     read_tflite_convs,
     take_best_conv,
 )
-from training.ultralytics_env import setup_ultralytics
-
-REPO = Path(__file__).resolve().parents[2]
+from export.ultralytics_env import setup_ultralytics
 
 
 def _conv_descendants(tflite_path: Path) -> dict[int, int]:
@@ -92,7 +90,7 @@ def recover(tflite_path: Path, nc: int, model_yaml: str = "yolov8n.yaml", image_
     import torch
     from ultralytics.nn.modules import Conv
 
-    image_path = image_path or _shared() / "media" / "bus.jpg"
+    image_path = image_path or shared_dir() / "media" / "bus.jpg"
     rgb = read_letterboxed(image_path, imgsz)
     convs, _ = read_tflite_convs(tflite_path, rgb)
     downstream = _conv_descendants(tflite_path)
@@ -174,19 +172,19 @@ def save_checkpoint(model, out: Path, names: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tflite", type=Path, default=REPO / "models/garment-detector.tflite")
-    parser.add_argument("--out", type=Path, default=REPO / "runs/detector/init/garment_shipped_recovered.pt")
+    parser.add_argument("--tflite", type=Path, default=repo_root() / "models/garment-detector.tflite")
+    parser.add_argument("--out", type=Path, default=repo_root() / "runs/detector/init/garment_shipped_recovered.pt")
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--calibration-images", type=int, default=128)
     args = parser.parse_args(argv)
-    fashion = _shared() / "datasets/colorful-fashion"
+    fashion = shared_dir() / "datasets/colorful-fashion"
     train_ids = [s.strip() for s in (fashion / "splits/train.txt").read_text().split() if s.strip()]
     val_ids = [s.strip() for s in (fashion / "splits/val.txt").read_text().split() if s.strip()]
     model, stats = recover(args.tflite, len(PRODUCT_CLASSES), imgsz=args.imgsz)
     step = max(1, len(train_ids) // args.calibration_images)
     calib = [fashion / "images" / f"{i}.jpg" for i in train_ids[::step]][: args.calibration_images]
     stats["bn_calibration_images"] = calibrate_batchnorm(model, calib, args.imgsz)
-    media = _shared() / "media"
+    media = shared_dir() / "media"
     checks = [media / "bus.jpg", media / "zidane.jpg"] + [fashion / "images" / f"{i}.jpg" for i in val_ids[:8]]
     report = verify(model, args.tflite, checks, args.imgsz)
     report.update(stats)

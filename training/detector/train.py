@@ -8,10 +8,10 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 
-from .config import DetectorConfig
+from .config import DetectorTrainingConfig
 
 
-def init_weights(cfg: DetectorConfig) -> str:
+def init_weights(cfg: DetectorTrainingConfig) -> str:
     """What training starts from: the recovered COCO checkpoint or the bare model YAML."""
     init = cfg.section("init")
     mode = init.get("mode", "recovered")
@@ -33,18 +33,18 @@ def init_weights(cfg: DetectorConfig) -> str:
     return str(ckpt)
 
 
-def run_name(cfg: DetectorConfig, name: str | None = None) -> str:
+def run_name(cfg: DetectorTrainingConfig, name: str | None = None) -> str:
     """Ultralytics run folder under work_dir: --name, else the config's run_name, else train_<init mode>."""
     return name or cfg.raw.get("run_name") or f"train_{cfg.section('init').get('mode', 'recovered')}"
 
 
-def recovered_checkpoint(cfg: DetectorConfig) -> Path:
+def recovered_checkpoint(cfg: DetectorTrainingConfig) -> Path:
     return cfg.work_dir / "init" / "yolov8n_coco_recovered.pt"
 
 
-def train(cfg: DetectorConfig, time_hours: float | None = None, name: str | None = None) -> Path:
+def train(cfg: DetectorTrainingConfig, time_hours: float | None = None, name: str | None = None) -> Path:
     """Run Ultralytics training; returns the best.pt path. Writes train_summary.json beside it."""
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     from ultralytics import YOLO

@@ -21,7 +21,7 @@ def _model(ckpt: dict):
 
 
 def interpolate(start: Path, tuned: Path, alpha: float, out: Path) -> Path:
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     import torch

@@ -28,12 +28,12 @@ import yaml
 from tqdm import tqdm
 
 from edge.errors import ConfigError, DatasetError, FashionEdgeError
+from edge.paths import repo_root
 
 from . import PRODUCT_CLASSES
 from .prepare import _link
 from .yolo_labels import Box, check_box, find_image, write_labels
 
-REPO = Path(__file__).resolve().parents[2]
 PIXEL_TOLERANCE = 1.0  # annotation tools round; a box 1 px past the border is not an error
 
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classmap", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
-        class_map = ClassMap.load(args.classmap or REPO / f"configs/detector_classmap_{args.format}.yaml")
+        class_map = ClassMap.load(args.classmap or repo_root() / f"configs/detector_classmap_{args.format}.yaml")
         if args.format == "deepfashion2":
             n = convert_deepfashion2(args.src, args.out, args.split, class_map)
         else:

@@ -1,9 +1,9 @@
 """Camera-scale fine-tuning (issue 10): build the degraded training set, then train or resume.
 
-    python -m training.detector.camera_train --config configs/detector_camera.yaml [--steps data,train]
-    python -m training.detector.camera_train --config configs/detector_camera.yaml --resume
+    python -m training.detector.camera_finetune --config configs/detector_camera.yaml [--steps data,train]
+    python -m training.detector.camera_finetune --config configs/detector_camera.yaml --resume
 
-* ``data``: ``training.detector_data.camera_train.build_camera_train`` from ``data.source`` into
+* ``data``: ``training.detector_data.camera_dataset.build_camera_train`` from ``data.source`` into
   ``data.out`` (settings in the config's ``camera`` section).
 * ``train``: Ultralytics from ``init.checkpoint`` with ``training.detector.model.GarmentTrainer``
   (keeps the shipped model's 80-wide class branch). Ultralytics writes ``weights/last.pt`` after
@@ -24,7 +24,7 @@ from edge.errors import ConfigError, FashionEdgeError
 
 def run_data(cfg) -> dict:
     from training.detector_data.camera import AugmentSettings
-    from training.detector_data.camera_train import build_camera_train
+    from training.detector_data.camera_dataset import build_camera_train
     from training.detector_data.prepare import read_split
 
     cam = dict(cfg.section("camera"))
@@ -52,7 +52,7 @@ def run_data(cfg) -> dict:
 def run_train(cfg, resume: bool, time_hours: float | None) -> Path:
     from training.detector.model import garment_trainer_class
     from training.detector.train import init_weights, run_name
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
 
     setup_ultralytics()
     import torch
@@ -89,7 +89,7 @@ def run_train(cfg, resume: bool, time_hours: float | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.detector.camera_train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m training.detector.camera_finetune", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/detector_camera.yaml")
     parser.add_argument("--steps", default="data,train")
     parser.add_argument("--resume", action="store_true", help="continue the run from weights/last.pt")

@@ -14,7 +14,7 @@ What it fixes (see ../shared/README.md, "Offline notes"):
 
 Usage::
 
-    from training.ultralytics_env import setup_ultralytics
+    from export.ultralytics_env import setup_ultralytics
     setup_ultralytics()
     from ultralytics import YOLO
 """
@@ -26,8 +26,9 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_DIR = REPO / ".yolo"  # ignored by .gitignore
+from edge.paths import repo_root
+
+DEFAULT_CONFIG_DIR = repo_root() / ".yolo"  # ignored by .gitignore
 
 _done = False
 
