@@ -202,3 +202,30 @@ def test_event_list_in_a_headless_browser(tmp_path, events):
     finally:
         driver.quit()
         server.stop()
+
+
+def test_report_counts_only_its_own_site_in_a_shared_state_folder(tmp_path, events):
+    """Two configs sharing one state folder: `report --config` counts only its own site's events."""
+    import yaml
+
+    events.mark_false("ev-1")
+    other = EventStore(tmp_path, "other-site", Retention(), snapshots_enabled=False)
+    for n in range(5):
+        other.record(f"other-{n}", "entrance", n, "dress", time.time(), "consensus", [("dress", 0.9)])
+        other.mark_false(f"other-{n}")
+    other.close()
+    Analytics(tmp_path / "analytics.sqlite", site=SITE, camera="entrance").close()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "site": SITE, "cameras": [{"name": "entrance", "source": "0"}],
+        "detector": {"model": "x.tflite"}, "classifier": {"model": "y.tflite"},
+        "rules": [{"name": "dress", "when": ["dress"]}, {"name": "suit", "when": ["suit"]}],
+        "service": {"state_dir": str(tmp_path)}}))
+    result = subprocess.run([sys.executable, "-m", "edge", "report", "--config", str(config)], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+            if line.split()[:1] in (["dress"], ["suit"])}
+    assert rows == {"dress": ["3", "1", "33%"], "suit": ["1", "0", "0%"]}, result.stdout
+    assert "the last 90 days (events.retention_days)" in result.stdout
+    assert (tmp_path / "report" / "rules.csv").is_file()  # default: report/ in the state folder
