@@ -34,7 +34,7 @@ def test_every_shipped_detector_config_loads(path):
     cfg = load_detector_config(path)
     assert cfg.work_dir == (REPO / "runs" / "detector").resolve()
     assert int(cfg.get("train", "imgsz")) == 416
-    assert cfg.repo_path(cfg.get("export", "model")).suffix == ".tflite"
+    assert cfg.local_path(cfg.get("export", "model")).suffix == ".tflite"
     assert cfg.shared_path("media").name == "media"
 
 
@@ -83,3 +83,20 @@ def test_a_bad_styles_config_is_one_line_naming_file_and_field(tmp_path, change,
         load_styles_config(path)
     text = str(caught.value)
     assert "\n" not in text and str(path) in text and f"{field}:" in text and message.lower() in text.lower()
+
+
+def test_detector_config_paths_are_relative_to_the_file_like_every_config(tmp_path, monkeypatch):
+    """One path convention (issue 25): data.out, export.model and work_dir start at the config's
+    folder, as in the daemon's, classifier's and styles' configs; names under `shared` start there."""
+    monkeypatch.delenv("FASHION_EDGE_SHARED", raising=False)
+    raw = yaml.safe_load((REPO / "configs" / "detector.yaml").read_text())
+    folder = tmp_path / "store" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "detector.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_detector_config(folder / "detector.yaml")
+    assert cfg.work_dir == tmp_path / "store" / "runs" / "detector"
+    assert cfg.local_path(cfg.get("data", "out")) == tmp_path / "store" / "runs" / "detector_data"
+    assert cfg.local_path(cfg.get("export", "model")) == tmp_path / "store" / "models" / "garment-detector.tflite"
+    assert cfg.shared == tmp_path / "shared"
+    assert cfg.shared_path(cfg.get("data", "fashion_dir")) == tmp_path / "shared" / "datasets" / "colorful-fashion"
+    assert cfg.local_path("/abs/model.tflite") == Path("/abs/model.tflite")

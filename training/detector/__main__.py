@@ -24,7 +24,7 @@ def run_prepare(cfg) -> None:
     settings = PrepareSettings(
         fashion_dir=cfg.shared_path(data["fashion_dir"]),
         media_dir=cfg.shared_path(data["media_dir"]),
-        out=cfg.repo_path(data["out"]),
+        out=cfg.local_path(data["out"]),
         teacher=TeacherSettings(model=cfg.shared_path(teacher.pop("model")), **teacher),
         frame_step=int(data.get("store_frame_step", 10)),
         store_train_fraction=float(data.get("store_train_fraction", 0.8)),
@@ -48,7 +48,7 @@ def run_recover(cfg) -> None:
     imgsz = int(cfg.get("train", "imgsz"))
     model, stats = recover(tflite, init.get("model_yaml", "yolov8n.yaml"), cfg.shared_path("media/bus.jpg"), imgsz)
     # BN statistics from training images (the prepared train split, colorful-fashion + store frames)
-    train_images = sorted((cfg.repo_path(cfg.get("data", "out")) / "images" / "train").iterdir())
+    train_images = sorted((cfg.local_path(cfg.get("data", "out")) / "images" / "train").iterdir())
     step = max(1, len(train_images) // int(init.get("bn_calibration_images", 128)))
     stats["bn_calibration_images"] = calibrate_batchnorm(model, train_images[::step], imgsz)
     media = cfg.shared_path("media")

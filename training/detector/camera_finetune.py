@@ -36,12 +36,12 @@ def run_data(cfg) -> dict:
     if pseudo:  # garment labels for the store frames from a garment detector (an int8 .tflite)
         from training.detector.evaluate import TFLitePredictor
 
-        model = cfg.repo_path(pseudo["teacher"])
+        model = cfg.local_path(pseudo["teacher"])
         if not model.is_file():
             raise ConfigError(f"file not found: {model}", path=cfg.path, field="camera.store_pseudo_labels.teacher")
         teacher_conf = float(pseudo.get("conf", 0.5))
         teacher = TFLitePredictor(model, teacher_conf, 0.6)
-    summary = build_camera_train(cfg.repo_path(cfg.get("data", "source")), cfg.repo_path(cfg.get("data", "out")),
+    summary = build_camera_train(cfg.local_path(cfg.get("data", "source")), cfg.local_path(cfg.get("data", "out")),
                                  val_ids, seed=int(cam.get("seed", 0)), p_degrade=float(cam.get("p_degrade", 0.7)),
                                  max_fashion=cam.get("max_fashion"), store_step=int(cam.get("store_step", 1)),
                                  settings=settings, store_teacher=teacher, store_teacher_conf=teacher_conf)
@@ -77,7 +77,7 @@ def run_train(cfg, resume: bool, time_hours: float | None) -> Path:
         t = dict(cfg.section("train"))
         hours = time_hours if time_hours is not None else t.pop("time_hours", None)
         t.pop("time_hours", None)
-        data_yaml = cfg.repo_path(cfg.get("data", "out")) / "data.yaml"
+        data_yaml = cfg.local_path(cfg.get("data", "out")) / "data.yaml"
         if not data_yaml.is_file():
             raise ConfigError(f"{data_yaml} is missing; run the 'data' step first", path=cfg.path, field="data.out")
         YOLO(init_weights(cfg)).train(data=str(data_yaml), project=str(cfg.work_dir), name=run, exist_ok=True,

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     run_dir = cfg.work_dir / run_name(cfg)
     weights = Path(args.weights) if args.weights else run_dir / "weights" / "best.pt"
-    out = args.out.resolve() if args.out else cfg.repo_path(cfg.get("export", "model"))
+    out = args.out.resolve() if args.out else cfg.local_path(cfg.get("export", "model"))
     report_dir = out.parent / f"{out.stem}_report"
     report = args.report or REPORT
     try:

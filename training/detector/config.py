@@ -1,4 +1,4 @@
-"""configs/detector*.yaml -> a validated settings object (paths resolved against the repo root).
+"""configs/detector*.yaml -> a validated settings object (paths resolved against the file's folder).
 
 The YAML is validated by pydantic with ``extra="forbid"``, as the daemon's config is
 (``edge.config``): an unknown or misspelt key, or a value of the wrong type, is a one-line
@@ -7,8 +7,10 @@ depend on the step being run stay where the step runs (``init.mode``, ``init.che
 ``training.detector.train.init_weights``), and the steps read their settings through
 ``section()`` / ``get()`` as the YAML gives them, so a default lives in one place: the step.
 
-Paths: ``shared`` (default ``../shared``) and ``work_dir`` are relative to the repo root, like
-the ``data``, ``init`` and ``export`` paths; ``$FASHION_EDGE_SHARED`` overrides ``shared``.
+Paths, as in every other config of the project: relative to the config file's folder (configs/),
+so ``../models/...``, ``../runs/...`` and ``../../shared`` (``$FASHION_EDGE_SHARED`` overrides
+``shared``). Dataset and model names inside the shared folder (``data.fashion_dir``,
+``data.media_dir``, ``data.teacher.model``, ``init.tflite``) are relative to ``shared``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.config import read_yaml, validate
 from edge.errors import ConfigError
-from edge.paths import repo_root, shared_dir
+from edge.paths import shared_dir
 
 
 class Strict(BaseModel):
@@ -37,7 +39,7 @@ class TeacherSection(Strict):
 
 
 class DataSection(Strict):
-    out: str = Field(..., description="prepared Ultralytics dataset folder (under the repo root)")
+    out: str = Field(..., description="prepared Ultralytics dataset folder")
     fashion_dir: str | None = Field(None, description="colorful-fashion dataset, under `shared`")
     media_dir: str | None = Field(None, description="store-like clips and test photos, under `shared`")
     teacher: TeacherSection | None = Field(None, description="person pseudo-labels (the prepare step)")
@@ -51,7 +53,7 @@ class DataSection(Strict):
 
 
 class PseudoLabelSection(Strict):
-    teacher: str = Field(..., description="garment detector (int8 .tflite, repo-relative) that labels store frames")
+    teacher: str = Field(..., description="garment detector (int8 .tflite) that labels store frames")
     conf: float = Field(0.5, ge=0, le=1, description="score a garment pseudo-label needs")
 
 
@@ -73,7 +75,7 @@ class InitSection(Strict):
     model_yaml: str | None = Field(None, description="Ultralytics model YAML (recovered, scratch)")
     bn_calibration_images: int | None = Field(None, ge=1, description="training images batch-norm is re-estimated on")
     verify_tolerance_px: float | None = Field(None, gt=0, description="recovered vs TFLite person boxes, px")
-    checkpoint: str | None = Field(None, description="checkpoint: the .pt a run starts from (repo-relative)")
+    checkpoint: str | None = Field(None, description="checkpoint: the .pt a run starts from")
 
 
 class TrainSection(Strict):
@@ -102,7 +104,7 @@ class EvaluateSection(Strict):
 
 
 class ExportSection(Strict):
-    model: str = Field(..., description="int8 TFLite written by the export step (repo-relative)")
+    model: str = Field(..., description="int8 TFLite written by the export step")
     calibration_images: int = Field(300, ge=1, description="training images for int8 calibration")
     max_map50_drop: float = Field(0.03, ge=0, le=1, description="parity: mAP50 the int8 model may lose vs float")
     ship_min_garment_map50: float = Field(0.55, ge=0, le=1, description="below this the model is not shipped")
@@ -111,8 +113,8 @@ class ExportSection(Strict):
 class DetectorTrainingSettings(Strict):
     """The whole file; sections a step does not need may be left out (the step says so if it does)."""
 
-    shared: str = Field("../shared", description="the read-only shared folder, repo-relative ($FASHION_EDGE_SHARED wins)")
-    work_dir: str = Field("runs/detector", description="Ultralytics runs, checkpoints, logs (repo-relative)")
+    shared: str = Field("../../shared", description="the read-only shared folder ($FASHION_EDGE_SHARED wins)")
+    work_dir: str = Field("../runs/detector", description="Ultralytics runs, checkpoints, logs")
     run_name: str | None = Field(None, description="run folder under work_dir (default train_<init mode>)")
     data: DataSection | None = None
     camera: CameraSection | None = None
@@ -131,6 +133,7 @@ class DetectorTrainingConfig:
     raw: dict
     shared: Path
     work_dir: Path
+    base: Path  # the config file's folder: relative paths start here
 
     def section(self, name: str) -> dict:
         value = self.raw.get(name)
@@ -144,8 +147,9 @@ class DetectorTrainingConfig:
             raise ConfigError("missing", path=self.path, field=f"{section}.{key}")
         return values[key]
 
-    def repo_path(self, value: str | Path) -> Path:
-        return (repo_root() / value).resolve() if not Path(value).is_absolute() else Path(value)
+    def local_path(self, value: str | Path) -> Path:
+        """A path setting of the file (data.out, init.checkpoint, export.model, ...), resolved."""
+        return (self.base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
     def shared_path(self, value: str | Path) -> Path:
         return (self.shared / value).resolve()
@@ -155,6 +159,7 @@ def load_config(path: str | Path) -> DetectorTrainingConfig:
     path = Path(path)
     raw = read_yaml(path)
     settings = validate(DetectorTrainingSettings, raw, path)
-    shared = shared_dir(default=repo_root() / settings.shared)
-    work_dir = (repo_root() / settings.work_dir).resolve()
-    return DetectorTrainingConfig(path=path, raw=raw, shared=shared, work_dir=work_dir)
+    base = path.resolve().parent
+    shared = shared_dir(default=base / settings.shared)
+    work_dir = (base / settings.work_dir).resolve()
+    return DetectorTrainingConfig(path=path, raw=raw, shared=shared, work_dir=work_dir, base=base)

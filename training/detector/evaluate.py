@@ -193,9 +193,9 @@ def evaluate_all(cfg, weights: str | Path, tflite: str | Path | None = None, rep
     """Float (and int8, if the TFLite exists) on val; person recall on store_val; figures + JSON."""
     ev = cfg.section("evaluate")
     imgsz = int(cfg.get("train", "imgsz"))
-    data_dir = cfg.repo_path(cfg.get("data", "out"))
-    report_dir = report_dir or cfg.repo_path("models/reports/detector")
-    tflite = Path(tflite) if tflite else cfg.repo_path(cfg.get("export", "model"))
+    data_dir = cfg.local_path(cfg.get("data", "out"))
+    report_dir = report_dir or cfg.local_path("models/reports/detector")
+    tflite = Path(tflite) if tflite else cfg.local_path(cfg.get("export", "model"))
     val = load_split(data_dir, "val", limit)
     store = load_split(data_dir, "store_val", limit)
     labels = PRODUCT_CLASSES

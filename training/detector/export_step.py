@@ -30,8 +30,8 @@ def export_from_config(cfg, weights: str | Path, out: Path | None = None, report
     """Export, evaluate float vs int8 on val, check parity, write manifest + report."""
     ex = cfg.section("export")
     imgsz = int(cfg.get("train", "imgsz"))
-    out = out or cfg.repo_path(ex["model"])
-    data_dir = cfg.repo_path(cfg.get("data", "out"))
+    out = out or cfg.local_path(ex["model"])
+    data_dir = cfg.local_path(cfg.get("data", "out"))
     train_images = sorted((data_dir / "images" / "train").iterdir())
     n = int(ex.get("calibration_images", 300))
     calibration = train_images[:: max(1, len(train_images) // n)][:n]

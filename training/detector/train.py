@@ -20,7 +20,7 @@ def init_weights(cfg: DetectorTrainingConfig) -> str:
     if mode == "checkpoint":  # fine-tune a model an earlier run trained (a second stage)
         if "checkpoint" not in init:
             raise ConfigError("missing (mode checkpoint needs a .pt path)", path=cfg.path, field="init.checkpoint")
-        ckpt = cfg.repo_path(init["checkpoint"])
+        ckpt = cfg.local_path(init["checkpoint"])
         if not ckpt.is_file():
             raise ConfigError(f"{ckpt} is missing; train the first stage first", path=cfg.path, field="init.checkpoint")
         return str(ckpt)
@@ -50,7 +50,7 @@ def train(cfg: DetectorTrainingConfig, time_hours: float | None = None, name: st
     from ultralytics import YOLO
 
     t = dict(cfg.section("train"))
-    data_yaml = cfg.repo_path(cfg.get("data", "out")) / "data.yaml"
+    data_yaml = cfg.local_path(cfg.get("data", "out")) / "data.yaml"
     if not data_yaml.is_file():
         raise ConfigError(f"{data_yaml} is missing; run the 'prepare' step first", path=cfg.path, field="data.out")
     hours = time_hours if time_hours is not None else t.pop("time_hours", None)
