@@ -52,6 +52,7 @@ ANALYTICS_FINAL_RETRY_S = 3.0
 SOURCES_CLOSE_S = 4.0  # all sources are closed in parallel within this (a wedged stream is abandoned)
 CAMERA_JOIN_S = 3.0  # then all camera threads, together
 STOP_BUDGET_S = 14.0  # sources + cameras + outbox flush; 'offline' and the broker stop come after
+EVENTS_RETENTION_INTERVAL_S = 3600.0  # event/picture retention also runs this often (a quiet shop has no writes)
 PROGRESS_INTERVAL_S = 10.0  # file sources: one "frame x/y" line this often (a long file is otherwise silent)
 BROKER_FILE = "broker.json"  # in the state directory while the embedded broker runs: `alerts` reads it
 DEMO_MARKER = ".fashion-edge-demo"  # a state folder the demo owns and clears at every demo start
@@ -301,6 +302,18 @@ class Daemon:
         except Exception:  # the event list is a convenience: it must never stop a camera
             log.exception("event %s not stored", payload.get("id"))
 
+    def _apply_event_retention(self) -> None:
+        """Old events and pictures go even when no alert comes for days (a failure is logged)."""
+        if self.events is None:
+            return
+        try:
+            removed = self.events.apply_retention()
+            if removed["events"] or removed["pictures"]:
+                log.info("events: retention removed %d event(s) and %d picture(s)", removed["events"],
+                         removed["pictures"])
+        except Exception as exc:
+            log.warning("events: retention not applied (%s)", exc)
+
     def _camera_status(self, cam: CameraState, stats: dict) -> None:
         cam.status = {"state": stats.get("state", "streaming"), "since": round(time.time(), 3),
                       **{k: v for k, v in stats.items() if k != "state"}}
@@ -413,6 +426,7 @@ class Daemon:
             self.notifier.status(f"running {len(self.cameras)} camera(s)")
             run_started = time.monotonic()
             next_stats = run_started + self.config.mqtt.stats_interval_s
+            next_retention = run_started + EVENTS_RETENTION_INTERVAL_S
             progress = _Progress(self.cameras, self.options.progress_interval_s)
             unhealthy: str | None = None
             while not self.stop_event.is_set() and not all(c.done for c in self.cameras):
@@ -431,6 +445,9 @@ class Daemon:
                     self._publish("publish_stats", self.stats())
                     next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
                 progress.maybe_log()
+                if time.monotonic() >= next_retention:
+                    self._apply_event_retention()
+                    next_retention = time.monotonic() + EVENTS_RETENTION_INTERVAL_S
             self.run_seconds = time.monotonic() - run_started
         finally:
             self.notifier.stopping()

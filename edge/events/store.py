@@ -12,9 +12,9 @@ No appearance (no embedding, no colour, no crop) is stored in a row.
 
 How long: rows ``events.retention_days``; pictures ``snapshots.retention_days`` and at most
 ``snapshots.max_mb`` in all (the oldest pictures go first; their rows stay, without a picture).
-Retention runs at start-up and after each write. With ``snapshots.enabled: false`` no picture is
-written, and the pictures of an earlier run with snapshots on are deleted at start-up (off means
-no picture on the device).
+Retention runs at start-up, after each write and hourly (the daemon calls ``apply_retention``).
+With ``snapshots.enabled: false`` no picture is written, and the pictures of an earlier run with
+snapshots on are deleted at start-up (off means no picture on the device).
 
 Failures: the alert is published (outbox) before it is recorded here, and a write that fails
 (disk full, a lock, an I/O error) is logged and counted (``failures``), never raised to the
