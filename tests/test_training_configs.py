@@ -26,7 +26,7 @@ def test_paths_helper_finds_this_checkout_and_the_shared_folder(monkeypatch, tmp
     assert paths.shared_dir() == (REPO.parent / "shared").resolve()
     assert paths.shared_dir(default=tmp_path) == tmp_path.resolve()  # a config's own `shared` setting
     assert paths.repo_relative(REPO / "models" / "x.tflite") == "models/x.tflite"
-    assert paths.repo_relative(REPO.parent / "shared" / "media") == "../shared/media"
+    assert paths.repo_relative(REPO.parent / "no-such-sibling" / "media") == "../no-such-sibling/media"  # not /work/...
 
 
 @pytest.mark.parametrize("path", DETECTOR_CONFIGS, ids=lambda p: p.name)
