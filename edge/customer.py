@@ -50,6 +50,9 @@ class Customer:
     since_reacquired: AppearanceViews | None = field(default=None, repr=False)
     box_before_reacquired: np.ndarray | None = field(default=None, repr=False)
     seen_before_reacquired: float | None = None
+    # snapshots.enabled only: the person's pixels in the last frame they were seen, for the picture of
+    # an alert decided as they left (the frame then no longer shows them); dropped when they leave
+    last_picture: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.track_id < 0:

@@ -249,7 +249,7 @@ class Daemon:
         for alert in result.alerts:
             payload = self._alert_payload(alert)
             # privacy: a picture is taken only with snapshots.enabled, and leaves the device only with .mqtt too
-            jpeg = self._snapshot(result, alert) if snapshots.enabled else None
+            jpeg = self._snapshot(alert) if snapshots.enabled else None
             if jpeg and snapshots.mqtt:
                 self._publish("publish_snapshot", cam.config.name, jpeg)
             self._publish("publish_alert", payload)  # the outbox first: the event store can never hold it back
@@ -278,15 +278,14 @@ class Daemon:
             catalog=alert.catalog,  # catalog.enabled: look-alike item ids (issue 14)
         )
 
-    def _snapshot(self, result: FrameResult, alert: Alert) -> bytes | None:
-        """JPEG of the customer's box; only called when snapshots.enabled (privacy default: off).
-        None when there is nothing to encode (an empty box): the alert goes out without a picture."""
-        x1, y1, x2, y2 = alert.crop_box
+    def _snapshot(self, alert: Alert) -> bytes | None:
+        """JPEG of the customer (the pixels the pipeline kept: at an exit decision those of the last
+        frame they were in); only with snapshots.enabled (privacy default: off). None when there is
+        nothing to encode: the alert goes out without a picture."""
         try:
-            crop = result.frame.image[y1:y2, x1:x2]
-            if crop.size == 0:
+            if alert.picture is None or alert.picture.size == 0:
                 return None
-            ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, self.config.snapshots.jpeg_quality])
+            ok, jpeg = cv2.imencode(".jpg", alert.picture, [cv2.IMWRITE_JPEG_QUALITY, self.config.snapshots.jpeg_quality])
         except (cv2.error, AttributeError, TypeError, ValueError) as exc:
             log.warning("alert of customer #%d: no snapshot (%s)", alert.track_id, exc)
             return None

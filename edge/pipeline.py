@@ -51,10 +51,12 @@ class Alert:
     frame_index: int
     source_time_s: float | None
     timestamp: float
-    crop_box: tuple[int, int, int, int]
     decided: str = "consensus"  # how the garments were decided: consensus / early / exit
     # catalogue matches [{"id", "score"}] when catalog.enabled covers this rule (ids only), else None
     catalog: list[dict] | None = None
+    # snapshots.enabled only: the customer's pixels for the alert's picture (the current frame's crop,
+    # or at an exit decision the last frame the customer was seen in); None: no picture is taken
+    picture: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class CameraPipeline:
         self.customer_sinks: list[CustomerEventSink] = [self.analytics, *customer_sinks]
         # The camera's named zones in pixels: a customer's sightings say which ones their feet are in.
         self.zones = {name: camera.zone_polygon(name) for name in camera.zones}
+        self.keep_pictures = config.snapshots.enabled  # privacy: pixels are kept only for opted-in pictures
         person = config.detector.person_label
         labels = self.models.detector.labels
         if person not in labels:
@@ -184,6 +187,8 @@ class CameraPipeline:
                 customer.last_seen, customer.box = ts, box
                 if customer.first_box is None:
                     customer.first_box = box
+                if self.keep_pictures:
+                    customer.last_picture = self._picture(frame, box)
                 self._emit(CustomerSeen(customer.id, ts, self._zones_of(box)))
         return alerts
 
@@ -208,8 +213,17 @@ class CameraPipeline:
             # one whose rule waited on an 'unless' garment that never settled is released. The
             # alert says 'exit' and carries the last box the person had (they are gone now).
             alerts = self._rules_for(customer, customer.box, frame, at_exit=True)
+        customer.last_picture = None  # the customer left: no pixels of them are kept
         self._emit(CustomerEnded(customer.id, frame.timestamp))
         return alerts
+
+    @staticmethod
+    def _picture(frame: Frame, box: np.ndarray) -> np.ndarray | None:
+        """A copy of the person's pixels (the frame buffer may be reused by the source)."""
+        h, w = frame.image.shape[:2]
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+        return frame.image[y1:y2, x1:x2].copy() if x2 > x1 and y2 > y1 else None
 
     def _split_contradicted(self, frame: Frame, tracks: Detections) -> list[Alert]:
         """A re-acquired customer whose garments no longer agree *and* who looks different is
@@ -413,11 +427,9 @@ class CameraPipeline:
                                    self._assign_style(customer)))
         when = datetime.fromtimestamp(frame.timestamp, tz=timezone.utc).astimezone()
         matches = self.rules.evaluate(customer.fired_rules, garments, foot_point(box), when, pending=pending)
-        h, w = frame.image.shape[:2]
         alerts = []
         for match in matches:
             self._emit(CustomerAlerted(customer.id, match.rule_name))
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
             alerts.append(
                 Alert(
                     camera=self.camera.name,
@@ -428,9 +440,10 @@ class CameraPipeline:
                     frame_index=frame.index,
                     source_time_s=frame.source_time_s,
                     timestamp=frame.timestamp,
-                    crop_box=(max(0, x1), max(0, y1), min(w, x2), min(h, y2)),
                     decided="exit" if at_exit else customer.decided_by([label for label, _ in match.garments]),
                     catalog=self._catalog_matches(customer, match.rule_name, [label for label, _ in match.garments]),
+                    picture=(customer.last_picture if at_exit else self._picture(frame, box))
+                    if self.keep_pictures else None,
                 )
             )
         return alerts

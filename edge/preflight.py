@@ -126,6 +126,7 @@ def check(path: str | Path, *, source: str | None = None, live_timeout_s: float 
     _check_secrets(config, out)
     _check_listeners(config, out)
     _check_state_dir(config, out)
+    _check_events(config, out)
     _check_rules(config, out, models)
     return Preflight(config, out.problems)
 
@@ -437,6 +438,32 @@ def _check_state_dir(config: Config, out: _Collector) -> None:
     if problem:
         level, why = problem
         out.add(level, "service.state_dir", f"cannot create or write the state directory: {why}")
+
+
+def _check_events(config: Config, out: _Collector) -> None:
+    """The event list the daemon opens at start (docs/events.md) and the picture opt-ins."""
+    import sqlite3
+
+    snapshots = config.snapshots
+    if snapshots.mqtt and not snapshots.enabled:
+        out.warning("snapshots.mqtt", "has no effect without snapshots.enabled: no picture is taken")
+    db_path = config.state_dir() / "events.sqlite"
+    if not db_path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        out.error("service.state_dir", f"{db_path}: not a readable events database ({exc}); the run would exit 2 "
+                  "(move the file away)")
+        return
+    if tables and "events" not in tables:
+        out.error("service.state_dir", f"{db_path} holds another program's tables ({', '.join(sorted(tables)[:5])}); "
+                  "the run would exit 2 (move the file away or set service.state_dir)")
 
 
 # -- rules -------------------------------------------------------------------------------------

@@ -324,3 +324,28 @@ def test_a_rule_naming_a_person_reading_needs_the_attribute_model(tmp_path, shar
     errors, _ = problems(cli("check-config", write(tmp_path / "typo.yaml", data)))
     assert any("'person.tuxedo' names no such attribute; the model reads: " in line and "person.suit" in line
                for line in errors), errors
+
+
+def test_the_event_list_and_the_picture_opt_ins_are_checked(tmp_path, shared_dir):
+    """snapshots.mqtt without snapshots.enabled takes no picture: a warning; another program's
+    events.sqlite in the state folder (the run would exit 2 on it) is an error naming the file."""
+    import sqlite3
+
+    data = demo_data(shared_dir)
+    data["snapshots"] = {"enabled": False, "mqtt": True}
+    data["service"] = {"state_dir": str(tmp_path / "state")}
+    config = write(tmp_path / "store.yaml", data)
+    result = cli("check-config", config)
+    errors, warnings = problems(result)
+    assert result.returncode == 0 and errors == [], result.stderr
+    assert [w for w in warnings if "snapshots.mqtt" in w and "snapshots.enabled" in w], result.stderr
+
+    (tmp_path / "state").mkdir()
+    conn = sqlite3.connect(tmp_path / "state" / "events.sqlite")
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.commit()
+    conn.close()
+    result = cli("check-config", config)
+    errors, _ = problems(result)
+    assert result.returncode == 2
+    assert [e for e in errors if "service.state_dir" in e and "events.sqlite" in e and "invoices" in e], result.stderr

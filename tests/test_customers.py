@@ -160,6 +160,23 @@ def test_a_customer_who_leaves_before_consensus_is_decided_at_exit(tmp_path):
     assert run(pipe, frames)[0] == []
 
 
+def test_an_exit_decision_s_picture_shows_the_customer_not_the_empty_frame(tmp_path):
+    """snapshots.enabled: the alert decided as the customer left carries the pixels of the last frame
+    they were in (the frame of the decision shows nobody); without snapshots no pixels are kept."""
+    pipe = pipeline(tmp_path, garment_score=0.7)
+    pipe.keep_pictures = True  # what snapshots.enabled sets
+    frames = [canvas((300, RED, RED))] * 4 + [canvas()] * 40
+    alerts, _ = run(pipe, frames)
+    [alert] = alerts
+    assert alert.decided == "exit" and alert.picture is not None
+    assert alert.picture.shape[:2] == (200, 80)  # the painted person's box
+    assert np.abs(alert.picture.reshape(-1, 3).mean(axis=0) - RED).max() < 1  # their red, not the grey floor
+    assert all(c.last_picture is None for c in pipe.customers.gallery._left.values())  # gone with the customer
+    assert len(pipe.customers.gallery) == 1
+    off, _ = run(pipeline(tmp_path / "off", garment_score=0.7), frames)
+    assert off[0].decided == "exit" and off[0].picture is None
+
+
 def test_a_person_cut_by_the_frame_edge_is_still_scanned(tmp_path):
     pipe = pipeline(tmp_path)
     image = np.full((260, 640, 3), GREY, np.uint8)  # feet below the bottom edge all along

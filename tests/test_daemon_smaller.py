@@ -152,6 +152,30 @@ def test_demo_keeps_an_outbox_that_still_holds_alerts(tmp_path):
     assert not (state / "outbox.sqlite").exists() and "kept" not in line, line
 
 
+def test_demo_clears_the_previous_runs_events_and_pictures(tmp_path):
+    """A demo run with snapshots on left an event list and pictures: the next demo starts without them
+    (before: they piled up across demo runs); a folder that is not the demo's keeps them."""
+    from edge.commands.demo import start_clean
+    from edge.daemon import DEMO_MARKER
+
+    state = tmp_path / "demo"
+    pictures = state / "snapshots" / "entrance"
+    pictures.mkdir(parents=True)
+    (pictures / "a.jpg").write_bytes(b"\xff\xd8 picture")
+    (state / "events.sqlite").write_bytes(b"")
+    (state / "events.sqlite-wal").write_bytes(b"")
+    (state / DEMO_MARKER).write_text("demo\n")
+    start_clean(state, owned=True)
+    assert not (state / "snapshots").exists() and not list(state.glob("events.sqlite*"))
+
+    store = tmp_path / "store"
+    (store / "snapshots").mkdir(parents=True)
+    (store / "events.sqlite").write_bytes(b"")
+    line = start_clean(store, owned=False)
+    assert "not a demo state folder" in line
+    assert (store / "events.sqlite").exists() and (store / "snapshots").is_dir()
+
+
 # The real CLI; camera 'entrance' hangs in its 10th frame (an inference that never returns) after
 # telling the test socket, so the test can send SIGTERM while it hangs.
 STUCK_CAMERA = """

@@ -14,6 +14,7 @@ port and the demo says so; ``fashion-edge alerts`` finds it through ``state/demo
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..config import load_config
@@ -22,7 +23,8 @@ from ..errors import ConfigError, SourceError
 from ..resources import is_demo_config
 from .run import checked_config, options_from_args, summarise
 
-DEMO_STATE_FILES = ("analytics.sqlite", "outbox.sqlite")  # with their -wal / -shm companions
+DEMO_STATE_FILES = ("analytics.sqlite", "outbox.sqlite", "events.sqlite")  # with their -wal / -shm companions
+DEMO_STATE_FOLDERS = ("snapshots",)  # pictures of a demo run with snapshots.enabled
 STAGE_ORDER = ("detect", "track", "garment_detect", "garments", "rules+analytics", "total")
 
 
@@ -64,9 +66,9 @@ def _queued_alerts(outbox: Path) -> int:
 
 
 def start_clean(state_dir: Path, owned: bool) -> str:
-    """Remove the previous demo run's analytics and outbox from ``state_dir``; one line saying what.
-    An outbox that still holds alerts is kept: the previous run said they were kept for the next
-    start, and this run sends them."""
+    """Remove the previous demo run's analytics, outbox, events and pictures from ``state_dir``; one
+    line saying what. An outbox that still holds alerts is kept: the previous run said they were kept
+    for the next start, and this run sends them."""
     queued = _queued_alerts(state_dir / "outbox.sqlite")
     keep = ("outbox.sqlite",) if queued else ()
     files = [p for name in DEMO_STATE_FILES if name not in keep for p in state_dir.glob(f"{name}*") if p.is_file()]
@@ -80,6 +82,8 @@ def start_clean(state_dir: Path, owned: bool) -> str:
         (state_dir / DEMO_MARKER).write_text("a fashion-edge demo state folder: cleared at every demo start\n")
         for path in files:
             path.unlink()
+        for name in DEMO_STATE_FOLDERS:
+            shutil.rmtree(state_dir / name, ignore_errors=True)
     except OSError as exc:
         raise ConfigError(f"cannot clear the demo state folder ({exc.strerror or exc})", path=state_dir,
                           field="service.state_dir") from None
