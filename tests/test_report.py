@@ -16,6 +16,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from edge.analytics import Analytics, read_windows  # noqa: E402
 from edge.commands.report import (NO_CUSTOMERS, NO_GARMENTS, PARTIAL_NOTE, customers_figure,  # noqa: E402
                                   garment_mix_figure)
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled  # noqa: E402
 from edge.plot_style import label_colour  # noqa: E402
 
 T0 = 1_800_000_000.0  # a multiple of 60
@@ -23,10 +24,10 @@ T0 = 1_800_000_000.0  # a multiple of 60
 
 def visit(a: Analytics, track_id: int, start: float, end: float, garments: dict | None = None):
     for ts in (start, (start + end) / 2, end):
-        a.track_seen(track_id, T0 + ts)
+        a.record(CustomerSeen(track_id, T0 + ts))
     if garments:
-        a.track_garments(track_id, garments)
-    a.track_ended(track_id, T0 + end + 2)
+        a.record(CustomerSettled(track_id, garments))
+    a.record(CustomerEnded(track_id, T0 + end + 2))
 
 
 @pytest.fixture
@@ -96,8 +97,8 @@ def test_empty_windows_say_so(windows, tmp_path):
     # A database with only empty windows: the chart says so instead of a blank axis.
     db = tmp_path / "empty.sqlite"
     a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
-    a.track_seen(1, T0 + 1)
-    a.track_ended(1, T0 + 1.5)  # a glimpse, not a customer
+    a.record(CustomerSeen(1, T0 + 1))
+    a.record(CustomerEnded(1, T0 + 1.5))  # a glimpse, not a customer
     a.poll(T0 + 130)
     nobody = read_windows(db)
     assert [w["customers"] for w in nobody] == [0, 0]
@@ -174,7 +175,7 @@ def test_report_marks_shares_an_older_version_counted(tmp_path, repo_dir):
     db = tmp_path / "analytics.sqlite"
     a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
     visit(a, 1, 0, 10, {"dress": 0.9})
-    a.track_verdicts(1, {"dress"})
+    a.record(CustomerSettled(1, {}, frozenset({"dress"})))
     visit(a, 2, 65, 70, {"dress": 0.9, "pants": 0.8})
     a.poll(T0 + 130)
     a.close()
@@ -187,3 +188,29 @@ def test_report_marks_shares_an_older_version_counted(tmp_path, repo_dir):
     assert "100%" in first and "~" not in first
     assert "100%~" in second
     assert "~ share counted by an older version" in result.stdout
+
+
+def test_report_counts_customers_per_named_zone(tmp_path, repo_dir):
+    """Windows that counted named zones: one line of totals and a zone chart; windows without zones
+    (a camera without any) draw no zone chart."""
+    db = tmp_path / "analytics.sqlite"
+    a = Analytics(db, "store", "door", window_s=60, min_dwell_s=1.0)
+    for customer, start, zones in ((1, 0, {"door"}), (2, 5, {"door", "rail"}), (3, 65, {"rail"})):
+        a.record(CustomerSeen(customer, T0 + start, frozenset(zones)))
+        a.record(CustomerSeen(customer, T0 + start + 4))
+        a.record(CustomerEnded(customer, T0 + start + 5))
+    a.poll(T0 + 130)
+    a.close()
+    result = _report(repo_dir, "--db", db, "--out", tmp_path / "charts")
+    assert result.returncode == 0, result.stderr
+    assert "customers per named zone: door 2, rail 2" in result.stdout
+    assert (tmp_path / "charts" / "zone_mix.png").is_file()
+
+    plain = tmp_path / "plain.sqlite"
+    b = Analytics(plain, "store", "door", window_s=60, min_dwell_s=1.0)
+    visit(b, 1, 0, 10, {"dress": 0.9})
+    b.poll(T0 + 60)
+    b.close()
+    result = _report(repo_dir, "--db", plain, "--out", tmp_path / "plain-charts")
+    assert result.returncode == 0 and "named zone" not in result.stdout
+    assert not (tmp_path / "plain-charts" / "zone_mix.png").exists()

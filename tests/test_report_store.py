@@ -18,16 +18,17 @@ import yaml  # noqa: E402
 
 from edge.analytics import Analytics, read_windows  # noqa: E402
 from edge.commands.report import garment_mix_figure  # noqa: E402
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled  # noqa: E402
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC, a multiple of 60
 
 
 def visit(a: Analytics, track_id: int, start: float, end: float, garments: dict | None = None):
     for ts in (start, end):
-        a.track_seen(track_id, T0 + ts)
+        a.record(CustomerSeen(track_id, T0 + ts))
     if garments:
-        a.track_garments(track_id, garments)
-    a.track_ended(track_id, T0 + end + 2)
+        a.record(CustomerSettled(track_id, garments))
+    a.record(CustomerEnded(track_id, T0 + end + 2))
 
 
 def two_sites(state):

@@ -17,6 +17,7 @@ import pytest
 
 from edge.analytics import Analytics
 from edge.config import parse_config
+from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.errors import ConfigError
 from edge.integrations import web_password
 from edge.web import WebServer, WebState, read_day_windows
@@ -38,11 +39,10 @@ def day_db(tmp_path, camera="entrance", site="store-042"):
     for w, garments in enumerate(({"dress": 0.9}, {"suit": 0.8})):
         t = start + 60 * w
         for tid in (10 * w + 1, 10 * w + 2):
-            analytics.track_seen(tid, t + 1)
-            analytics.track_garments(tid, garments)
-            analytics.track_verdicts(tid, set(garments))  # rules named like the garment accept them
-            analytics.track_seen(tid, t + 20)
-            analytics.track_ended(tid, t + 20)
+            analytics.record(CustomerSeen(tid, t + 1))
+            analytics.record(CustomerSettled(tid, garments, frozenset(set(garments))))  # rules named like the garment accept them
+            analytics.record(CustomerSeen(tid, t + 20))
+            analytics.record(CustomerEnded(tid, t + 20))
         analytics.poll(t + 61)
     analytics.flush(start + 200)
     analytics.close()
@@ -369,9 +369,9 @@ def test_analytics_of_this_site_only_in_the_store_time_zone(tmp_path, frame):
     for site, people in (("store-042", 1), ("store-043", 3)):
         analytics = Analytics(db, site=site, camera="entrance", window_s=60, min_dwell_s=0.5)
         for tid in range(people):
-            analytics.track_seen(tid, t + 1)
-            analytics.track_seen(tid, t + 20)
-            analytics.track_ended(tid, t + 20)
+            analytics.record(CustomerSeen(tid, t + 1))
+            analytics.record(CustomerSeen(tid, t + 20))
+            analytics.record(CustomerEnded(tid, t + 20))
         analytics.flush(t + 130)
         analytics.close()
     state = make_state(tmp_path, frame, db)

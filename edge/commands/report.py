@@ -224,7 +224,23 @@ def garment_mix_figure(windows: list[dict], zone: str | None = None):
     """Customers per settled garment label, all cameras together, one bar per label side by side in
     each window (not stacked: one customer with shoes and a dress is in both bars, and a stack would
     pass the number of customers), with the window's customers as a black mark above them. Before
-    the rules: a dress a rule vetoed is still a dress vote here (``edge/analytics.py``)."""
+    the rules: a dress a rule vetoed is still a dress vote here (``edge/analytics/windows.py``)."""
+    return _side_by_side_mix(windows, "garments", "customers with the garment (people per window)",
+                             "Garment mix per window (settled votes, before rules)", zone)
+
+
+def area_mix_figure(windows: list[dict], zone: str | None = None):
+    """Customers per named zone of the cameras (``cameras[].zones``: their feet were in it), side by
+    side like the garment mix (a customer who walked through two zones is in both bars); drawn only
+    when some window counted zones."""
+    return _side_by_side_mix(windows, "zones", "customers who were in the zone (people per window)",
+                             "Customers per named zone and window", zone, none_note="customers in no named zone")
+
+
+def _side_by_side_mix(windows: list[dict], key: str, ylabel: str, title: str, zone: str | None = None,
+                      none_note: str = NO_GARMENTS):
+    """One bar per name of the window's ``key`` mix, side by side, and the window's customers as a
+    black mark; ``zone`` is the time zone of the axis."""
     import numpy as np
     from matplotlib.patches import Patch
 
@@ -233,7 +249,7 @@ def garment_mix_figure(windows: list[dict], zone: str | None = None):
     plt = _pyplot()
     starts, ticks, partial = _time_axis(windows, zone)
     index = {s: i for i, s in enumerate(starts)}
-    names = sorted({name for w in windows for name in w["garments"]})
+    names = sorted({name for w in windows for name in (w.get(key) or {})})
     colours = distinct_colours(names)
     customers = np.zeros(len(starts))
     for w in windows:
@@ -246,7 +262,7 @@ def garment_mix_figure(windows: list[dict], zone: str | None = None):
     for k, name in enumerate(names):
         counts = np.zeros(len(starts))
         for w in windows:
-            counts[index[w["window_start"]]] += w["garments"].get(name, 0)
+            counts[index[w["window_start"]]] += (w.get(key) or {}).get(name, 0)
         bars = ax.bar(x - 0.4 + width * (k + 0.5), counts, width, label=name, color=colours[name])
         for i, patch in enumerate(bars):
             patch.set_hatch(_partial_hatch(partial, i))
@@ -254,9 +270,8 @@ def garment_mix_figure(windows: list[dict], zone: str | None = None):
     if customers.any():
         ax.hlines(customers, x - 0.45, x + 0.45, colors="black", linewidths=1.5, label="customers in the window")
     # A window without customers says so; one with customers whose garments never settled the other.
-    notes = [NO_GARMENTS if n else NO_CUSTOMERS for n in customers]
-    _finish_axes(ax, windows, ticks, tallest, notes, "customers with the garment (people per window)",
-                 "Garment mix per window (settled votes, before rules)", zone)
+    notes = [none_note if n else NO_CUSTOMERS for n in customers]
+    _finish_axes(ax, windows, ticks, tallest, notes, ylabel, title, zone)
     if customers.any():  # the y range holds the customers marks too
         ax.set_ylim(0, max(float(customers.max()), 1.0) * 1.15)
     handles, labels = ax.get_legend_handles_labels()
@@ -286,6 +301,8 @@ def write_charts(windows: list[dict], out_dir: Path, zone: str | None = None) ->
     charts = [("customers_per_window.png", customers_figure), ("garment_mix.png", garment_mix_figure)]
     if any(w.get("styles") for w in windows):  # styles.enabled (issue 14)
         charts.append(("style_mix.png", style_mix_figure))
+    if any(w.get("zones") for w in windows):  # cameras with named zones
+        charts.append(("zone_mix.png", area_mix_figure))
     for name, build in charts:
         fig = build(windows, zone)
         fig.savefig(out_dir / name, dpi=100)
@@ -405,6 +422,12 @@ def main(args) -> int:
     total = sum(w["customers"] for w in windows)
     print(f"{len(windows)} window(s), {total} customer(s)"
           + (f"; {others} window(s) of other sites in {db_path} left out" if others else ""))
+    areas: dict[str, int] = {}
+    for w in windows:
+        for name, n in (w.get("zones") or {}).items():
+            areas[name] = areas.get(name, 0) + n
+    if areas:  # a customer who walked through two zones counts in both
+        print("customers per named zone: " + ", ".join(f"{name} {n}" for name, n in sorted(areas.items())))
     try:
         charts = write_charts(windows, out_dir, zone)
     except OSError as exc:
