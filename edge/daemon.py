@@ -30,24 +30,20 @@ import cv2
 from .config import CameraConfig, Config
 from .errors import ConfigError, SourceError
 from .events import EventStore
+from .exit_policy import (EXIT_THREAD_DIED, CameraFacts, DeliveryFacts, RunProblem, camera_problems,
+                          delivery_problems, exit_code)
 from .mqtt.broker import EmbeddedBroker
-from .mqtt.payloads import make_alert
 from .mqtt.publisher import MqttPublisher
-from .pipeline import Alert, CameraPipeline, FrameResult, Models
+from .alerts import Alert
+from .pipeline import CameraPipeline, FrameResult, Models
 from .integrations import Integrations
 from .service import ServiceNotifier, StageWatchdog, install_signal_handlers
+from .sinks import ConsoleSink, EventListSink, MqttSink, ResultSink, deliver
 from .sources import open_source
 from .stats import RateMeter, StageTimer
 
 log = logging.getLogger("fashion-edge")
 
-# Exit codes (README, docs/failure-modes.md). 2 = bad input is raised as FashionEdgeError, see cli.py.
-EXIT_CAMERA_FAILED = 1  # a camera thread died (or every camera failed): systemd restarts the service
-EXIT_THREAD_DIED = 1  # a thread the service depends on died and could not be restarted (same code)
-EXIT_UNDELIVERED = 3  # the run ended with alerts still in the outbox (nothing lost, kept on disk)
-EXIT_VIDEO_ENDED_EARLY = 4  # a video file ended before the end its container declares (damaged)
-EXIT_ANALYTICS_UNSTORED = 5  # closed analytics windows could not be written (published, not stored)
-EXIT_ALERTS_LOST = 6  # alerts the outbox could not store (disk full) and the broker never acknowledged
 ANALYTICS_FINAL_RETRY_S = 3.0
 SOURCES_CLOSE_S = 4.0  # all sources are closed in parallel within this (a wedged stream is abandoned)
 CAMERA_JOIN_S = 3.0  # then all camera threads, together
@@ -119,7 +115,8 @@ class Daemon:
             for cam in self.cameras:
                 cam.config = cam.config.model_copy(update={"loop": True})
         self.state_dir = config.state_dir()
-        self._publish_lock = threading.Lock()  # one SQLite outbox + paho client shared by cameras
+        # where results go, in order (edge/sinks.py): MQTT, the event list, the console, then the integrations
+        self.sinks: list[ResultSink] = []
         self.fatal_error: str | None = None  # a supervised thread died for good (exit 1, this line)
         self.integrations = Integrations(self)  # HA discovery, Prometheus metrics, web page (all optional)
         self.events: EventStore | None = None  # the device's event list (edge/events), opened in run()
@@ -176,6 +173,12 @@ class Daemon:
         )
         self.publisher.start()
         self.broker_address = (host, port)
+        snapshots = self.config.snapshots
+        # privacy: a picture is taken only with snapshots.enabled, and leaves the device only with .mqtt too
+        self.sinks = [MqttSink(self.publisher, pictures=snapshots.enabled and snapshots.mqtt)]
+        if self.events is not None:  # the outbox first: the event list can never hold an alert back
+            self.sinks.append(EventListSink(self.events))
+        self.sinks.append(ConsoleSink(self.options.on_alert if callable(self.options.on_alert) else None))
         if callable(self.options.on_broker):
             self.options.on_broker(host, port, self.broker_moved_from, self.broker is not None)
 
@@ -205,10 +208,9 @@ class Daemon:
                     cam.source_stats = dict(source.stats)
                     self.rate.tick()
                     self._handle_result(cam, pipeline, result)
-                    self.integrations.on_frame(cam, pipeline, result)
                     counts = pipeline.counts()
                     if counts != last_counts:
-                        self._publish("publish_counts", name, counts)
+                        deliver(self.sinks, lambda sink: sink.on_counts(name, counts))
                         last_counts = counts
                     if max_frames and cam.frames >= max_frames:
                         break
@@ -234,7 +236,8 @@ class Daemon:
             final = pipeline.finish()  # customers still in view leave: exit decisions, last windows
             if final is not None:
                 self._handle_result(cam, pipeline, final)
-            self._publish("publish_counts", name, pipeline.counts())
+            counts = pipeline.counts()
+            deliver(self.sinks, lambda sink: sink.on_counts(name, counts))
         except Exception as exc:
             log.exception("camera %s: finishing failed", name)
             cam.error = cam.error or f"{type(exc).__name__}: {exc}"
@@ -245,38 +248,16 @@ class Daemon:
             cam.analytics_error = analytics.last_store_error
 
     def _handle_result(self, cam: CameraState, pipeline: CameraPipeline, result: FrameResult) -> None:
-        snapshots = self.config.snapshots
+        """A frame's alerts and closed windows to every sink, then the frame itself (metrics, web page)."""
+        name = cam.config.name
         for alert in result.alerts:
-            payload = self._alert_payload(alert)
-            # privacy: a picture is taken only with snapshots.enabled, and leaves the device only with .mqtt too
-            jpeg = self._snapshot(alert) if snapshots.enabled else None
-            if jpeg and snapshots.mqtt:
-                self._publish("publish_snapshot", cam.config.name, jpeg)
-            self._publish("publish_alert", payload)  # the outbox first: the event store can never hold it back
-            self._record_event(payload, alert, jpeg)
+            payload = alert.payload(self.config.site)
+            picture = self._snapshot(alert) if self.config.snapshots.enabled else None
+            deliver(self.sinks, lambda sink: sink.on_alert(alert, payload, picture))
             cam.alerts += 1
-            # one line per alert: the console callback (demo) prints it, or the log has it
-            level = logging.DEBUG if callable(self.options.on_alert) else logging.INFO
-            log.log(level, "alert %s: camera %s customer #%d %s", payload["id"], alert.camera, alert.track_id,
-                    alert.rule)
-            if callable(self.options.on_alert):
-                self.options.on_alert(payload)
         for window in result.closed_windows:
-            self._publish("publish_analytics", cam.config.name, window)
-
-    def _alert_payload(self, alert: Alert) -> dict:
-        return make_alert(
-            site=self.config.site,
-            camera=alert.camera,
-            track_id=alert.track_id,
-            rule=alert.rule,
-            garments=alert.garments,
-            box=alert.box,
-            frame_index=alert.frame_index,
-            source_time_s=alert.source_time_s,
-            decided=alert.decided,
-            catalog=alert.catalog,  # catalog.enabled: look-alike item ids (issue 14)
-        )
+            deliver(self.sinks, lambda sink: sink.on_window(name, window))
+        deliver(self.sinks, lambda sink: sink.on_frame(name, result, pipeline))
 
     def _snapshot(self, alert: Alert) -> bytes | None:
         """JPEG of the customer (the pixels the pipeline kept: at an exit decision those of the last
@@ -290,16 +271,6 @@ class Daemon:
             log.warning("alert of customer #%d: no snapshot (%s)", alert.track_id, exc)
             return None
         return jpeg.tobytes() if ok else None
-
-    def _record_event(self, payload: dict, alert: Alert, jpeg: bytes | None) -> None:
-        """The alert (already in the outbox) as an event on the device; a failure is logged, never raised."""
-        if self.events is None:
-            return
-        try:
-            self.events.record(payload["id"], alert.camera, alert.track_id, alert.rule, alert.timestamp or time.time(),
-                               alert.decided, alert.garments, jpeg)
-        except Exception:  # the event list is a convenience: it must never stop a camera
-            log.exception("event %s not stored", payload.get("id"))
 
     def _apply_event_retention(self) -> None:
         """Old events and pictures go even when no alert comes for days (a failure is logged)."""
@@ -316,20 +287,15 @@ class Daemon:
     def _camera_status(self, cam: CameraState, stats: dict) -> None:
         cam.status = {"state": stats.get("state", "streaming"), "since": round(time.time(), 3),
                       **{k: v for k, v in stats.items() if k != "state"}}
-        self._publish("publish_status", cam.config.name, cam.status)
-
-    def _publish(self, method: str, *args) -> None:
-        if self.publisher is None:
-            return
-        with self._publish_lock:
-            getattr(self.publisher, method)(*args)
+        status = cam.status
+        deliver(self.sinks, lambda sink: sink.on_status(cam.config.name, status))
 
     def _on_stuck(self, stage: str, seconds: float) -> None:
         camera = stage.split(":")[0]
         log.error("inference stuck: %s running for %.1f s", stage, seconds)
         self.notifier.status(f"stuck: {stage} {seconds:.0f}s")
-        self._publish("publish_status", camera, {"state": "stuck", "since": round(time.time(), 3),
-                                                 "detail": f"{stage} running {seconds:.1f}s"})
+        status = {"state": "stuck", "since": round(time.time(), 3), "detail": f"{stage} running {seconds:.1f}s"}
+        deliver(self.sinks, lambda sink: sink.on_status(camera, status))
 
     # -- main loop ---------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -415,9 +381,11 @@ class Daemon:
             raise
         try:
             self.integrations.start(pipelines)
+            self.sinks += self.integrations.sinks()  # metrics and the web page, when on
             for cam, pipeline, source in zip(self.cameras, pipelines, sources):
                 cam.source = source
-                self._publish("publish_counts", cam.config.name, pipeline.counts())
+                counts = pipeline.counts()
+                deliver(self.sinks, lambda sink: sink.on_counts(cam.config.name, counts))
                 cam.thread = threading.Thread(target=self._camera_loop, args=(cam, pipeline, source),
                                               name=f"camera-{cam.config.name}", daemon=True)
                 cam.thread.start()
@@ -441,7 +409,8 @@ class Daemon:
                     self.fatal_error = self.publisher.failure
                     break
                 if time.monotonic() >= next_stats:
-                    self._publish("publish_stats", self.stats())
+                    stats = self.stats()
+                    deliver(self.sinks, lambda sink: sink.on_stats(stats))
                     next_stats = time.monotonic() + self.config.mqtt.stats_interval_s
                 progress.maybe_log()
                 if time.monotonic() >= next_retention:
@@ -458,7 +427,8 @@ class Daemon:
             for cam in self.cameras:
                 if cam.thread is not None:
                     cam.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-            self._publish("publish_stats", self.stats())
+            stats = self.stats()
+            deliver(self.sinks, lambda sink: sink.on_stats(stats))
             # every wait is bounded so that SIGTERM completes within the unit's TimeoutStopSec (20 s)
             left_s = STOP_BUDGET_S - (time.monotonic() - stop_started)
             self.publisher.stop(flush_timeout_s=max(1.0, min(10.0, left_s)))
@@ -499,70 +469,32 @@ class Daemon:
             closer.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _exit_code(self) -> int:
-        """One line on stderr per problem; the most serious decides the code."""
-        codes = []
+        """One line on stderr per problem; the most serious decides the code (edge/exit_policy.py)."""
         running = self.watchdog.running()
+        problems: list[RunProblem] = []
         for cam in self.cameras:
+            hung = None
             if cam.thread is not None and cam.thread.is_alive() and not cam.done:
-                # SIGTERM while a stage hangs: the camera never finished (its last windows, its counts)
-                stages = ", ".join(f"{stage} running for {seconds:.0f} s" for stage, seconds in running.items()
-                                   if stage.startswith(f"{cam.config.name}:")) or "no stage running"
-                print(f"fashion-edge: camera {cam.config.name} did not stop within the stop budget ({stages})",
-                      file=sys.stderr)
-                codes.append(EXIT_CAMERA_FAILED)
+                hung = ", ".join(f"{stage} running for {seconds:.0f} s" for stage, seconds in running.items()
+                                 if stage.startswith(f"{cam.config.name}:")) or "no stage running"
+            problems += camera_problems(CameraFacts(cam.config.name, cam.config.source, hung, cam.error,
+                                                    cam.analytics_unstored, cam.analytics_error, cam.source_stats),
+                                        self.state_dir / "analytics.sqlite")
         if self.fatal_error:
-            print(f"fashion-edge: {self.fatal_error}", file=sys.stderr)
-            codes.append(EXIT_THREAD_DIED)
-        for cam in self.cameras:
-            if cam.error:
-                print(f"fashion-edge: camera {cam.config.name} failed: {cam.error}", file=sys.stderr)
-                codes.append(EXIT_CAMERA_FAILED)
-            if cam.analytics_unstored:
-                print(f"fashion-edge: camera {cam.config.name}: {cam.analytics_unstored} analytics window(s) "
-                      f"could not be stored in {self.state_dir / 'analytics.sqlite'} ({cam.analytics_error}); "
-                      "they were published on MQTT", file=sys.stderr)
-                codes.append(EXIT_ANALYTICS_UNSTORED)
-            stats = cam.source_stats
-            if stats.get("ended_early"):
-                print(f"fashion-edge: camera {cam.config.name}: {cam.config.source} ended before its end "
-                      f"({stats.get('frames_read', 0)} frames read of {stats.get('frames_expected')} declared, "
-                      f"{stats.get('corrupt_frames', 0)} unreadable): damaged or truncated video", file=sys.stderr)
-                codes.append(EXIT_VIDEO_ENDED_EARLY)
-        lost = self.publisher.alerts_lost
-        if lost:
-            shown = ", ".join(lost[:20]) + (f" and {len(lost) - 20} more" if len(lost) > 20 else "")
-            reason = self.publisher.store_error or f"cannot store in {self.state_dir / 'outbox.sqlite'}"
-            print(f"fashion-edge: {len(lost)} alert(s) lost ({reason}; not delivered either): {shown}",
-                  file=sys.stderr)
-            codes.append(EXIT_ALERTS_LOST)
-        windows_pending = self.publisher.windows_pending  # closed windows for the head office (not alerts)
-        pending = self.publisher.outbox_depth - windows_pending
+            problems.append(RunProblem(EXIT_THREAD_DIED, self.fatal_error))
+        publisher = self.publisher
+        windows_pending = publisher.windows_pending  # closed windows for the head office (not alerts)
         if windows_pending:
             log.warning("MQTT: %d closed analytics window(s) kept in %s for the next start", windows_pending,
                         self.state_dir / "outbox.sqlite")
-        if pending:
-            host, port = self.broker_address
-            problem = self.publisher.last_error or ""
-            if problem.startswith("broker refused"):  # a bad password is not an outage: say which
-                reason = problem
-            elif problem.startswith("TLS handshake"):  # a certificate problem is not an outage either
-                reason = problem.split("; check")[0] + " (check mqtt.tls)"
-            elif "closed the connection before the MQTT handshake" in problem:
-                reason = "broker closed the connection before the MQTT handshake"
-            elif problem.startswith("no CONNACK"):
-                reason = "broker answered TCP but never the MQTT handshake (no CONNACK)"
-            elif not self.publisher.ever_connected:
-                reason = "broker unreachable"
-            else:
-                reason = "broker did not acknowledge"
-            print(f"fashion-edge: {reason} at {host}:{port}: {pending} alert(s) kept in "
-                  f"{self.state_dir / 'outbox.sqlite'} for the next start", file=sys.stderr)
-            codes.append(EXIT_UNDELIVERED)
-        for code in (EXIT_CAMERA_FAILED, EXIT_ALERTS_LOST, EXIT_ANALYTICS_UNSTORED, EXIT_VIDEO_ENDED_EARLY,
-                     EXIT_UNDELIVERED):
-            if code in codes:
-                return code
-        return 0
+        host, port = getattr(self, "broker_address", (None, None))
+        problems += delivery_problems(DeliveryFacts(
+            self.state_dir / "outbox.sqlite", host, port, alerts_lost=list(publisher.alerts_lost),
+            store_error=publisher.store_error, pending_alerts=publisher.outbox_depth - windows_pending,
+            last_error=publisher.last_error, ever_connected=publisher.ever_connected))
+        for problem in problems:
+            print(f"fashion-edge: {problem.line}", file=sys.stderr)
+        return exit_code(problems)
 
 
 class _Progress:

@@ -1,19 +1,20 @@
 """The daemon's optional integrations: Home Assistant discovery, Prometheus metrics, the local web page.
 
-``Daemon`` calls three hooks: ``start(pipelines)`` once the MQTT publisher runs (before the
-camera threads), ``on_frame(cam, pipeline, result)`` after each processed frame (camera thread),
-``stop()`` at the very end. Each integration is off by default and costs nothing when off
-(prometheus-client is imported only when metrics are on). A failing hook never stops a camera.
+``Daemon`` calls ``start(pipelines)`` once the MQTT publisher runs (before the camera threads),
+takes ``sinks()`` (the metrics and the web page as result sinks, fed after each processed frame
+on the camera thread) and calls ``stop()`` at the very end. Each integration is off by default
+and costs nothing when off (prometheus-client is imported only when metrics are on). A failing
+sink never stops a camera.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 
 from .config import is_loopback
 from .errors import ConfigError
+from .sinks import ResultSink
 
 log = logging.getLogger("fashion-edge")
 
@@ -145,25 +146,14 @@ class Integrations:
         return pipeline.counts() if pipeline is not None else None
 
     # -- per frame (camera threads) ------------------------------------------------------------------
-    def on_frame(self, cam, pipeline, result) -> None:
-        if self.metrics is None and self.web_state is None:
-            return
-        name = cam.config.name
-        try:
-            if self.metrics is not None:
-                self.metrics.on_frame(name, result, pipeline)
-            if self.web_state is not None:
-                from .web.server import customers_of
-
-                for alert in result.alerts:
-                    self.web_state.add_alert({"camera": alert.camera, "rule": alert.rule, "track_id": alert.track_id,
-                                              "garments": [list(g) for g in alert.garments],
-                                              "timestamp": alert.timestamp or time.time(),
-                                              "frame_index": alert.frame_index, "decided": alert.decided})
-                frame = result.frame
-                self.web_state.update_frame(name, frame.image, frame.index, frame.timestamp, customers_of(pipeline))
-        except Exception:
-            log.exception("integrations: frame hook failed (camera %s)", name)
+    def sinks(self) -> list[ResultSink]:
+        """The started integrations that take each processed frame (edge/sinks.py)."""
+        out: list[ResultSink] = []
+        if self.metrics is not None:
+            out.append(MetricsSink(self.metrics))
+        if self.web_state is not None:
+            out.append(WebPageSink(self.web_state))
+        return out
 
     # -- stop -------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -181,3 +171,32 @@ class Integrations:
             except Exception:
                 log.exception("integrations: releasing the MQTT presence failed")
             self.presence = None
+
+
+class MetricsSink(ResultSink):
+    """Per-frame counters for Prometheus (classifier and garment-detector calls, alerts, customers)."""
+
+    name = "metrics"
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+    def on_frame(self, camera: str, result, pipeline) -> None:
+        self.metrics.on_frame(camera, result, pipeline)
+
+
+class WebPageSink(ResultSink):
+    """The web page's last alerts and live frame (kept in memory, served under the page's auth)."""
+
+    name = "web page"
+
+    def __init__(self, web_state):
+        self.web_state = web_state
+
+    def on_frame(self, camera: str, result, pipeline) -> None:
+        from .web.server import customers_of
+
+        for alert in result.alerts:
+            self.web_state.add_alert(alert.web_entry())
+        frame = result.frame
+        self.web_state.update_frame(camera, frame.image, frame.index, frame.timestamp, customers_of(pipeline))

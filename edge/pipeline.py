@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .alerts import Alert
 from .analytics import Analytics
 from .attributes.votes import attribute_votes, garments_only
 from .config import CameraConfig, Config
@@ -37,26 +38,6 @@ from .tracking import appearance
 from .tracking.bytetrack import TrackEvent
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Alert:
-    """A rule that fired for one customer in one frame (the payload is built by the daemon)."""
-
-    camera: str
-    track_id: int
-    rule: str
-    garments: list[tuple[str, float]]
-    box: list[float]
-    frame_index: int
-    source_time_s: float | None
-    timestamp: float
-    decided: str = "consensus"  # how the garments were decided: consensus / early / exit
-    # catalogue matches [{"id", "score"}] when catalog.enabled covers this rule (ids only), else None
-    catalog: list[dict] | None = None
-    # snapshots.enabled only: the customer's pixels for the alert's picture (the current frame's crop,
-    # or at an exit decision the last frame the customer was seen in); None: no picture is taken
-    picture: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -462,8 +462,9 @@ def _check_events(config: Config, out: _Collector) -> None:
                   "(move the file away)")
         return
     if tables and "events" not in tables:
-        out.error("service.state_dir", f"{db_path} holds another program's tables ({', '.join(sorted(tables)[:5])}); "
-                  "the run would exit 2 (move the file away or set service.state_dir)")
+        out.error("service.state_dir", f"{db_path}: not a fashion-edge events database: it holds table(s) "
+                  f"{', '.join(sorted(tables)[:5])} of another program; the run would exit 2 (move the file away or "
+                  "set service.state_dir)")
 
 
 # -- rules -------------------------------------------------------------------------------------

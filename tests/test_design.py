@@ -74,22 +74,22 @@ def test_preflight_and_daemon_build_the_same_models(tmp_path, shared_dir):
 
 
 def test_customer_updates_wait_for_the_lock_the_web_thread_reads_under(tmp_path):
-    """``Analytics.counts()`` runs on the web thread under ``_lock``: the pipeline's per-customer
-    updates (garments, verdicts, style, alert) must wait for that lock instead of changing a track
+    """``Analytics.counts()`` runs on the web thread under ``_lock``: the pipeline's customer events
+    (settled garments, verdicts, style, alert) must wait for that lock instead of changing a customer
     while counts() iterates it."""
     import threading
 
     from edge.analytics import Analytics
+    from edge.customer_events import CustomerAlerted, CustomerSeen, CustomerSettled
 
     analytics = Analytics(tmp_path / "analytics.db", "site", "cam")
     try:
-        analytics.track_seen(1, 10.0)
-        analytics.track_seen(1, 13.0)
+        analytics.record(CustomerSeen(1, 10.0))
+        analytics.record(CustomerSeen(1, 13.0))
         updates = [
-            lambda: analytics.track_garments(1, {"dress": 0.9}),
-            lambda: analytics.track_verdicts(1, {"red-dress"}),
-            lambda: analytics.track_style(1, "formal"),
-            lambda: analytics.track_alert(1, "red-dress"),
+            lambda: analytics.record(CustomerSettled(1, {"dress": 0.9}, frozenset({"red-dress"}))),
+            lambda: analytics.record(CustomerSettled(1, {}, frozenset({"red-dress"}), "formal")),
+            lambda: analytics.record(CustomerAlerted(1, "red-dress")),
         ]
         for update in updates:
             done = threading.Event()
@@ -101,12 +101,12 @@ def test_customer_updates_wait_for_the_lock_the_web_thread_reads_under(tmp_path)
             with analytics._lock:  # as counts() holds it on the web thread
                 worker = threading.Thread(target=run)
                 worker.start()
-                assert not done.wait(0.2), "changed a track while the lock was held"
+                assert not done.wait(0.2), "changed a customer while the lock was held"
             worker.join(5)
             assert done.is_set()
-        track = analytics._tracks[1]
-        assert track.garments == {"dress": 0.9} and track.matched == {"red-dress"}
-        assert track.style == "formal" and track.rules == {"red-dress"}
+        tally = analytics._windows.customers[1]
+        assert tally.garments == {"dress": 0.9} and tally.matched == {"red-dress"}
+        assert tally.style == "formal" and tally.rules == {"red-dress"}
         assert analytics.counts()["garments_window"] == {"dress": 1}
     finally:
         analytics.close()

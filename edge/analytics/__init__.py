@@ -13,8 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerMerged, CustomerSeen,
-                               CustomerSettled)
+from ..customer_events import CustomerEvent
 from ..errors import FashionEdgeError
 from .store import WindowStore, _iso, read_windows, summary_from_row
 from .windows import MAX_EMPTY_WINDOWS, SCHEMA_VERSION, WindowCounter
@@ -46,35 +45,6 @@ class Analytics:
     def record(self, event: CustomerEvent) -> None:
         with self._lock:
             self._windows.record(event)
-
-    # The calls below are the events under their old names (kept for callers outside the pipeline).
-    def track_seen(self, track_id: int, ts: float) -> None:
-        self.record(CustomerSeen(track_id, ts))
-
-    def forget_track(self, track_id: int) -> None:
-        self.record(CustomerMerged(track_id, into=-1))
-
-    def track_garments(self, track_id: int, garments: dict[str, float]) -> None:
-        with self._lock:
-            tally = self._windows.customers.get(track_id)
-            matched, style = (tally.matched, None) if tally is not None else (set(), None)
-            self._windows.record(CustomerSettled(track_id, dict(garments), frozenset(matched), style))
-
-    def track_verdicts(self, track_id: int, rules: set[str]) -> None:
-        with self._lock:
-            self._windows.record(CustomerSettled(track_id, {}, frozenset(rules)))
-
-    def track_style(self, track_id: int, style: str) -> None:
-        with self._lock:
-            tally = self._windows.customers.get(track_id)
-            matched = tally.matched if tally is not None else set()
-            self._windows.record(CustomerSettled(track_id, {}, frozenset(matched), style))
-
-    def track_alert(self, track_id: int, rule: str) -> None:
-        self.record(CustomerAlerted(track_id, rule))
-
-    def track_ended(self, track_id: int, ts: float) -> None:
-        self.record(CustomerEnded(track_id, ts))
 
     # -- windows -----------------------------------------------------------------------------
     def poll(self, now_ts: float) -> list[dict]:

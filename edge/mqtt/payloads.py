@@ -57,13 +57,15 @@ def make_alert(
     snapshot_jpeg: bytes | None = None,
     decided: str = "consensus",
     catalog: list[dict] | None = None,
+    alert_id: str | None = None,
 ) -> dict:
     """One alert payload. ``garments``: ``[{"label", "score"}]`` or ``[(label, score)]``;
     ``box``: person box x1, y1, x2, y2 in pixels (numpy values are fine);
     ``snapshot_jpeg``: only pass it when ``snapshots.enabled`` (privacy); ``decided``: consensus,
-    early or exit (``edge.consensus``)."""
+    early or exit (``edge.consensus``); ``alert_id``: the alert's id (``edge.alerts.Alert.id``), a
+    new one when None."""
     payload = {
-        "id": str(uuid.uuid4()),
+        "id": alert_id or str(uuid.uuid4()),
         "time": time if isinstance(time, str) else utc_now_iso(time),
         "site": site,
         "camera": camera,
