@@ -257,7 +257,7 @@ class GarmentVotes:
         return any(s.verify_done > s.verify_against for s in self._slots.values() if s.settled is not None)
 
     # -- reading ---------------------------------------------------------------------------
-    def settled(self) -> dict[str, SettledGarment]:
+    def settled_by_slot(self) -> dict[str, SettledGarment]:
         """Settled slots (slot -> result)."""
         return {slot: s.settled for slot, s in self._slots.items() if s.settled is not None}
 
@@ -287,7 +287,7 @@ class GarmentVotes:
     def counted_votes(self) -> int:
         return sum(len(s.votes) for s in self._slots.values())
 
-    def is_settled(self, slots: list[str] | tuple[str, ...] | None = None) -> bool:
+    def all_decided(self, slots: list[str] | tuple[str, ...] | None = None) -> bool:
         """True when nothing is left to look at: every slot in ``slots`` (default: every slot
         voted on so far, at least one) is settled or given up, and no re-verification is owed;
         with no slot at all, once ``max_votes`` looks found nothing."""

@@ -31,7 +31,7 @@ class Customer:
     id: int
     first_seen: float  # epoch seconds (the frame's timestamp)
     last_seen: float
-    garments: GarmentVotes
+    votes: GarmentVotes  # the garment and attribute votes, slot by slot (edge/consensus.py)
     box: np.ndarray | None = None  # last person box seen (xyxy frame pixels)
     first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
     fired_rules: set[str] = field(default_factory=set)
@@ -70,12 +70,12 @@ class Customer:
     @property
     def wants_scan(self) -> bool:
         """Something is still to be decided or re-verified."""
-        return not self.garments.is_settled()
+        return not self.votes.all_decided()
 
     def settled_scores(self) -> dict[str, float]:
         """Settled garment label -> best score (a label settled in two slots counts once)."""
         scores: dict[str, float] = {}
-        for garment in self.garments.settled().values():
+        for garment in self.votes.settled_by_slot().values():
             scores[garment.label] = max(scores.get(garment.label, 0.0), float(garment.score))
         return scores
 
@@ -100,7 +100,7 @@ class Customer:
     def decided_by(self, labels: list[str]) -> str:
         """How the named settled garments were decided: 'exit' if any at exit, else 'early' if
         any early, else 'consensus'."""
-        kinds = {g.decided for g in self.garments.settled().values() if g.label in {x.lower() for x in labels}}
+        kinds = {g.decided for g in self.votes.settled_by_slot().values() if g.label in {x.lower() for x in labels}}
         return "exit" if "exit" in kinds else "early" if "early" in kinds else "consensus"
 
 
@@ -134,7 +134,7 @@ class Customers:
             # Person-attribute readings do not re-check identity: a reading near its operating point
             # flips between a front and a back view (measured: the store walk counted 144 customers
             # for 121 with them in the check, 131 without the attribute model)
-            customer.garments.reverify(self.cfg.reverify_votes, checks=lambda slot: not is_attribute_slot(slot))
+            customer.votes.reverify(self.cfg.reverify_votes, checks=lambda slot: not is_attribute_slot(slot))
         return customer
 
     def end(self, track_id: int) -> tuple[Customer | None, dict[str, SettledGarment]]:
@@ -146,7 +146,7 @@ class Customers:
             return None, {}
         if customer.since_reacquired is not None:
             self.settle_verification(customer)
-        decided = customer.garments.decide_at_exit()
+        decided = customer.votes.decide_at_exit()
         self.gallery.remember(customer)
         return customer, decided
 
@@ -173,7 +173,7 @@ class Customers:
         known.since_reacquired = None
         known.appearance.absorb(newcomer.appearance)
         known.fired_rules |= newcomer.fired_rules
-        known.garments.reopen()  # what was given up when it left may be decided now
+        known.votes.reopen()  # what was given up when it left may be decided now
         return known
 
     def __iter__(self):

@@ -189,7 +189,7 @@ class CameraPipeline:
         if customer is None:
             return []
         alerts = []
-        if customer.garments.settled() and customer.box is not None:
+        if customer.votes.settled_by_slot() and customer.box is not None:
             # A customer who crossed quickly is decided with what was gathered (the exit rule);
             # one whose rule waited on an 'unless' garment that never settled is released. The
             # alert says 'exit' and carries the last box the person had (they are gone now).
@@ -216,7 +216,7 @@ class CameraPipeline:
             customer = self.customers.get(int(track_id))
             if customer is None or customer.since_reacquired is None:
                 continue
-            votes = customer.garments
+            votes = customer.votes
             if not votes.contradicted:
                 if not votes.verifying:
                     self.customers.settle_verification(customer)  # the same person: done
@@ -254,7 +254,7 @@ class CameraPipeline:
         those whose track is lost): a match continues that customer instead (same id, its rules
         already fired stay fired). Returns the customer the track follows now."""
         cfg = self.config.identity
-        if not cfg.enabled or customer.garments.looks > cfg.match_readings or customer.track_id != customer.id \
+        if not cfg.enabled or customer.votes.looks > cfg.match_readings or customer.track_id != customer.id \
                 or customer.reacquired:
             return customer
         found = self.customers.gallery.find(customer, self.customers.lost(ts))
@@ -338,18 +338,18 @@ class CameraPipeline:
         calls = 0
         ts = frame.timestamp
         for customer in by_row.values():
-            customer.garments.look()
+            customer.votes.look()
         for crop in crops:
             if crop.person_index in by_row:
-                by_row[crop.person_index].garments.seen(crop.slot)
+                by_row[crop.person_index].votes.seen(crop.slot)
         for crop in crops:
             customer = by_row.get(crop.person_index)
-            if customer is None or not crop.good or not customer.garments.wants(crop.slot, ts):
+            if customer is None or not crop.good or not customer.votes.wants(crop.slot, ts):
                 continue
             label, score, used_classifier, embedding = self._name_garment(crop)
             calls += used_classifier
             customer.classifier_calls += used_classifier
-            customer.garments.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
+            customer.votes.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
             if embedding is not None and score >= self.config.consensus.min_score:
                 customer.add_embedding(label, embedding)  # a counted vote's crop: the outfit embedding
         if self.models.attributes is not None:
@@ -371,9 +371,9 @@ class CameraPipeline:
         weight = crop_weight(crop)
         ts = frame.timestamp
         for vote in attribute_votes(reading, reader.thresholds):
-            customer.garments.seen(vote.slot)
-            if customer.garments.wants(vote.slot, ts):
-                customer.garments.vote(vote.slot, vote.label, vote.score, ts, weight)
+            customer.votes.seen(vote.slot)
+            if customer.votes.wants(vote.slot, ts):
+                customer.votes.vote(vote.slot, vote.label, vote.score, ts, weight)
 
     def _name_garment(self, crop) -> tuple[str, float, bool, np.ndarray | None]:
         """(label, score, whether the classifier ran, its embedding or None) for one garment crop."""
@@ -395,13 +395,13 @@ class CameraPipeline:
         alerts: list[Alert] = []
         for box, track_id in zip(tracks.xyxy, tracks.track_ids):
             customer = self.customers.get(int(track_id))
-            if customer is not None and customer.garments.settled():
+            if customer is not None and customer.votes.settled_by_slot():
                 alerts += self._rules_for(customer, box, frame)
         return alerts
 
     def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame, at_exit: bool = False) -> list[Alert]:
         garments = customer.settled_scores()
-        pending = customer.garments.pending()
+        pending = customer.votes.pending()
         # What the customer wears now and what the rules decided of it (a vetoed dress is none).
         self._emit(CustomerSettled(customer.id, garments_only(garments),
                                    frozenset(self.rules.garment_verdicts(garments, pending)),

@@ -79,7 +79,7 @@ class ScanScheduler:
     def choose(self, requests: list[ScanRequest], budget_ms: float | None, frame_shape) -> list[ScanRequest]:
         ordered = sorted(
             requests,
-            key=lambda r: (r.customer.garments.looks, r.customer.garments.counted_votes, not self._near_edge(r.box, frame_shape),
+            key=lambda r: (r.customer.votes.looks, r.customer.votes.counted_votes, not self._near_edge(r.box, frame_shape),
                            -1e18 if r.customer.last_scan is None else r.customer.last_scan),
         )
         if budget_ms is None:

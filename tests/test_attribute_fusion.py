@@ -145,14 +145,14 @@ def test_a_flipping_reading_after_reacquisition_does_not_split_the_customer():
 
     customers = Customers(ConsensusConfig())
     customer = customers.start(1, 0.0)
-    votes = customer.garments
+    votes = customer.votes
     for i in range(3):
         votes.look()
         votes.seen("dress")
         votes.seen("attr:outwear")
         votes.vote("dress", "dress", 0.9, i * 0.2)
         votes.vote("attr:outwear", "person.outwear", 0.7, i * 0.2)
-    assert {s: g.label for s, g in votes.settled().items()} == {"dress": "dress", "attr:outwear": "person.outwear"}
+    assert {s: g.label for s, g in votes.settled_by_slot().items()} == {"dress": "dress", "attr:outwear": "person.outwear"}
     customers.reacquire(1)
     for i in range(3, 6):  # the back view: the dress agrees, the outwear reading flips
         votes.look()

@@ -30,7 +30,7 @@ def demo_alerts(shared_dir, tmp_path_factory):
         for frame in source:
             result = pipeline.process(frame)
             alerts += result.alerts
-            customers_read |= {c.id for c in pipeline.customers if c.garments.settled()}
+            customers_read |= {c.id for c in pipeline.customers if c.votes.settled_by_slot()}
     final = pipeline.finish()
     alerts += final.alerts if final else []
     return alerts, customers_read

@@ -20,10 +20,10 @@ def test_settles_on_three_agreeing_votes_with_mean_score():
     c = GarmentVotes(cfg())
     assert c.vote("upper", "blazer", 0.9, 0.0) is None
     assert c.vote("upper", "blazer", 0.7, 0.5) is None
-    assert c.settled() == {}
+    assert c.settled_by_slot() == {}
     result = c.vote("upper", "blazer", 0.8, 1.0)
     assert result == SettledGarment("blazer", pytest.approx(0.8), 3, 1.0, "consensus")
-    assert c.settled() == {"upper": result}
+    assert c.settled_by_slot() == {"upper": result}
     assert not c.wants("upper", 10.0)  # settled: no more classifier calls
 
 
@@ -32,8 +32,8 @@ def test_agreement_below_threshold_waits_for_more_votes():
     for i, label in enumerate(["dress", "skirt", "dress", "skirt", "dress"]):
         c.vote("lower", label, 0.9, i * 0.5)
         if i < 4:
-            assert c.settled() == {}  # 2/4 = 50 % < 60 % (and 2:2 is a tie)
-    settled = c.settled()["lower"]
+            assert c.settled_by_slot() == {}  # 2/4 = 50 % < 60 % (and 2:2 is a tie)
+    settled = c.settled_by_slot()["lower"]
     assert (settled.label, settled.votes, settled.agreement) == ("dress", 3, pytest.approx(0.6))
     assert settled.score == pytest.approx(0.9)  # only the dress votes
 
@@ -43,14 +43,14 @@ def test_low_score_votes_are_attempts_but_do_not_count():
     c.vote("upper", "suit", 0.9, 0.0)
     c.vote("upper", "suit", 0.3, 0.5)
     c.vote("upper", "suit", 0.2, 1.0)
-    assert c.settled() == {}  # 1 counted vote
+    assert c.settled_by_slot() == {}  # 1 counted vote
     assert c.wants("upper", 1.5)
     c.vote("upper", "suit", 0.1, 1.5)
     c.vote("upper", "suit", 0.4, 2.0)  # 5th attempt: given up
-    assert c.settled() == {} and c.given_up() == ["upper"]
+    assert c.settled_by_slot() == {} and c.given_up() == ["upper"]
     assert not c.wants("upper", 100.0)
     assert c.vote("upper", "suit", 0.99, 100.5) is None  # ignored once given up
-    assert c.is_settled()  # nothing left to classify
+    assert c.all_decided()  # nothing left to classify
 
 
 def test_vote_interval_is_in_seconds_per_slot():
@@ -62,24 +62,24 @@ def test_vote_interval_is_in_seconds_per_slot():
     assert c.wants("lower", 0.1)  # other slot, own clock
 
 
-def test_is_settled_over_wanted_slots():
+def test_all_decided_over_wanted_slots():
     c = GarmentVotes(cfg(min_votes=1, min_agreement=0.5))
-    assert not c.is_settled()
+    assert not c.all_decided()
     c.vote("upper", "blazer", 0.9, 0.0)
-    assert c.is_settled()  # every slot voted on so far
-    assert not c.is_settled(["upper", "lower"])  # lower not classified yet
+    assert c.all_decided()  # every slot voted on so far
+    assert not c.all_decided(["upper", "lower"])  # lower not classified yet
     c.vote("lower", "pants", 0.9, 0.0)
-    assert c.is_settled(["upper", "lower"])
-    assert {s: g.label for s, g in c.settled().items()} == {"upper": "blazer", "lower": "pants"}
+    assert c.all_decided(["upper", "lower"])
+    assert {s: g.label for s, g in c.settled_by_slot().items()} == {"upper": "blazer", "lower": "pants"}
 
 
 def test_settled_requires_min_votes_even_with_full_agreement():
     c = GarmentVotes(cfg(min_votes=4, min_agreement=0.6))
     for i in range(3):
         c.vote("full", "dress", 0.95, i * 0.5)
-    assert c.settled() == {}
+    assert c.settled_by_slot() == {}
     c.vote("full", "dress", 0.95, 1.5)
-    assert c.settled()["full"].votes == 4
+    assert c.settled_by_slot()["full"].votes == 4
 
 
 def test_pending_labels_are_counted_votes_of_open_slots():
@@ -136,9 +136,9 @@ def test_weights_favour_the_better_crops():
     c.vote("upper", "blazer", 0.9, 0.0, weight=1.0)  # sharp 120 px crops
     c.vote("upper", "hoodie", 0.9, 0.1, weight=0.15)  # tiny blurred ones
     c.vote("upper", "hoodie", 0.9, 0.2, weight=0.15)
-    assert c.settled() == {}  # hoodie has the votes, not the weight (0.3 of 1.3)
+    assert c.settled_by_slot() == {}  # hoodie has the votes, not the weight (0.3 of 1.3)
     c.vote("upper", "blazer", 0.9, 0.3, weight=1.0)
-    assert c.settled()["upper"].label == "blazer" and c.settled()["upper"].agreement == pytest.approx(2 / 2.3)
+    assert c.settled_by_slot()["upper"].label == "blazer" and c.settled_by_slot()["upper"].agreement == pytest.approx(2 / 2.3)
 
 
 def test_exit_decision_is_stricter_than_nothing_and_says_so():
@@ -150,27 +150,27 @@ def test_exit_decision_is_stricter_than_nothing_and_says_so():
     c.vote("lower", "pants", 0.55, 0.5)  # two votes but weak: mean 0.55 < 0.65
     decided = c.decide_at_exit()
     assert set(decided) == {"dress"} and decided["dress"].decided == "exit"
-    assert c.settled()["dress"].label == "dress"
+    assert c.settled_by_slot()["dress"].label == "dress"
     # the rest is closed; the weak pants had 2 counted votes: still pending (an 'unless' holds)
     assert c.pending() == {"pants"} and sorted(c.given_up()) == ["lower", "upper"]
     off = GarmentVotes(cfg(exit_decision=False))
     off.vote("dress", "dress", 0.9, 0.0)
     off.vote("dress", "dress", 0.9, 0.5)
-    assert off.decide_at_exit() == {} and off.settled() == {} and off.pending() == {"dress"}
+    assert off.decide_at_exit() == {} and off.settled_by_slot() == {} and off.pending() == {"dress"}
 
 
 def test_reverification_contradicted_by_other_garments():
     c = GarmentVotes(cfg(min_votes=2, reverify_votes=2))
     c.vote("dress", "dress", 0.9, 0.0)
     c.vote("dress", "dress", 0.9, 0.5)
-    assert c.is_settled()
+    assert c.all_decided()
     c.reverify(2)
-    assert not c.is_settled() and c.verifying and c.wants("dress", 1.0)
+    assert not c.all_decided() and c.verifying and c.wants("dress", 1.0)
     c.vote("dress", "skirt", 0.9, 1.0)
     assert not c.contradicted  # one of two: not yet a majority
     c.vote("dress", "skirt", 0.9, 1.5)
     assert c.contradicted and not c.verifying
-    assert c.settled()["dress"].label == "dress"  # the record keeps what it decided
+    assert c.settled_by_slot()["dress"].label == "dress"  # the record keeps what it decided
 
 
 def test_reverification_confirmed():
@@ -180,7 +180,7 @@ def test_reverification_confirmed():
     c.reverify(2)
     c.vote("dress", "dress", 0.8, 1.0)
     c.vote("dress", "skirt", 0.8, 1.5)
-    assert not c.contradicted and c.is_settled()
+    assert not c.contradicted and c.all_decided()
 
 
 def test_a_garment_found_in_few_of_the_looks_does_not_decide():
@@ -192,7 +192,7 @@ def test_a_garment_found_in_few_of_the_looks_does_not_decide():
         if i in (0, 7):
             c.seen("dress")
             assert c.vote("dress", "dress", 0.95, i * 0.1) is None or i == 0
-    assert c.settled() == {} and c.presence("dress") == pytest.approx(0.2)
+    assert c.settled_by_slot() == {} and c.presence("dress") == pytest.approx(0.2)
     assert c.decide_at_exit() == {}
     c = GarmentVotes(cfg(early_votes=2, early_score=0.85, min_presence=0.5, min_vote_interval_s=0.0))
     for i in range(2):

@@ -252,7 +252,7 @@ def test_a_customer_on_whom_nothing_is_found_does_not_starve_the_others():
     for frame in range(6):
         chosen = scheduler.choose([request(empty), request(other, x=400)], 10, (400, 640))
         for r in chosen:
-            r.customer.garments.look()  # a scan
+            r.customer.votes.look()  # a scan
             r.customer.last_scan = float(frame)
         served += [r.customer.id for r in chosen]
     assert sorted(served) == [1, 1, 1, 2, 2, 2]
@@ -262,6 +262,6 @@ def test_nothing_found_in_max_votes_looks_ends_the_scans():
     votes = GarmentVotes(ConsensusConfig(max_votes=5))
     for _ in range(4):
         votes.look()
-    assert not votes.is_settled()
+    assert not votes.all_decided()
     votes.look()
-    assert votes.is_settled()
+    assert votes.all_decided()

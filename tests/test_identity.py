@@ -247,11 +247,11 @@ def test_clothes_agree_only_when_every_shared_reading_names_the_same():
     from edge.identity.gallery import _clothes_agree
 
     a, b = _customer(1, 0, 1), _customer(2, 2, 2)
-    a.garments, b.garments = _votes(pants=True, outwear=False), _votes(pants=True, outwear=False, suit=False)
+    a.votes, b.votes = _votes(pants=True, outwear=False), _votes(pants=True, outwear=False, suit=False)
     assert _clothes_agree(b, a)
-    b.garments = _votes(pants=False, outwear=False)  # shorts now: other clothes
+    b.votes = _votes(pants=False, outwear=False)  # shorts now: other clothes
     assert not _clothes_agree(b, a)
-    b.garments = _votes()  # nothing read yet: no evidence of the same clothes
+    b.votes = _votes()  # nothing read yet: no evidence of the same clothes
     assert not _clothes_agree(b, a)
 
 

@@ -37,7 +37,7 @@ def _settled_garments(pipeline: CameraPipeline, canvas: np.ndarray, frames: int 
             # the photo also has a small passer-by behind her: follow the largest person
             areas = (tracks.xyxy[:, 2] - tracks.xyxy[:, 0]) * (tracks.xyxy[:, 3] - tracks.xyxy[:, 1])
             customer = pipeline.customers.get(int(tracks.track_ids[int(np.argmax(areas))]))
-            settled = customer.garments.settled() if customer is not None else settled
+            settled = customer.votes.settled_by_slot() if customer is not None else settled
     return settled
 
 

@@ -57,8 +57,8 @@ def split_limit(cfg: IdentityConfig, kind: str) -> float:
 def _clothes_agree(newcomer: "Customer", candidate: "Customer") -> bool:
     """Every person-attribute both have a leading reading for names the same (worn or not), and
     there is at least one to compare: the same clothes."""
-    mine = newcomer.garments.leading_labels(is_attribute_slot)
-    theirs = candidate.garments.leading_labels(is_attribute_slot)
+    mine = newcomer.votes.leading_labels(is_attribute_slot)
+    theirs = candidate.votes.leading_labels(is_attribute_slot)
     shared = mine.keys() & theirs.keys()
     return bool(shared) and all(mine[slot] == theirs[slot] for slot in shared)
 

@@ -195,7 +195,7 @@ def customers_of(pipeline) -> list[dict]:
         if customer.box is None or customer.last_seen != pipeline.last_timestamp:
             continue  # lost this frame: not drawn
         garments = sorted(({"label": g.label, "score": round(float(g.score), 3)}
-                           for g in customer.garments.settled().values()), key=lambda g: -g["score"])
+                           for g in customer.votes.settled_by_slot().values()), key=lambda g: -g["score"])
         out.append({"id": int(customer.id), "box": [round(float(v), 1) for v in customer.box],
                     "garments": garments, "rules": sorted(customer.fired_rules)})
     return out
