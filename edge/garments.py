@@ -136,6 +136,47 @@ def refined_names(refinements: dict[str, list[str]], detector_label: str) -> tup
     return finer, plain
 
 
+class GarmentNaming:
+    """How a garment crop gets its name, in one place for the pipeline (which names crops) and the
+    pre-flight (which asks what names can come out, to check the rules against them).
+
+    A garment-detector box of class L is named by the classifier only within
+    ``garments.refinements[L]`` (jacket -> blazer); an answer outside that set is overruled by the
+    detector's own (plain) label, and a box whose refinements the classifier cannot name keeps its
+    plain label without a classifier call. A body-region crop (no detector label) is named by the
+    classifier alone."""
+
+    def __init__(self, refinements: dict[str, list[str]], classifier_labels):
+        self.refinements = refinements
+        self.classifier_labels = set(classifier_labels)
+
+    def name(self, crop: "GarmentCrop", classify) -> tuple[str, float, bool, np.ndarray | None]:
+        """(label, score, whether the classifier ran, its embedding or None); ``classify(pixels)``
+        returns a ``Classification``."""
+        if crop.detector_label is None:
+            result = classify(crop.crop)
+            return result.label, result.score, True, result.embedding
+        finer, plain = refined_names(self.refinements, crop.detector_label)
+        if not finer & self.classifier_labels:
+            return plain, crop.detector_score, False, None
+        result = classify(crop.crop)
+        if result.label in finer:
+            return result.label, result.score, True, result.embedding
+        return plain, crop.detector_score, True, result.embedding
+
+    def producible(self, detector_garment_labels: list[str] | None) -> set[str]:
+        """Lower-case names a crop can get: from the garment detector's classes (refined where the
+        classifier can), or, without garment boxes (None), the classifier's labels."""
+        classifier = {label.lower() for label in self.classifier_labels}
+        if detector_garment_labels is None:
+            return classifier
+        out: set[str] = set()
+        for label in detector_garment_labels:
+            finer, plain = refined_names(self.refinements, label)
+            out |= {plain.lower()} | ({name.lower() for name in finer} & classifier)
+        return out
+
+
 def crop_weight(crop: np.ndarray) -> float:
     """Worth of one vote from ``crop`` (BGR): size x sharpness, within 0.1..1."""
     if not crop.size:

@@ -27,7 +27,7 @@ from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, Cus
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import split_limit
-from .garments import crop_weight, foot_point, garment_crops, refined_names
+from .garments import GarmentNaming, crop_weight, foot_point, garment_crops
 from .rules import RuleEngine, point_in_polygon
 from .preprocess import person_box_with_margin
 from .scheduler import ScanRequest, ScanScheduler
@@ -90,7 +90,7 @@ class CameraPipeline:
             raise ConfigError("no garment detector: set garments.detector, or use mode auto or body_regions",
                               field="garments.mode")
         self.use_garment_boxes = has_garment_detector and mode != "body_regions"
-        self.classifier_labels = set(self.models.classifier.labels)
+        self.naming = GarmentNaming(config.garments.refinements, self.models.classifier.labels)
         self.last_timestamp: float | None = None
         self.last_frame: Frame | None = None
 
@@ -346,7 +346,7 @@ class CameraPipeline:
             customer = by_row.get(crop.person_index)
             if customer is None or not crop.good or not customer.votes.wants(crop.slot, ts):
                 continue
-            label, score, used_classifier, embedding = self._name_garment(crop)
+            label, score, used_classifier, embedding = self.naming.name(crop, self.models.classifier.classify)
             calls += used_classifier
             customer.classifier_calls += used_classifier
             customer.votes.vote(crop.slot, label, score, ts, crop_weight(crop.crop))
@@ -374,21 +374,6 @@ class CameraPipeline:
             customer.votes.seen(vote.slot)
             if customer.votes.wants(vote.slot, ts):
                 customer.votes.vote(vote.slot, vote.label, vote.score, ts, weight)
-
-    def _name_garment(self, crop) -> tuple[str, float, bool, np.ndarray | None]:
-        """(label, score, whether the classifier ran, its embedding or None) for one garment crop."""
-        if crop.detector_label is None:  # body region: the classifier alone names it
-            result = self.models.classifier.classify(crop.crop)
-            return result.label, result.score, True, result.embedding
-        # A garment-detector box: the classifier may name it more finely (jacket -> blazer),
-        # but an answer that contradicts the detector's class is overruled by the detector.
-        finer, plain = refined_names(self.config.garments.refinements, crop.detector_label)
-        if not finer & self.classifier_labels:
-            return plain, crop.detector_score, False, None
-        result = self.models.classifier.classify(crop.crop)
-        if result.label in finer:
-            return result.label, result.score, True, result.embedding
-        return plain, crop.detector_score, True, result.embedding
 
     # -- rules ---------------------------------------------------------------------------------
     def _evaluate_rules(self, frame: Frame, tracks: Detections) -> list[Alert]:

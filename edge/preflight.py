@@ -44,7 +44,7 @@ from pathlib import Path
 from .attributes.reader import ATTRIBUTE_PREFIX, attribute_label
 from .config import Config, load_config, read_yaml, validation_errors
 from .errors import FashionEdgeError
-from .garments import refined_names
+from .garments import GarmentNaming
 from .labels import GARMENT_VOCABULARY
 
 # check-config: how long a live source (camera index, RTSP/HTTP URL) may take to give a first frame.
@@ -471,15 +471,11 @@ def _check_events(config: Config, out: _Collector) -> None:
 
 def producible_garments(config: Config, models: dict) -> set[str] | None:
     """Lower-case garment labels a customer can settle on with these models (what rules see), or
-    None when a model needed to know did not load. As ``CameraPipeline._name_garment`` names crops
-    (both through ``garments.refined_names``): with a
-    garment detector, a box labelled L is named by the classifier only within
-    ``garments.refinements[L]`` and otherwise keeps its plain label; without one, body-region crops
-    get the classifier's labels (after its label map)."""
+    None when a model needed to know did not load. The crops are named by the pipeline's own
+    ``garments.GarmentNaming``; the person-attribute readings come on top."""
     classifier = models.get("classifier")
     if classifier is None:
         return None
-    classifier_labels = {label.lower() for label in classifier.labels}
     garment_detector = models.get("garments")
     wants_boxes = config.garments.detector is not None or config.garments.mode == "detector"
     if garment_detector is None and wants_boxes:
@@ -489,13 +485,9 @@ def producible_garments(config: Config, models: dict) -> set[str] | None:
     if config.attributes.enabled and models.get("attributes") is None:
         return None  # the attribute model did not load: its labels are unknown
     readings = attribute_labels(models.get("attributes"))
-    if garment_detector is None or config.garments.mode == "body_regions":
-        return classifier_labels | readings
-    out = set(readings)
-    for label in garment_detector.garment_labels:
-        finer, plain = refined_names(config.garments.refinements, label)
-        out |= {plain.lower()} | ({name.lower() for name in finer} & classifier_labels)
-    return out
+    naming = GarmentNaming(config.garments.refinements, classifier.labels)
+    boxes = None if garment_detector is None or config.garments.mode == "body_regions" else garment_detector.garment_labels
+    return naming.producible(boxes) | readings
 
 
 def attribute_labels(reader) -> set[str]:

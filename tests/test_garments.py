@@ -191,3 +191,32 @@ def test_a_garment_cut_by_the_crop_where_a_neighbour_stands_is_nobodys():
     alone = people([[100, 50, 300, 550]], track_ids=[7])
     crops = garment_crops(frame, alone, garments, GarmentsConfig(min_overlap=0.6), origin=np.array([0, 0]))
     assert [(c.track_id, c.slot) for c in crops] == [(7, "dress"), (7, "jacket")]
+
+
+def test_every_name_the_pipeline_gives_a_crop_is_one_the_preflight_expects():
+    """One naming policy (garments.GarmentNaming) for the pipeline and the pre-flight: with the demo's
+    real models and refinements, every answer the classifier could give any garment box yields a
+    name inside ``producible`` (what check-config lets rules refer to), and nothing else does."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from edge.classify.classifier import Classification
+    from edge.config import load_config
+    from edge.garments import GarmentCrop, GarmentNaming
+    from edge.stages import build_classifier, build_garment_detector
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    classifier, detector = build_classifier(config, threads=1), build_garment_detector(config, threads=1)
+    naming = GarmentNaming(config.garments.refinements, classifier.labels)
+    expected = naming.producible(detector.garment_labels)
+    named = set()
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    for box_label in detector.garment_labels:
+        for answer in classifier.labels:
+            crop = GarmentCrop(crop=pixels, box=np.zeros(4), slot=box_label, detector_label=box_label,
+                               detector_score=0.7, good=True, track_id=1, person_index=0)
+            label, _, _, _ = naming.name(crop, lambda _: Classification(answer, 0.9, {answer: 0.9}))
+            named.add(label.lower())
+    assert named == expected
+    assert "blazer" in expected and "outwear" in expected  # a jacket box may be refined
