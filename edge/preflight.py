@@ -444,6 +444,8 @@ def _check_events(config: Config, out: _Collector) -> None:
     """The event list the daemon opens at start (docs/events.md) and the picture opt-ins."""
     import sqlite3
 
+    from .state_db import tables_in
+
     snapshots = config.snapshots
     if snapshots.mqtt and not snapshots.enabled:
         out.warning("snapshots.mqtt", "has no effect without snapshots.enabled: no picture is taken")
@@ -453,8 +455,7 @@ def _check_events(config: Config, out: _Collector) -> None:
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)
         try:
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            tables = tables_in(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:

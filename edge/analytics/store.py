@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FashionEdgeError
+from ..state_db import columns_of, connect_own
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +95,11 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 def _connect(db_path: Path) -> sqlite3.Connection:
     conn = None
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-        # another program's database is refused before anything (journal mode, tables) is written into it
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        if tables and "windows" not in tables:
-            conn.close()
-            raise FashionEdgeError(
-                f"not a fashion-edge analytics database: it holds table(s) {', '.join(sorted(tables)[:5])} of "
-                "another program and no 'windows' table; nothing was written to it (move the file away or set "
-                "service.state_dir)", path=db_path)
+        conn = connect_own(db_path, "windows", "analytics database", BUSY_TIMEOUT_S)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
-        columns = [r[1] for r in conn.execute("PRAGMA table_info(windows)").fetchall()]
+        columns = columns_of(conn, "windows")
         if all(c in columns for c in _COLUMNS):
             for name, kind in _ADDED_COLUMNS.items():
                 if name not in columns:

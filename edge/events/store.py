@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FashionEdgeError
+from ..state_db import columns_of, connect_own, tables_in
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +85,9 @@ def _open(db_path: Path) -> sqlite3.Connection:
     one-line FashionEdgeError naming it, and nothing is written into it."""
     conn = None
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        if tables and "events" not in tables:
-            conn.close()
-            raise FashionEdgeError(
-                f"not a fashion-edge events database: it holds table(s) {', '.join(sorted(tables)[:5])} of another "
-                "program and no 'events' table; nothing was written to it (move the file away or set "
-                "service.state_dir)", path=db_path)
-        if "events" in tables:
-            columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        conn = connect_own(db_path, "events", "events database", BUSY_TIMEOUT_S)
+        if "events" in tables_in(conn):
+            columns = columns_of(conn, "events")
             missing = [c for c in _COLUMNS if c not in columns]
             if missing:
                 conn.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ConfigError
+from ..state_db import columns_of, connect_own
 
 log = logging.getLogger(__name__)
 
@@ -106,23 +107,12 @@ class Outbox:
         self._delete_problem: str | None = None
         self._recreate_problem: str | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves so each put is one durable transaction.
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
-            # another program's database is refused before anything (journal mode, tables) is written into it
-            tables = {r[0] for r in self._db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-            if tables and "outbox" not in tables:
-                self._db.close()
-                raise ConfigError(
-                    f"not a fashion-edge MQTT outbox: it holds table(s) {', '.join(sorted(tables)[:5])} of another "
-                    "program and no 'outbox' table; nothing was written to it (move the file away or set "
-                    "service.state_dir)", path=self.path)
+            # autocommit: we issue BEGIN/COMMIT ourselves so each put is one durable transaction
+            self._db = connect_own(self.path, "outbox", "MQTT outbox", BUSY_TIMEOUT_S, error=ConfigError)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            columns = {name: {r[1] for r in self._db.execute(f"PRAGMA table_info({name})")}
-                       for name in ("outbox", "counters")}
+            columns = {name: columns_of(self._db, name) for name in ("outbox", "counters")}
             self._dropped_seen = int(self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0])
             self._identity = _file_identity(self.path)
         except (sqlite3.Error, OSError) as exc:
