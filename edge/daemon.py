@@ -118,7 +118,9 @@ class Daemon:
         # where results go, in order (edge/sinks.py): MQTT, the event list, the console, then the integrations
         self.sinks: list[ResultSink] = []
         self.fatal_error: str | None = None  # a supervised thread died for good (exit 1, this line)
-        self.integrations = Integrations(self)  # HA discovery, Prometheus metrics, web page (all optional)
+        # HA discovery, Prometheus metrics, web page (all optional); they read the daemon's state only
+        # through status_snapshot()
+        self.integrations = Integrations(config, self.state_dir, self.timer, self.status_snapshot)
         self.events: EventStore | None = None  # the device's event list (edge/events), opened in run()
 
     # -- start-up ------------------------------------------------------------------------
@@ -309,6 +311,18 @@ class Daemon:
             "time": round(time.time(), 3),
         }
 
+    def status_snapshot(self) -> dict:
+        """The cameras' and MQTT's state now, for the web page and the metrics (read from their threads)."""
+        cameras = {cam.config.name: {"status": dict(cam.status or {}), "frames": cam.frames, "alerts_sent": cam.alerts,
+                                     "error": cam.error, "source_stats": dict(cam.source_stats or {})}
+                   for cam in self.cameras}
+        pub = self.publisher
+        host, port = getattr(self, "broker_address", (None, None))
+        mqtt = {"connected": bool(pub and pub.connected), "host": host, "port": port,
+                "outbox_depth": pub.outbox_depth if pub else 0, "outbox_dropped": pub.outbox_dropped if pub else 0,
+                "last_error": pub.last_error if pub else None}
+        return {"cameras": cameras, "mqtt": mqtt}
+
     def run(self) -> int:
         """Run until every file source ends (or SIGTERM); returns the process exit code."""
         previous_umask = os.umask(STATE_UMASK)
@@ -380,7 +394,7 @@ class Daemon:
             self._close_sources(sources)
             raise
         try:
-            self.integrations.start(pipelines)
+            self.integrations.start(pipelines, self.publisher, self.events)
             self.sinks += self.integrations.sinks()  # metrics and the web page, when on
             for cam, pipeline, source in zip(self.cameras, pipelines, sources):
                 cam.source = source

@@ -39,9 +39,16 @@ def web_password(web) -> str | None:
 
 
 class Integrations:
-    def __init__(self, daemon):
-        self.daemon = daemon
-        self.config = daemon.config
+    """``status``: the daemon's ``status_snapshot()`` (cameras and MQTT, read at scrape and page time);
+    nothing here reaches into the daemon itself."""
+
+    def __init__(self, config, state_dir, timer, status):
+        self.config = config
+        self.state_dir = state_dir
+        self.timer = timer
+        self.status = status
+        self.publisher = None
+        self.events = None
         self.pipelines: dict = {}
         self.metrics = None
         self.web = None
@@ -65,13 +72,14 @@ class Integrations:
         self.presence = presence
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, pipelines) -> None:
+    def start(self, pipelines, publisher, events) -> None:
+        """Once the MQTT publisher runs (before the camera threads); ``events``: the device's event list."""
         self.pipelines = {p.camera.name: p for p in pipelines}
+        self.publisher, self.events = publisher, events
         service = self.config.service
-        publisher = self.daemon.publisher
         from .mqtt.discovery import Discovery
 
-        self.discovery = Discovery(self.config, self.daemon.state_dir)
+        self.discovery = Discovery(self.config, self.state_dir)
         if publisher is not None:
             self.discovery.start(publisher)
         if service.metrics.enabled:
@@ -80,11 +88,11 @@ class Integrations:
             self._start_web()
 
     def _start_metrics(self) -> None:
-        from .metrics import Metrics, snapshot_from_daemon
+        from .metrics import Metrics, metrics_snapshot
 
-        self.metrics = Metrics(lambda: snapshot_from_daemon(self.daemon, self.pipelines),
+        self.metrics = Metrics(lambda: metrics_snapshot(self.status(), self.config, self.pipelines, self.events),
                                min_dwell_s=self.config.analytics.min_dwell_s)
-        self.metrics.wrap_timer(self.daemon.timer)
+        self.metrics.wrap_timer(self.timer)
         for name, pipeline in self.pipelines.items():
             self.metrics.declare_rules(name, [r.name for r in self.config.rules if not r.cameras or name in r.cameras])
         host, port = self.config.service.metrics.address
@@ -117,9 +125,9 @@ class Integrations:
         clocks = {c.name: "wall" if c.source.isdigit() or "://" in c.source else "video" for c in self.config.cameras}
         self.web_state = WebState(
             site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
-            analytics_db=self.daemon.state_dir / "analytics.sqlite", status=self._web_status,
+            analytics_db=self.state_dir / "analytics.sqlite", status=self._web_status,
             live_counts=self._live_counts, jpeg_quality=web.jpeg_quality, frame_interval_s=web.frame_interval_s,
-            time_zone=store_time_zone(self.config), clocks=clocks, events=self.daemon.events)
+            time_zone=store_time_zone(self.config), clocks=clocks, events=self.events)
         try:
             self.web = WebServer(self.web_state, host, port, web.username, password).start()
         except OSError as exc:
@@ -129,17 +137,10 @@ class Integrations:
             log.warning("web page on %s is reachable from the network (password required)", web.listen)
 
     def _web_status(self) -> dict:
-        d = self.daemon
-        cams = {}
-        for cam in d.cameras:
-            cams[cam.config.name] = {"status": dict(cam.status or {}), "frames": cam.frames, "alerts_sent": cam.alerts,
-                                     "error": cam.error}
-        pub = d.publisher
-        host, port = getattr(d, "broker_address", (None, None))
-        mqtt = {"connected": bool(pub and pub.connected), "host": host, "port": port,
-                "outbox_depth": pub.outbox_depth if pub else 0, "outbox_dropped": pub.outbox_dropped if pub else 0,
-                "last_error": pub.last_error if pub else None}
-        return {"cameras": cams, "mqtt": mqtt}
+        status = self.status()
+        cams = {name: {key: cam[key] for key in ("status", "frames", "alerts_sent", "error")}
+                for name, cam in status["cameras"].items()}
+        return {"cameras": cams, "mqtt": status["mqtt"]}
 
     def _live_counts(self, camera: str) -> dict | None:
         pipeline = self.pipelines.get(camera)
@@ -163,8 +164,8 @@ class Integrations:
                     part.stop()
                 except Exception:
                     log.exception("integrations: stop failed")
-        if self.discovery is not None and self.daemon.publisher is not None:
-            self.discovery.stop(self.daemon.publisher)
+        if self.discovery is not None and self.publisher is not None:
+            self.discovery.stop(self.publisher)
         if self.presence is not None:  # after the publisher stopped: availability offline, the id's lock removed
             try:
                 self.presence.release()

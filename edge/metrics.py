@@ -40,7 +40,7 @@ METRIC_NAMES = (
 
 
 class _DaemonCollector:
-    """Reads a snapshot dict at scrape time (``snapshot()``: see ``Metrics.snapshot_from_daemon``)."""
+    """Reads a snapshot dict at scrape time (``snapshot()``: see ``metrics_snapshot``)."""
 
     def __init__(self, snapshot: Callable[[], dict]):
         self.snapshot = snapshot
@@ -189,34 +189,35 @@ def _remember(seen: collections.OrderedDict, customer_id: int) -> bool:
     return True
 
 
-def snapshot_from_daemon(daemon, pipelines: dict | None = None) -> dict:
-    """What the collector reads from an ``edge.daemon.Daemon`` at scrape time."""
-    cameras = []
+def metrics_snapshot(status: dict, config, pipelines: dict | None = None, events=None) -> dict:
+    """What the collector reads at scrape time: the daemon's ``status_snapshot()`` (cameras, mqtt),
+    the people in view from the pipelines, and per camera and rule the event list's counts (every
+    rule of the config from 0, as fashion_edge_alerts_total)."""
     pipelines = pipelines or {}
-    for cam in daemon.cameras:
-        stats = cam.source_stats or {}
-        pipeline = pipelines.get(cam.config.name)
+    cameras = []
+    for name, cam in status.get("cameras", {}).items():
+        stats = cam.get("source_stats") or {}
+        pipeline = pipelines.get(name)
         cameras.append({
-            "name": cam.config.name,
-            "frames": cam.frames,
+            "name": name,
+            "frames": cam.get("frames", 0),
             "frames_dropped": int(stats.get("frames_dropped", 0) or 0),
             "corrupt_frames": int(stats.get("corrupt_frames", 0) or 0),
-            "state": (cam.status or {}).get("state"),
+            "state": (cam.get("status") or {}).get("state"),
             "people_now": len(pipeline.customers) if pipeline is not None else 0,
         })
-    publisher = daemon.publisher
-    events = {}
-    store = getattr(daemon, "events", None)
-    if store is not None:
-        events = store.rule_counts()
-        for cam in daemon.cameras:  # every rule of every camera from 0, as fashion_edge_alerts_total
-            for rule in daemon.config.rules:
-                if not rule.cameras or cam.config.name in rule.cameras:
-                    events.setdefault((cam.config.name, rule.name), {"alerts": 0, "false": 0})
+    counts = {}
+    if events is not None:
+        counts = events.rule_counts()
+        for name in status.get("cameras", {}):
+            for rule in config.rules:
+                if not rule.cameras or name in rule.cameras:
+                    counts.setdefault((name, rule.name), {"alerts": 0, "false": 0})
+    mqtt = status.get("mqtt", {})
     return {
         "cameras": cameras,
-        "outbox_depth": publisher.outbox_depth if publisher is not None else 0,
-        "outbox_dropped": publisher.outbox_dropped if publisher is not None else 0,
-        "connected": bool(publisher is not None and publisher.connected),
-        "events": events,  # {(camera, rule): {"alerts": n, "false": m}}
+        "outbox_depth": mqtt.get("outbox_depth", 0),
+        "outbox_dropped": mqtt.get("outbox_dropped", 0),
+        "connected": bool(mqtt.get("connected")),
+        "events": counts,  # {(camera, rule): {"alerts": n, "false": m}}
     }

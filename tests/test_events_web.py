@@ -16,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -25,7 +24,7 @@ import pytest
 from edge.analytics import Analytics
 from edge.config import parse_config
 from edge.events import EventStore, Retention
-from edge.metrics import Metrics, snapshot_from_daemon
+from edge.metrics import Metrics, metrics_snapshot
 from edge.web import WebServer, WebState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,11 +147,10 @@ def test_report_and_metrics_count_the_marks_per_rule(tmp_path, events):
                            "detector": {"model": "x.tflite"}, "classifier": {"model": "y.tflite"},
                            "rules": [{"name": "dress", "when": ["dress"]}, {"name": "suit", "when": ["suit"]},
                                      {"name": "hat", "when": ["hat"]}]})
-    daemon = SimpleNamespace(config=config, events=events, publisher=None,
-                             cameras=[SimpleNamespace(config=config.cameras[0], source_stats={}, frames=0, status={})])
+    status = {"cameras": {"entrance": {"status": {}, "frames": 0, "source_stats": {}}}, "mqtt": {}}
     from test_metrics import scrape
 
-    metrics = Metrics(lambda: snapshot_from_daemon(daemon))
+    metrics = Metrics(lambda: metrics_snapshot(status, config, events=events))
     port = metrics.start("127.0.0.1", 0)
     try:
         m = scrape(port)
