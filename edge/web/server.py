@@ -310,17 +310,25 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def do_POST(self):
+        def answer(url):
+            body = self._post_body()
+            if body is not None:
+                self.route_post(url, body)
+
+        self._answer(answer, "POST ")
+
+    def _answer(self, route, what: str = "") -> None:
+        """Host and auth checked, then ``route(url)``; a client gone mid-answer is nothing, any other
+        failure one log line and a 500 (the page never takes the daemon down)."""
         if not self._host_allowed() or not self._authorised():
             return
         url = urlparse(self.path)
         try:
-            body = self._post_body()
-            if body is not None:
-                self.route_post(url, body)
+            route(url)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception:
-            log.exception("web: POST %s failed", url.path)
+            log.exception("web: %s%s failed", what, url.path)
             try:
                 self._send(500, b"internal error\n", "text/plain")
             except OSError:
@@ -375,19 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(event)
 
     def do_GET(self):
-        if not self._host_allowed() or not self._authorised():
-            return
-        url = urlparse(self.path)
-        try:
-            self.route(url)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except Exception:
-            log.exception("web: %s failed", url.path)
-            try:
-                self._send(500, b"internal error\n", "text/plain")
-            except OSError:
-                pass
+        self._answer(self.route)
 
     def route(self, url) -> None:
         """Answer one GET of an authorised client (Host checked, auth passed); a subclass given to
