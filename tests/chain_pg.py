@@ -97,3 +97,21 @@ def wait_until(predicate, timeout_s: float = 15.0, every_s: float = 0.1):
             return value
         time.sleep(every_s)
     return predicate()
+
+
+def window_summaries(site: str, camera: str, base: float, visits: list[tuple[float, float, dict, set]],
+                     tmp: Path) -> list[dict]:
+    """Real window summaries from the store's own analytics, as a store publishes them: visits (start
+    offset s from ``base``, dwell s, garments, rules the garment test accepts); 15-minute windows."""
+    from edge.analytics import Analytics
+    from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
+
+    a = Analytics(tmp / f"{site}-{camera}.sqlite", site, camera, window_s=900, min_dwell_s=1.0)
+    for customer, (start, dwell, garments, matched) in enumerate(visits, 1):
+        a.record(CustomerSeen(customer, base + start))
+        a.record(CustomerSettled(customer, garments, frozenset(matched)))
+        a.record(CustomerSeen(customer, base + start + dwell))
+        a.record(CustomerEnded(customer, base + start + dwell + 1))
+    closed = a.flush(base + max(v[0] for v in visits) + 3600)
+    a.close()
+    return [w for w in closed if w["customers"] or w["tracks"]]

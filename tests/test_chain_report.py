@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chain_pg import PASSWORD, Postgres, pg_bin_dir
-from edge.analytics import Analytics
+from chain_pg import PASSWORD, Postgres, pg_bin_dir, window_summaries
 from edge.chain.store import Message, migrate, write_batch
-from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import encode, make_alert
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
@@ -29,19 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 DAY = datetime(2027, 3, 1, tzinfo=timezone.utc).timestamp()  # a Monday, 00:00 UTC
 
 
-def summaries(site: str, camera: str, visits: list[tuple[float, float, dict, set]], tmp: Path) -> list[dict]:
-    """Real window summaries: visits (start offset s, dwell s, garments, rules the garment test accepts)."""
-    a = Analytics(tmp / f"{site}-{camera}.sqlite", site, camera, window_s=900, min_dwell_s=1.0)
-    for track, (start, dwell, garments, matched) in enumerate(visits, 1):
-        a.record(CustomerSeen(track, DAY + start))
-        a.record(CustomerSettled(track, garments, frozenset(matched)))
-        a.record(CustomerSeen(track, DAY + start + dwell))
-        a.record(CustomerEnded(track, DAY + start + dwell + 1))
-    closed = a.flush(DAY + max(v[0] for v in visits) + 3600)
-    a.close()
-    return [w for w in closed if w["customers"] or w["tracks"]]
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain-report")
@@ -51,13 +36,13 @@ def seeded(tmp_path_factory):
     messages = []
     now = time.time()
     # store-a: 4 customers on day 1 (2 dresses, 1 suit, 1 pants), dwell 10/20/30/40 s
-    for w in summaries("store-a", "door", [(0, 10, dress, {"dress"}), (100, 20, dress, {"dress"}),
+    for w in window_summaries("store-a", "door", DAY, [(0, 10, dress, {"dress"}), (100, 20, dress, {"dress"}),
                                            (1000, 30, suit, {"suit"}), (1100, 40, pants, set())], tmp):
         messages.append(Message(f"fashion-edge/store-a/cameras/door/analytics", encode(w), now))
     # store-b: 2 customers on day 1 on two cameras (1 suit), and one the day after the period
     for camera, visits in (("door", [(50, 60, suit, {"suit"})]), ("till", [(70, 120, pants, set())]),
                            ("late", [(86400 + 10, 5, dress, {"dress"})])):
-        for w in summaries("store-b", camera, visits, tmp):
+        for w in window_summaries("store-b", camera, DAY, visits, tmp):
             messages.append(Message(f"fashion-edge/store-b/cameras/{camera}/analytics", encode(w), now))
     alert_time = datetime.fromtimestamp(DAY + 500, tz=timezone.utc)
     for site, rule, n in (("store-a", "dress", 2), ("store-a", "suit", 1), ("store-b", "suit", 1)):

@@ -22,13 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from chain_pg import PASSWORD, Postgres, pg_bin_dir, wait_until
+from chain_pg import PASSWORD, Postgres, pg_bin_dir, wait_until, window_summaries
 from conftest import free_port, wait_for_port
-from edge.analytics import Analytics
 from edge.chain.report import chain_figures, chain_total
 from edge.chain.store import Message, migrate, write_batch
 from edge.chain.web import ChainView, start_chain_view
-from edge.customer_events import CustomerEnded, CustomerSeen, CustomerSettled
 from edge.mqtt.payloads import encode, make_alert
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
@@ -42,20 +40,6 @@ PERIOD = {"since": "2027-03-01", "until": "2027-03-02"}
 WEB_PASSWORD = "chain-view-pw"
 
 
-def summaries(site: str, camera: str, base: float, visits: list[tuple[float, float, dict, set]],
-              tmp: Path) -> list[dict]:
-    """Real window summaries: visits (start offset s, dwell s, garments, rules the garment test accepts)."""
-    a = Analytics(tmp / f"{site}-{camera}.sqlite", site, camera, window_s=900, min_dwell_s=1.0)
-    for track, (start, dwell, garments, matched) in enumerate(visits, 1):
-        a.record(CustomerSeen(track, base + start))
-        a.record(CustomerSettled(track, garments, frozenset(matched)))
-        a.record(CustomerSeen(track, base + start + dwell))
-        a.record(CustomerEnded(track, base + start + dwell + 1))
-    closed = a.flush(base + max(v[0] for v in visits) + 3600)
-    a.close()
-    return [w for w in closed if w["customers"] or w["tracks"]]
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain-web")
@@ -66,7 +50,7 @@ def seeded(tmp_path_factory):
     messages = []
 
     def windows(site, camera, base, visits):
-        for w in summaries(site, camera, base, visits, tmp):
+        for w in window_summaries(site, camera, base, visits, tmp):
             messages.append(Message(f"fashion-edge/{site}/cameras/{camera}/analytics", encode(w), now))
 
     # store-a: 4 customers in the period (2 dresses, 1 suit, 1 pants), dwell 10/20/30/40 s
