@@ -176,7 +176,7 @@ class GarmentVotes:
 
     def decide_at_exit(self) -> dict[str, SettledGarment]:
         """The customer left: decide open slots that have votes under the stricter exit rule.
-        Returns the slots decided now (they also appear in ``settled()``)."""
+        Returns the slots decided now (they also appear in ``settled_by_slot()``)."""
         cfg = self.cfg
         decided: dict[str, SettledGarment] = {}
         for slot, state in self._slots.items():

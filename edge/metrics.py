@@ -101,7 +101,7 @@ class Metrics:
                                               "Garment detector runs (one per scanned person crop)", ["camera"],
                                               registry=self.registry)
         self.alerts = Counter("fashion_edge_alerts", "Alerts raised", ["camera", "rule"], registry=self.registry)
-        # One definition of a customer with the analytics (edge/analytics.py): a confirmed track
+        # One definition of a customer with the analytics (edge/analytics/windows.py): a confirmed track
         # seen for at least analytics.min_dwell_s (last seen - first seen). Every confirmed track,
         # the shorter ones too, is fashion_edge_tracks_total (the analytics' "tracks").
         self.min_dwell_s = float(min_dwell_s)

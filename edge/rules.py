@@ -27,7 +27,7 @@ fire later, e.g. after walking into the zone or once the cooldown has passed.
 
 ``RuleEngine.garment_verdicts`` is the garment half alone (``when`` satisfied, no ``unless``
 garment settled or pending), without zone, schedule, once-per-customer or cooldown: what the rules
-decided a customer *wears*. Analytics counts shares from it (``edge/analytics.py``), so a dress
+decided a customer *wears*. Analytics counts shares from it (``edge/analytics/windows.py``), so a dress
 vetoed by ``unless: [pants]`` is no dress there either.
 """
 

@@ -15,7 +15,7 @@ people per window; a partial window is hatched and its tick has a ``*``; a windo
 customers (or without a settled garment) says so on the chart, and a chart with nothing at all says
 so in its middle; colours come from ``edge/plot_style.py`` (one colour per label in every chart).
 The dress/suit columns are the rules' verdicts (``customers_matched``), the garment mix the settled
-votes before the rules (``edge/analytics.py``). ``--out`` must be a folder.
+votes before the rules (``edge/analytics/windows.py``). ``--out`` must be a folder.
 
 Then, per rule, the alerts kept in the device's event list (``events.sqlite`` beside the analytics
 database, ``edge/events``) and how many a person marked as false alerts on the web page, printed and
