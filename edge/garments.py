@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .boxes import containment
 from .config import GarmentsConfig
 from .detections import Detections
 
@@ -77,19 +78,6 @@ def body_region_boxes(person_box) -> dict[str, np.ndarray]:
         slot: np.array([x1, y1 + top * height, x2, y1 + bottom * height], np.float32)
         for slot, (top, bottom) in BODY_REGIONS.items()
     }
-
-
-def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """(len(inner), len(outer)): fraction of each inner box's area inside each outer box."""
-    inner = np.asarray(inner, np.float32).reshape(-1, 4)
-    outer = np.asarray(outer, np.float32).reshape(-1, 4)
-    x1 = np.maximum(inner[:, None, 0], outer[None, :, 0])
-    y1 = np.maximum(inner[:, None, 1], outer[None, :, 1])
-    x2 = np.minimum(inner[:, None, 2], outer[None, :, 2])
-    y2 = np.minimum(inner[:, None, 3], outer[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1])
-    return inter / np.maximum(area[:, None], 1e-9)
 
 
 def assign_garments(persons_xyxy: np.ndarray, garments_xyxy: np.ndarray, min_overlap: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
 from edge.paths import repo_root, shared_dir  # noqa: E402
 
-from edge.detect.nms import iou_matrix  # noqa: E402
+from edge.boxes import iou_matrix  # noqa: E402
 from edge.detect.tiles import TiledDetector  # noqa: E402
 from edge.detect.yolo import YoloDetector  # noqa: E402
 from edge.scenarios.render import Scenario  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, in
 from edge.paths import repo_root  # noqa: E402
 
 from training.detector.evaluate import TFLitePredictor, TorchPredictor, load_split, person_recall  # noqa: E402
-from training.detector.metrics import box_iou  # noqa: E402
+from edge.boxes import iou_matrix  # noqa: E402
 from training.detector_data import PRODUCT_CLASSES  # noqa: E402
 
 REPO = repo_root()
@@ -52,7 +52,7 @@ def store_person(args) -> None:
                 continue
             xyxy, scores, classes = predict(cv2.imread(str(sample.image)))
             people, people_scores = xyxy[classes == 0], scores[classes == 0]
-            iou = box_iou(gt, people)
+            iou = iou_matrix(gt, people)
             best = [float(people_scores[row >= 0.5].max()) if (row >= 0.5).any() else 0.0 for row in iou]
             sizes = [f"{int(b[2] - b[0])}x{int(b[3] - b[1])}" for b in gt]
             print(f"  {sample.image.stem}: " + ", ".join(f"{s} {b:.2f}" for s, b in zip(sizes, best)))
@@ -76,7 +76,7 @@ def thresholds(args) -> None:
         boxes, box_scores = xyxy[keep], scores[keep]
         truth = sample.gt_xyxy[sample.gt_classes == class_id]
         n_truth += len(truth)
-        iou = box_iou(boxes, truth)
+        iou = iou_matrix(boxes, truth)
         used: set[int] = set()
         for i in np.argsort(-box_scores):
             candidates = [j for j in np.argsort(-iou[i]) if iou[i, j] >= 0.5 and j not in used] if len(truth) else []

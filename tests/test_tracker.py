@@ -14,7 +14,7 @@ from edge.detections import Detections
 from edge.tracking import ByteTracker
 from edge.tracking.assignment import min_cost_assignment
 from edge.tracking.appearance import describe, describe_people, distance
-from edge.tracking.bytetrack import iou_matrix
+from edge.boxes import iou_matrix
 
 LABELS = ["person", "handbag"]
 

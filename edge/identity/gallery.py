@@ -35,7 +35,7 @@ import numpy as np
 
 from ..attributes.votes import is_attribute_slot
 from ..config import IdentityConfig
-from ..tracking.bytetrack import iou_matrix
+from ..boxes import iou_matrix
 
 if TYPE_CHECKING:
     from ..customer import Customer
@@ -136,7 +136,7 @@ class CustomerGallery:
             return False
         if newcomer.first_seen - candidate.last_seen > self.cfg.in_place_s:
             return False
-        iou = iou_matrix(np.asarray(newcomer.first_box[:4])[None], np.asarray(candidate.box[:4])[None])[0, 0]
+        iou = iou_matrix(np.asarray(newcomer.first_box[:4])[None], np.asarray(candidate.box[:4])[None], np.float64)[0, 0]
         return iou >= self.cfg.in_place_iou
 
     def __len__(self) -> int:

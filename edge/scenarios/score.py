@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..tracking.assignment import match, min_cost_assignment
-from ..tracking.bytetrack import iou_matrix
+from ..boxes import iou_matrix
 
 MATCH_IOU = 0.3
 MERGE_MIN_FRAMES = 3
@@ -110,7 +110,7 @@ def match_tracks(scenario, record: RunRecord, min_iou: float = MATCH_IOU) -> Mat
         track_boxes += len(tracks)
         if not truth or not tracks:
             continue
-        iou = iou_matrix(np.array([t.box for t in truth]), np.array([b for _, b in tracks]))
+        iou = iou_matrix(np.array([t.box for t in truth]), np.array([b for _, b in tracks]), np.float64)
         pairs, _, _ = match(1.0 - iou, max_cost=1.0 - min_iou)
         for r, c in pairs:
             customer, track_id = truth[r].customer, tracks[c][0]
@@ -206,7 +206,7 @@ def _alert_box_check(scenario, record: RunRecord, alert: dict, person: int | Non
         truth = _truth_everyone(scenario, frame_index)
         if not truth:
             return 0.0, 0.0
-        iou = iou_matrix(np.array([box], np.float64), np.array([t.box for t in truth]))[0]
+        iou = iou_matrix(np.array([box], np.float64), np.array([t.box for t in truth]), np.float64)[0]
         own = [float(v) for v, t in zip(iou, truth) if t.customer == person]
         return (own[0] if own else 0.0), float(iou.max())
 

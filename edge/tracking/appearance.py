@@ -29,6 +29,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..boxes import overlap_fraction
+
 PARTS = ((0.15, 0.50), (0.50, 0.90))  # (top, bottom) fractions of the person box height
 WIDTH = (0.20, 0.80)  # central part of the box width
 HUE_BINS, SAT_BINS, GREY_BINS = 12, 3, 6
@@ -68,21 +70,6 @@ def describe(frame_bgr: np.ndarray, box) -> np.ndarray | None:
         return None
     crop = cv2.resize(frame_bgr[cy1:cy2, cx1:cx2], _SIZE, interpolation=cv2.INTER_AREA)
     return _part_histograms(cv2.cvtColor(crop, cv2.COLOR_BGR2HSV))
-
-
-def overlap_fraction(boxes: np.ndarray) -> np.ndarray:
-    """For each box, the largest fraction of its area covered by one other box."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    if len(boxes) < 2:
-        return np.zeros(len(boxes), np.float32)
-    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    np.fill_diagonal(inter, 0)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return (inter / np.maximum(area[:, None], 1e-9)).max(axis=1)
 
 
 def describe_people(frame_bgr: np.ndarray, boxes: np.ndarray, rows, min_height_px: int,

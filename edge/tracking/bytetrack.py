@@ -61,25 +61,12 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from ..boxes import iou_matrix
 from ..config import TrackerConfig
 from ..detections import Detections
 from .assignment import match
 from . import appearance as colour
 from .kalman import BoxKalman
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N, 4 xyxy) with every box in ``b`` (M, 4)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    a = np.asarray(a, np.float64)[:, None, :]
-    b = np.asarray(b, np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 INFEASIBLE = 1e6  # cost of a pair that must not match
@@ -128,11 +115,11 @@ class IouCost:
 
     def __call__(self, tracks, candidates, boxes, classes, appearances, now_s) -> np.ndarray:
         predicted = np.array([t.kalman.box for t in tracks])
-        iou = iou_matrix(predicted, boxes[candidates])
+        iou = iou_matrix(predicted, boxes[candidates], np.float64)
         lost = np.array([t.lost > 0 for t in tracks])
         if lost.any():
             last_seen = np.array([t.last_box for t in tracks])
-            iou[lost] = np.maximum(iou[lost], iou_matrix(last_seen[lost], boxes[candidates]))
+            iou[lost] = np.maximum(iou[lost], iou_matrix(last_seen[lost], boxes[candidates], np.float64))
         same_class = np.array([t.class_id for t in tracks])[:, None] == classes[candidates][None, :]
         feasible = same_class & (iou >= self.cfg.match_iou)
         return np.where(feasible, 1.0 - iou, INFEASIBLE)

@@ -26,7 +26,9 @@ from training.detector_data.yolo_labels import boxes_to_xyxy, read_labels
 from training.plots import plot_confusion_matrix, pr_figure
 from training.recover_coco import as_unit_chw
 
-from .metrics import DetectionEvaluator, box_iou
+from edge.boxes import iou_matrix
+
+from .metrics import DetectionEvaluator
 
 
 @dataclass
@@ -136,7 +138,7 @@ def person_recall(predict, samples: list[Sample], conf: float, match_iou: float,
         gt = sample.gt_xyxy[sample.gt_classes == person_id]
         evaluator.add(xyxy[keep], scores[keep], np.zeros(int(keep.sum()), np.int64), gt, np.zeros(len(gt), np.int64))
         confident = xyxy[keep][scores[keep] >= conf]
-        iou = box_iou(gt, confident)
+        iou = iou_matrix(gt, confident)
         total += len(gt)
         found += int((iou >= match_iou).any(axis=1).sum()) if iou.size else 0
     res = evaluator.results()[0]

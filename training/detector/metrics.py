@@ -10,19 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.boxes import iou_matrix
+
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
 @dataclass
@@ -52,7 +42,7 @@ class DetectionEvaluator:
         np.add.at(self.gt_counts, gt_classes, 1)
         order = np.argsort(-pred_scores)
         pred_xyxy, pred_scores, pred_classes = pred_xyxy[order], pred_scores[order], pred_classes[order]
-        iou = box_iou(pred_xyxy, gt_xyxy)
+        iou = iou_matrix(pred_xyxy, gt_xyxy)
         tp = np.zeros((len(pred_scores), len(IOU_THRESHOLDS)), bool)
         for t, threshold in enumerate(IOU_THRESHOLDS):
             taken = np.zeros(len(gt_xyxy), bool)
