@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", metavar="FILE")
 
-    # issue 14 (helper D): the store's catalogue look-alikes, edge/commands/catalog.py
+    # the store's catalogue look-alikes (docs/styles.md), edge/commands/catalog.py
     catalog = sub.add_parser("catalog", help="index the store's product photos / search similar items")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     for action, text in (("index", "embed a folder of product photos (id = file stem)"),

@@ -185,6 +185,11 @@ class CameraConfig(Strict):
     source: str = Field(..., description="USB index ('0'), rtsp://, http://, a video/GIF file or a folder of images")
     fps_cap: float | None = Field(None, gt=0, le=240, description="process at most this many frames per second (0..240)")
     loop: bool = Field(False, description="restart a file source at its end instead of stopping")
+
+    @property
+    def is_live(self) -> bool:
+        """A camera index or a stream (its frames carry the wall clock), not a file."""
+        return is_live_uri(self.source)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig,
                                        description="back-off of a live source (USB, rtsp://, http://) that drops")
     detector: CameraDetectorConfig | None = Field(
@@ -1011,8 +1016,13 @@ def validate(model: type[BaseModel], data: object, path: str | Path = "<config>"
         raise ConfigError(_error_message(first), path=path, field=_field_path(first["loc"])) from None
 
 
+def is_live_uri(uri: str) -> bool:
+    """A camera index ('0') or a stream URL (rtsp://, http://): live, not a file (no end, wall clock)."""
+    return uri.strip().isdigit() or "://" in uri
+
+
 def _resolve_source(source: str, base: Path) -> str:
-    if source.isdigit() or "://" in source or Path(source).is_absolute():
+    if is_live_uri(source) or Path(source).is_absolute():
         return source
     return str((base / source).resolve())
 

@@ -64,10 +64,6 @@ class Customer:
         return self.since_reacquired or self.appearance
 
     @property
-    def dwell_s(self) -> float:
-        return self.last_seen - self.first_seen
-
-    @property
     def wants_scan(self) -> bool:
         """Something is still to be decided or re-verified."""
         return not self.votes.all_decided()

@@ -516,7 +516,7 @@ class _Progress:
     publish stats on MQTT instead); a long file would otherwise print nothing for minutes."""
 
     def __init__(self, cameras: list[CameraState], interval_s: float):
-        self.cameras = [c for c in cameras if "://" not in c.config.source and not c.config.source.strip().isdigit()]
+        self.cameras = [c for c in cameras if not c.config.is_live]
         self.interval_s = interval_s
         self.last = time.monotonic()
         self.last_frames = {c.config.name: 0 for c in self.cameras}

@@ -122,7 +122,7 @@ class Integrations:
         from .localtime import store_time_zone
 
         # a live camera's frames carry the wall clock; a file's carry the run's start + the video's time
-        clocks = {c.name: "wall" if c.source.isdigit() or "://" in c.source else "video" for c in self.config.cameras}
+        clocks = {c.name: "wall" if c.is_live else "video" for c in self.config.cameras}
         self.web_state = WebState(
             site=self.config.site, cameras=[c.name for c in self.config.cameras], zones=zones,
             analytics_db=self.state_dir / "analytics.sqlite", status=self._web_status,

@@ -248,7 +248,8 @@ class _LiveProbe:
 def _check_sources(config: Config, out: _Collector, override: str | None, live_timeout_s: float | None,
                    sizes: dict[int, tuple[int, int]] | None = None) -> None:
     """``sizes``: filled with camera index -> (width, height) of the frame read from each file source."""
-    from .sources import is_live_uri, open_source
+    from .config import is_live_uri
+    from .sources import open_source
 
     sizes = {} if sizes is None else sizes
 

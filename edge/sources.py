@@ -58,7 +58,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from .config import ReconnectConfig
+from .config import ReconnectConfig, is_live_uri
 from .errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -658,10 +658,6 @@ class LiveSource(FrameSource):
 
 
 # ------------------------------------------------------------------------------------------ open
-
-
-def is_live_uri(uri: str) -> bool:
-    return uri.strip().isdigit() or "://" in uri
 
 
 def open_source(uri: str, fps_cap: float | None = None, loop: bool = False,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..config import load_config
+from ..config import is_live_uri, load_config
 from ..daemon import DEMO_MARKER, Daemon, default_demo_config, setup_logging
 from ..errors import ConfigError, SourceError
 from ..resources import is_demo_config
@@ -127,7 +127,7 @@ def main(args) -> int:
     config = load_config(config_path)
     setup_logging(config.service.log_level)
     source = args.source or config.cameras[0].source
-    if not args.source and not source.isdigit() and "://" not in source and not Path(source).exists():
+    if not args.source and not is_live_uri(source) and not Path(source).exists():
         raise SourceError(
             "demo clip not found; get one-by-one-person-detection.mp4 from GitHub "
             "intel-iot-devkit/sample-videos into ../shared/media/, or pass --source 0 for a camera",

@@ -414,7 +414,7 @@ def main(args) -> int:
     if any(_legacy(w) for w in windows):
         print(LEGACY_NOTE)
     if config is not None:  # which clock the windows are on
-        files = [c.name for c in config.cameras if not c.source.isdigit() and "://" not in c.source
+        files = [c.name for c in config.cameras if not c.is_live
                  and any(w["camera"] == c.name for w in windows)]
         if files:
             print(f"camera(s) {', '.join(files)} read a video file: their windows are on the run's start + the "

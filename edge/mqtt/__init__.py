@@ -3,7 +3,7 @@
 from .broker import BrokerError, EmbeddedBroker
 from .outbox import Outbox, OutboxRow, OutboxWriteError
 from .payloads import make_alert, make_status, validate_alert
-from .publisher import MqttPublisher, client_id_for
+from .publisher import MqttPublisher
 from .topics import Topics, default_prefix
 
 __all__ = [
@@ -14,7 +14,6 @@ __all__ = [
     "OutboxRow",
     "OutboxWriteError",
     "Topics",
-    "client_id_for",
     "default_prefix",
     "make_alert",
     "make_status",

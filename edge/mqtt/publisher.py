@@ -43,7 +43,6 @@ the fresh one on reconnect.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import ssl
 import threading
@@ -638,12 +637,3 @@ class MqttPublisher:
                 break
             # NO_CONN: paho keeps the QoS 1 message and sends it on reconnect, still in order.
             self._handed[info.mid] = handle
-
-
-def client_id_for(site: str, suffix: str = "") -> str:
-    """A stable client id per site (stable ids make broker logs and ACLs readable)."""
-    return f"fashion-edge-{site}{('-' + suffix) if suffix else ''}"
-
-
-def decode_json(payload: bytes) -> Any:
-    return json.loads(payload.decode("utf-8"))

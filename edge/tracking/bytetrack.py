@@ -1,57 +1,18 @@
 """ByteTrack-class multi-object tracker (numpy only) with an appearance check against swaps.
 
-Per frame: predict every track with a constant-velocity Kalman filter; (1) match high-score
-boxes to confirmed and lost tracks; (2) match the low-score boxes - people half hidden behind a
-rail or another shopper - to the confirmed tracks still unmatched that were in view last frame,
-which is what keeps a track alive through partial occlusion; (3) match the remaining high boxes
-to tentative tracks; (4) start tentative tracks from what is left. A tentative track is
-confirmed after ``min_hits`` consecutive matches and only then gets an id (ids are 1, 2, 3, ...
-per tracker, never reused), so a one-frame false positive costs no id.
+Per frame: predict every track (constant-velocity Kalman); match (1) high-score boxes to confirmed
+and lost tracks, (2) low-score boxes (people half hidden behind a rail or another shopper) to the
+confirmed tracks in view last frame, (3) the remaining high boxes to tentative tracks; start
+tentative tracks from what is left. A track gets its id after ``min_hits`` matches (a one-frame
+false positive costs no id); ids are never reused. The matching cost is one hook (``MatchCost``):
+``IouAppearanceCost`` (the default) refuses a box whose colour appearance jumps from the track's
+(a customer replacing another at the same spot starts a new track), and brings a lost track back
+only on appearance. Doubt resolves to a split (a duplicate alert at worst), never to a swap.
 
-Identity between customers (DeepSORT's rule, with the colour appearance of
-``edge.tracking.appearance``): the matching cost is one hook (``MatchCost``). ``IouCost`` is plain
-IoU. ``IouAppearanceCost`` (the default, ``tracker.appearance``) adds two rules:
-
-* a track in view in the previous frame matches on IoU unless both the box and the track have an
-  appearance and they differ by more than the track's gate: ``appearance_jump`` times its own
-  usual frame-to-frame distance (a running mean), within 0.3 .. ``appearance_gate`` (a steady
-  customer is told from a stranger in a similar jacket; one turning under changing light is not
-  split): one customer replacing another at
-  the same spot (a queue at the door) starts a new track instead of inheriting the first one's
-  id, garments and alerts. A track missed for one frame or more needs the stricter
-  ``reacquire_distance`` when both appearances exist (it may be missed precisely because a
-  stranger was refused at its place), and IoU alone only for up to ``iou_only_lost_s``;
-* a track lost for longer comes back only when its appearance is within ``reacquire_distance``
-  of the box's (matched against its predicted box and the box where it was last seen: a person
-  who stopped behind a pillar is not where the velocity says); without an appearance on either
-  side it does not come back, and the box starts a new customer. A split costs at most a
-  duplicate alert (cooldown limits it); a swap costs a missed alert, wrong garments and wrong
-  footfall, so doubt resolves to a split;
-* a new track that earns its id while a confirmed track of the same class is lost nearby (within
-  one person height of its predicted box) with an appearance within ``reacquire_distance`` takes
-  that track's id (norfair's re-identification merge): the far one of two people crossing, who
-  re-emerges still half covered (no appearance, so no match) and is recognised a few frames later;
-* a box that does not overlap a track seen in the previous frame matches it when it is within
-  one person height, of a similar size and looks alike (``_fast_movers``): a customer crossing
-  the camera in a second still gets a track.
-
-Time is in seconds of source time (``now_s``), not frames: ``max_lost_s`` and
-``iou_only_lost_s`` mean the same on a 10 and a 30 fps camera. A confirmed track lost for more
-than ``max_lost_s`` ends. Matching is class-aware: a box only matches a track of its own class.
-
-Events (``events()``): ``started`` (a track was confirmed and got its id), ``reacquired`` (a
-track lost longer than ``iou_only_lost_s`` was matched again on appearance: its settled garments
-should be re-checked), ``ended``. ``split(track_id)`` ends an id and gives its track a new one
-(the caller found it is somebody else).
-
-``update`` returns the detection boxes (not the Kalman-smoothed ones) of the confirmed tracks
-matched in this frame: crops and foot points should follow the pixels, not a filter's guess.
-
-Libraries considered (2026-11, PyPI): ``trackers`` 2.6 (``ByteTrackTracker``; ByteTrack moved there
-from ``supervision``) pulls supervision, scipy, av and opencv-python: ~250 MB installed
-(``du``: av 104 MB, scipy 143 MB) for 0.50 ms/frame vs 0.81 ms/frame here (15 people, 300
-frames, /tmp bench on this 2-core box); ``bytetracker`` 0.3 pins torch, lap and scipy. The edge
-install has no scipy/torch, so this is a compact own implementation.
+Time is source seconds (``now_s``), not frames. Events (``events()``): ``started``, ``reacquired``
+(the customer's garments should be re-checked), ``ended``; ``split`` and ``forget`` serve the
+identity stage. ``update`` returns the detection boxes (not the Kalman guess) of the tracks
+matched in this frame. Every rule, and why this is not a library: docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -201,7 +162,6 @@ class ByteTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._events: list[TrackEvent] = []
-        self.frame_count = 0
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -254,7 +214,6 @@ class ByteTracker:
         appearance for the rows that have a reliable one (``appearance.describe_people``)."""
         cfg = self.cfg
         appearances = appearances or {}
-        self.frame_count += 1
         boxes = np.asarray(detections.xyxy, np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, np.float64)
         classes = np.asarray(detections.class_ids, np.int64)
