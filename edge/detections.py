@@ -18,6 +18,9 @@ class Detections:
     class_ids: np.ndarray  # (N,) int32
     labels: list[str] = field(default_factory=list)  # class names, index = class id
     track_ids: np.ndarray | None = None  # (N,) int64 once tracked
+    # per-box extras, each (N, ...), filtered with the boxes: e.g. "origin", the row of the person
+    # whose crop a garment box was found on (as supervision's Detections.data)
+    data: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, labels: list[str] | None = None) -> "Detections":
@@ -36,6 +39,7 @@ class Detections:
             np.atleast_1d(self.class_ids[index]),
             self.labels,
             None if self.track_ids is None else np.atleast_1d(self.track_ids[index]),
+            {key: np.atleast_1d(values[index]) for key, values in self.data.items()},
         )
 
     def names(self) -> list[str]:

@@ -198,10 +198,10 @@ def garment_crops(
     persons: Detections,
     garments: Detections | None,
     cfg: GarmentsConfig,
-    origin: np.ndarray | None = None,
 ) -> list[GarmentCrop]:
     """Garment crops of every person in ``persons`` (see the module docstring for the two modes).
-    ``origin``: for each garment box, the row in ``persons`` whose crop the detector ran on.
+    ``garments.data["origin"]`` (when there): for each garment box, the row in ``persons`` whose crop
+    the detector ran on.
 
     Crops of zero area are dropped; small or edge-cut ones are returned with ``good=False`` so
     the caller can count them. Garment boxes that belong to no person are dropped.
@@ -221,6 +221,7 @@ def garment_crops(
         return out
 
     owners = assign_garments(persons.xyxy, garments.xyxy, cfg.min_overlap)
+    origin = garments.data.get("origin")
     if origin is not None:  # seen in one person's crop but owned by another: not this crop's
         origin = np.asarray(origin, np.int64)
         owners = np.where(owners == origin, owners, -1)

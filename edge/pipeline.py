@@ -303,33 +303,35 @@ class CameraPipeline:
         self.timer.add("identity", time.perf_counter() - t1)  # part of 'garments' (the embedding comes free)
         return len(chosen), calls
 
-    def _garments_on_persons(self, frame: Frame, rows: list[int], tracks: Detections) -> tuple[Detections, np.ndarray]:
-        """Run the garment detector on each chosen person crop; boxes in frame pixels, and for each
-        box the row of the person whose crop it came from."""
+    def _garments_on_persons(self, frame: Frame, rows: list[int], tracks: Detections) -> Detections:
+        """Run the garment detector on each chosen person crop; boxes in frame pixels, and in
+        ``data["origin"]`` the row of the person whose crop each box came from."""
         detector = self.models.garment_detector
-        found, origin = [], []
+        found = []
         for row in rows:
             x1, y1, x2, y2 = (int(v) for v in tracks.xyxy[row])
             garments = detector.detect(frame.image[max(0, y1):y2, max(0, x1):x2]).with_label(*detector.garment_labels)
             garments.xyxy[:, [0, 2]] += max(0, x1)
             garments.xyxy[:, [1, 3]] += max(0, y1)
+            garments.data["origin"] = np.full(len(garments), row, np.int64)
             found.append(garments)
-            origin.append(np.full(len(garments), row, np.int64))
         if not found:
-            return Detections.empty(detector.labels), np.zeros(0, np.int64)
-        return (Detections(np.concatenate([g.xyxy for g in found]), np.concatenate([g.scores for g in found]),
-                           np.concatenate([g.class_ids for g in found]), detector.labels),
-                np.concatenate(origin))
+            empty = Detections.empty(detector.labels)
+            empty.data["origin"] = np.zeros(0, np.int64)
+            return empty
+        return Detections(np.concatenate([g.xyxy for g in found]), np.concatenate([g.scores for g in found]),
+                          np.concatenate([g.class_ids for g in found]), detector.labels,
+                          data={"origin": np.concatenate([g.data["origin"] for g in found])})
 
     def _vote_on_garments(self, frame: Frame, tracks: Detections, chosen: list[ScanRequest]) -> int:
         rows = [request.row for request in chosen]
         by_row = {request.row: request.customer for request in chosen}
         if self.use_garment_boxes:
             t0 = time.perf_counter()
-            garments, origin = self._garments_on_persons(frame, rows, tracks)
+            garments = self._garments_on_persons(frame, rows, tracks)
             self.timer.add("garment_detect", time.perf_counter() - t0)  # part of 'garments'
             # Ownership is judged against every tracked person, not only the scanned ones.
-            crops = garment_crops(frame.image, tracks, garments, self.config.garments, origin=origin)
+            crops = garment_crops(frame.image, tracks, garments, self.config.garments)
         else:
             crops = garment_crops(frame.image, tracks[rows], None, self.config.garments)
             crops = [c for c in crops if c.track_id is not None]

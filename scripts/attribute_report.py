@@ -97,7 +97,8 @@ class GarmentPath:
         out = []
         # Every box is scored, also those garment_crops marks not good (small, or touching the crop's
         # edge: here the image's edge is the person box's, not a frame's, so "cut" would be wrong).
-        for garment in garment_crops(crop, person, garments, self.config.garments, origin=np.zeros(len(garments))):
+        garments.data["origin"] = np.zeros(len(garments), np.int64)
+        for garment in garment_crops(crop, person, garments, self.config.garments):
             out.append(self._name(garment))
         self.boxes += len(out)
         return out

@@ -175,8 +175,8 @@ def run_naive(config, clip: str, limit: int) -> dict:
             garments = garment_detector.detect(crop).with_label(*garment_detector.garment_labels)
             garments.xyxy[:, [0, 2]] += max(0, x1)
             garments.xyxy[:, [1, 3]] += max(0, y1)
-            origin = np.full(len(garments), row, np.int64)
-            for item in garment_crops(image, tracks, garments, config.garments, origin=origin):
+            garments.data["origin"] = np.full(len(garments), row, np.int64)
+            for item in garment_crops(image, tracks, garments, config.garments):
                 if item.good:
                     models.classifier.classify(item.crop)
                     counts["classifier_calls"] += 1

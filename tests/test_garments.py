@@ -143,6 +143,12 @@ def test_a_garment_two_people_contain_alike_goes_to_neither():
     assert assign_garments(persons.xyxy, boxes, 0.6).tolist() == [-1, 0, 1]
 
 
+def from_crops(garments: Detections, origin: np.ndarray) -> Detections:
+    """The boxes as the pipeline hands them over: each with the person row whose crop it came from."""
+    garments.data["origin"] = origin
+    return garments
+
+
 def test_origin_keeps_only_garments_owned_by_the_crop_they_came_from():
     frame = np.full((600, 800, 3), 90, np.uint8)
     persons = people([[100, 50, 300, 550], [280, 50, 480, 550]], track_ids=[7, 9])
@@ -151,9 +157,9 @@ def test_origin_keeps_only_garments_owned_by_the_crop_they_came_from():
     # (seen through the crop's overlap) and are left for 9's own scan.
     garments = Detections(np.array([[120, 150, 240, 300], [300, 300, 460, 520]], np.float32),
                           np.array([0.9, 0.8], np.float32), np.array([1, 2], np.int32), labels)
-    crops = garment_crops(frame, persons, garments, GarmentsConfig(), origin=np.array([0, 0]))
+    crops = garment_crops(frame, persons, from_crops(garments, np.array([0, 0])), GarmentsConfig())
     assert [(c.track_id, c.slot) for c in crops] == [(7, "jacket")]
-    crops = garment_crops(frame, persons, garments, GarmentsConfig(), origin=np.array([0, 1]))
+    crops = garment_crops(frame, persons, from_crops(garments, np.array([0, 1])), GarmentsConfig())
     assert [(c.track_id, c.slot) for c in crops] == [(7, "jacket"), (9, "pants")]
 
 
@@ -163,7 +169,7 @@ def test_an_edge_cut_person_still_gives_a_good_top():
     persons = people([[200, 40, 320, 400]], track_ids=[3])
     garments = Detections(np.array([[215, 90, 305, 230], [220, 230, 300, 400]], np.float32),
                           np.array([0.9, 0.9], np.float32), np.array([1, 2], np.int32), ["person", "shirt", "pants"])
-    crops = garment_crops(frame, persons, garments, GarmentsConfig(edge_margin_px=4), origin=np.array([0, 0]))
+    crops = garment_crops(frame, persons, from_crops(garments, np.array([0, 0])), GarmentsConfig(edge_margin_px=4))
     assert [(c.slot, c.good) for c in crops] == [("shirt", True), ("pants", False)]
 
 
@@ -185,11 +191,11 @@ def test_a_garment_cut_by_the_crop_where_a_neighbour_stands_is_nobodys():
     persons = people([[100, 50, 300, 550], [260, 50, 460, 550]], track_ids=[7, 9])
     garments = Detections(np.array([[200, 250, 299, 450], [120, 150, 240, 300]], np.float32),
                           np.array([0.9, 0.9], np.float32), np.array([1, 2], np.int32), ["person", "dress", "jacket"])
-    crops = garment_crops(frame, persons, garments, GarmentsConfig(min_overlap=0.6), origin=np.array([0, 0]))
+    crops = garment_crops(frame, persons, from_crops(garments, np.array([0, 0])), GarmentsConfig(min_overlap=0.6))
     assert [(c.track_id, c.slot) for c in crops] == [(7, "jacket")]
     # Alone, the same box touching the crop's side is her own (a wide skirt).
     alone = people([[100, 50, 300, 550]], track_ids=[7])
-    crops = garment_crops(frame, alone, garments, GarmentsConfig(min_overlap=0.6), origin=np.array([0, 0]))
+    crops = garment_crops(frame, alone, from_crops(garments, np.array([0, 0])), GarmentsConfig(min_overlap=0.6))
     assert [(c.track_id, c.slot) for c in crops] == [(7, "dress"), (7, "jacket")]
 
 
@@ -220,3 +226,13 @@ def test_every_name_the_pipeline_gives_a_crop_is_one_the_preflight_expects():
             named.add(label.lower())
     assert named == expected
     assert "blazer" in expected and "outwear" in expected  # a jacket box may be refined
+
+
+def test_per_box_extras_follow_the_boxes_through_filters():
+    garments = Detections(np.array([[0, 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7]], np.float32),
+                          np.array([0.9, 0.5, 0.8], np.float32), np.array([1, 2, 1], np.int32),
+                          ["person", "dress", "pants"], data={"origin": np.array([4, 5, 6])})
+    assert garments.with_label("dress").data["origin"].tolist() == [4, 6]
+    assert garments[garments.scores > 0.6].data["origin"].tolist() == [4, 6]
+    assert garments[1].data["origin"].tolist() == [5]
+    assert Detections.empty(["person"]).data == {}
