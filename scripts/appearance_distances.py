@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
 from edge.paths import shared_dir  # noqa: E402
-from edge.scenarios.photos import load_people  # noqa: E402
+from scenarios.photos import load_people  # noqa: E402
 from edge.tracking.appearance import describe, distance  # noqa: E402
 
 

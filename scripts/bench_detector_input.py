@@ -2,7 +2,7 @@
 
     python scripts/bench_detector_input.py [--frames 30] [--size 1920x1080] [--json-out docs/data/detector_input.json]
 
-Frames: a store-like backdrop (``edge.scenarios.render``) at ``--size`` with real PETA pedestrian
+Frames: a store-like backdrop (``scenarios.render``) at ``--size`` with real PETA pedestrian
 crops (CCTV pictures of people: ../shared/datasets/peta) pasted at heights from 40 to 320 px, 8 per
 frame, none overlapping, JPEG quality 60 like a camera stream. The truth is each pasted rectangle.
 
@@ -35,7 +35,7 @@ from edge.paths import repo_root, shared_dir  # noqa: E402
 from edge.boxes import iou_matrix  # noqa: E402
 from edge.detect.tiles import TiledDetector  # noqa: E402
 from edge.detect.yolo import YoloDetector  # noqa: E402
-from edge.scenarios.render import Scenario  # noqa: E402
+from scenarios.render import Scenario  # noqa: E402
 
 REPO = repo_root()
 

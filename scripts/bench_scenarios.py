@@ -8,13 +8,13 @@ through the daemon's own CameraPipeline and the shipped models; live real-time f
         --browsing-json docs/browsing.json --browsing-write docs/browsing.md
 
 ``--attributes MODEL`` runs the config with the person-attribute model on and the issue-20 rules
-that name person attributes (``edge.scenarios.store_walk.ATTRIBUTE_RULES``); a config of its own
+that name person attributes (``scenarios.store_walk.ATTRIBUTE_RULES``); a config of its own
 goes in ``--config``. ``store_walk`` (issue 20) is run only when ``--only`` names it: CCTV-sized
 customers from PETA / Co-Parsing / colorful-fashion validation people, scored per customer for
 dress, suit and outwear; ``--walk-json`` keeps each run under ``--label`` so that runs with
 other configs sit side by side in the markdown and PNGs written next to it.
 ``browsing`` (issue 21) is run only when ``--only`` names it: customers who stay 20-40 s, turn,
-stand behind a counter, leave for a few seconds and come back (``edge.scenarios.browsing``);
+stand behind a counter, leave for a few seconds and come back (``scenarios.browsing``);
 ``--browsing-json`` keeps each run under ``--label``, ``--browsing-write`` writes them all as
 markdown. ``--local-models`` runs a config written for the store box (``configs/store.yaml``:
 models under /opt/fashion-edge/models) here: models from ``models/`` and ``../shared/models``, its
@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, in
 from edge.paths import repo_root, shared_dir  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.pipeline import Models  # noqa: E402
-from edge.scenarios import render  # noqa: E402
-from edge.scenarios.photos import load_people  # noqa: E402
-from edge.scenarios.run import run_live, run_scenario  # noqa: E402
-from edge.scenarios.score import score  # noqa: E402
-from edge.scenarios import browsing, store_walk, store_walk_report  # noqa: E402
+from scenarios import render  # noqa: E402
+from scenarios.photos import load_people  # noqa: E402
+from scenarios.run import run_live, run_scenario  # noqa: E402
+from scenarios.score import score  # noqa: E402
+from scenarios import browsing, store_walk, store_walk_report  # noqa: E402
 
 REPO = repo_root()
 
@@ -392,9 +392,9 @@ class _progress:
 SCENARIO_DOC = """# Scenario benchmark: per-customer identity and alerts
 
 Measured by `{command}` on this 2-core machine (one run; the figures below are its output).
-Clips are rendered from colorful-fashion **validation** photos only (`edge/scenarios/`), each photo a
+Clips are rendered from colorful-fashion **validation** photos only (`scenarios/`), each photo a
 customer with its labelled garments as truth; the daemon's `CameraPipeline` runs with the config's
-models. Definitions of every column: `edge/scenarios/score.py`. The dress truth is the photo's
+models. Definitions of every column: `scenarios/score.py`. The dress truth is the photo's
 `dress` label, the outwear truth its `jacket` label.
 
 {table}
@@ -451,7 +451,7 @@ verdicts and the pictures: `docs/store-walk.md`, `docs/store-walk.png`, `docs/st
 
 Track ids re-acquired by IoU for 30 frames, votes every 5 frames, no exit decision, edge-cut
 people never scanned, the ImageNet label-map classifier of that commit's demo config. Measured
-by copying `edge/scenarios/` and this script onto `git worktree add /tmp/before b544891`, with
+by copying `scenarios/` and this script onto `git worktree add /tmp/before b544891`, with
 an adapter for the old pipeline API (its consensus map instead of `customers`, no `scanned` count:
 its "calls / customer" are classifier calls only), `--live-fps '' --no-demo`; raw figures in
 `{before_file}`.
@@ -465,8 +465,8 @@ BROWSING_DOC = """# Browsing: customers who stay (issue 21)
 Customers who stay 20-40 s in view, turn, stand behind a counter, pass in front of and behind
 each other, two who leave the view for a few seconds and come back, and passers-by crossing
 behind them, rendered from **validation** people only and run through the daemon's own
-`CameraPipeline`. How the clip is built and scored: `edge/scenarios/browsing.py` and
-`edge/scenarios/score.py` (`visit_figures`). Written by `scripts/bench_scenarios.py --only browsing`
+`CameraPipeline`. How the clip is built and scored: `scenarios/browsing.py` and
+`scenarios/score.py` (`visit_figures`). Written by `scripts/bench_scenarios.py --only browsing`
 from `docs/browsing.json`; every figure below comes from the run named beside it:
 
 {runs}
@@ -474,7 +474,7 @@ from `docs/browsing.json`; every figure below comes from the run named beside it
 Each run was made in a clean copy of the commit in its label (`git archive <commit>`, `../shared` beside
 it; the working tree here holds other sessions' unfinished edits). The benchmark itself came after
 b1f1a89: the runs labelled "before f15660d" are b1f1a89 (the code before the issue-21 identity work)
-with `edge/scenarios/browsing.py`, `score.py`, `run.py` and `scripts/bench_scenarios.py` of the "main"
+with `scenarios/browsing.py`, `score.py`, `run.py` and `scripts/bench_scenarios.py` of the "main"
 runs' commit copied in. The pipeline reads the clip as a file source (no frame dropped, no scan budget), so the
 figures do not depend on the machine's load; the run times do.
 
@@ -499,7 +499,7 @@ figures do not depend on the machine's load; the run times do.
 
 ## Figures
 
-Definitions (`edge/scenarios/score.py`): boxes matched one-to-one at IoU >= 0.3; an alert belongs to the
+Definitions (`scenarios/score.py`): boxes matched one-to-one at IoU >= 0.3; an alert belongs to the
 person its track matched most often. *Truth customers*: people in view at least the config's
 `min_dwell_s`; *counted*: tracks that lived `min_dwell_s` (the analytics' definition);
 *analytics customers*: the customers of the analytics windows the pipeline closed. *Repeat alerts*:
@@ -537,7 +537,7 @@ One call builds the seed-0 clip, runs it through `CameraPipeline` with the real 
 (about 500 frames: a minute or two on this shared 2-core machine):
 
 ```python
-from edge.scenarios import browsing
+from scenarios import browsing
 figures = browsing.run_and_score(REPO / "configs" / "demo.yaml", shared_dir / "datasets", seed=0)
 staying = figures["roles"]["browser"] + figures["roles"]["returner"]
 assert abs(figures["customers_counted"] - figures["customers_truth"]) <= 1 and figures["idf1"] >= 0.85

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, in
 from edge.paths import repo_root, shared_dir  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.pipeline import CameraPipeline, Models  # noqa: E402
-from edge.scenarios.render import Scenario, Visit  # noqa: E402
-from edge.scenarios.store_walk import load_peta_people  # noqa: E402
+from scenarios.render import Scenario, Visit  # noqa: E402
+from scenarios.store_walk import load_peta_people  # noqa: E402
 from edge.sources import Frame  # noqa: E402
 
 REPO = repo_root()

@@ -180,3 +180,19 @@ def test_no_import_cycles_among_training_modules():
     assert "training.classifier.ship" in graph["training.classifier.pipeline"]
     assert "training.classifier.pipeline" not in graph["training.classifier.ship"]
     assert _cycles(graph) == []
+
+
+def test_the_daemon_package_imports_no_training_export_or_benchmark_code():
+    """edge/ is what a store installs: it never imports training/, export/ or the scenario harness
+    (scenarios/, a checkout's benchmark since issue 25), not even inside a function."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "edge").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names
+                          if n.split(".")[0] in ("training", "export", "scenarios")]
+    assert offenders == []
+    assert not (REPO / "edge" / "scenarios").exists()

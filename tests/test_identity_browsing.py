@@ -13,7 +13,7 @@ import pytest
 
 from edge.config import load_config
 from edge.pipeline import Models
-from edge.scenarios import browsing
+from scenarios import browsing
 
 REPO = Path(__file__).resolve().parents[1]
 

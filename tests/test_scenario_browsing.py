@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from edge.config import load_config
-from edge.scenarios import browsing as B
-from edge.scenarios.score import RunRecord
+from scenarios import browsing as B
+from scenarios.score import RunRecord
 from training.attributes.data import in_validation
 
 REPO = Path(__file__).resolve().parents[1]

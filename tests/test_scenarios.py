@@ -10,10 +10,10 @@ import pytest
 
 from edge.config import load_config
 from edge.pipeline import Models
-from edge.scenarios import render
-from edge.scenarios.photos import load_people
-from edge.scenarios.run import run_scenario
-from edge.scenarios.score import score
+from scenarios import render
+from scenarios.photos import load_people
+from scenarios.run import run_scenario
+from scenarios.score import score
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """The store walk (issue 20): validation people only, truth as documented in
-edge/scenarios/store_walk.py, and a short walk through the daemon with the real models (the full
+scenarios/store_walk.py, and a short walk through the daemon with the real models (the full
 benchmark: scripts/bench_scenarios.py --only store_walk)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 
 from edge.config import load_config
 from edge.pipeline import Models
-from edge.scenarios import store_walk
-from edge.scenarios.run import run_scenario
+from scenarios import store_walk
+from scenarios.run import run_scenario
 from training.attributes import labels as L
 from training.attributes.data import in_validation
 
@@ -95,8 +95,8 @@ def test_truth_follows_the_documented_derivation(pool, peta_rows):
 def test_scoring_excludes_unknown_truth_and_counts_groups():
     """score_walk on a hand-made record: a dress alert on a PETA skirt customer is neither right
     nor false, one on a coat customer is false and counted in its group."""
-    from edge.scenarios.photos import Person
-    from edge.scenarios.score import RunRecord
+    from scenarios.photos import Person
+    from scenarios.score import RunRecord
 
     def person(source, target_values, groups):
         target = L.empty_target()

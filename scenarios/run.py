@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..attributes.votes import garments_only
-from ..config import CameraConfig, Config
-from ..pipeline import CameraPipeline, FrameResult, Models
-from ..sources import Frame
+from edge.attributes.votes import garments_only
+from edge.config import CameraConfig, Config
+from edge.pipeline import CameraPipeline, FrameResult, Models
+from edge.sources import Frame
 from .score import RunRecord
 
 EPOCH = 1_767_225_600.0  # 2026-01-01 00:00 UTC: synthetic wall time of a scenario's first frame

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..tracking.assignment import match, min_cost_assignment
-from ..boxes import iou_matrix
+from edge.tracking.assignment import match, min_cost_assignment
+from edge.boxes import iou_matrix
 
 MATCH_IOU = 0.3
 MERGE_MIN_FRAMES = 3

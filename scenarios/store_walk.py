@@ -390,7 +390,7 @@ ATTRIBUTE_RULES = (
 
 def with_attributes(config, model: Path, rules=ATTRIBUTE_RULES):
     """A copy of ``config`` with the person-attribute model on and ``rules`` instead of its rules."""
-    from ..config import AttributesConfig, RuleConfig
+    from edge.config import AttributesConfig, RuleConfig
 
     attributes = AttributesConfig(enabled=True, model=Path(model).resolve())
     return config.model_copy(deep=True, update={"attributes": attributes,

@@ -383,8 +383,8 @@ def run_and_score(config, datasets: Path, seed: int = 0, models=None, browsing: 
                   progress: bool = False, **build_options) -> dict:
     """Build the clip (or take ``browsing``), run it through the daemon's ``CameraPipeline`` with
     ``config`` (a ``Config`` or a config path; ``models`` reused when given) and score it."""
-    from ..config import Config, load_config
-    from ..pipeline import Models
+    from edge.config import Config, load_config
+    from edge.pipeline import Models
     from .run import run_scenario
 
     if not isinstance(config, Config):
@@ -423,7 +423,7 @@ def store_config_on_clip(path: Path, repo: Path, shared: Path):
     are dropped (the clip's synthetic time is 00:00 UTC, outside opening hours, and the zone is
     drawn for another camera's pixels). Everything else (tracker, consensus, thresholds, cooldowns,
     min_dwell_s) is the store's."""
-    from ..config import load_config
+    from edge.config import load_config
 
     config = load_config(path)
     opt = Path("/opt/fashion-edge/models")

@@ -187,7 +187,7 @@ model's training: `load_peta(root, "val", 0.2, 42)`, several views per identity 
 another), Clothing Co-Parsing val images (`load_co_parsing(root, "val", 0.2, 42)`, cut to the
 mask's person box) and colorful-fashion `splits/val.txt` people (dresses, skirts, long coats).
 Each run is the daemon's own `CameraPipeline` on the same clip. How the walk is laid out, the truth
-of each customer and the scoring: `edge/scenarios/store_walk.py`; the short version is in
+of each customer and the scoring: `scenarios/store_walk.py`; the short version is in
 `docs/scenarios.md` (section "Store walk"). Runs:
 
 {commands}
