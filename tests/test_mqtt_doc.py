@@ -94,8 +94,8 @@ def payloads(tmp_path_factory, shared_dir) -> dict[str, list[dict]]:
     as_set = lambda items: {json.dumps(w, sort_keys=True) for w in items}  # noqa: E731
     assert durable and as_set(durable) == as_set(kinds["analytics"]), (durable, kinds["analytics"])
     kinds["alerts"].append(make_alert("store-042", "entrance", 17, "dress", [("dress", 0.9)], [1, 2, 3, 4], 10, None,
-                                      snapshot_jpeg=b"\xff\xd8jpeg", decided="exit",
-                                      catalog=[{"id": "sku-1042", "score": 0.87}]))
+                                      decided="exit", catalog=[{"id": "sku-1042", "score": 0.87}]))
+    kinds["alerts"][-1]["snapshot"] = "/9j/anBlZw=="  # older versions' field: still documented, still accepted
     kinds["status"].append(make_status("stuck", detail="entrance:detect running 31.0s"))
     stats = kinds["stats"]
     kinds["stats.latency"] = [s["latency"] for s in stats if s["latency"]]

@@ -7,7 +7,6 @@ the tests check both agree.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -54,15 +53,13 @@ def make_alert(
     frame_index: int,
     source_time_s: float | None,
     time: datetime | str | None = None,
-    snapshot_jpeg: bytes | None = None,
     decided: str = "consensus",
     catalog: list[dict] | None = None,
     alert_id: str | None = None,
 ) -> dict:
     """One alert payload. ``garments``: ``[{"label", "score"}]`` or ``[(label, score)]``;
     ``box``: person box x1, y1, x2, y2 in pixels (numpy values are fine);
-    ``snapshot_jpeg``: only pass it when ``snapshots.enabled`` (privacy); ``decided``: consensus,
-    early or exit (``edge.consensus``); ``alert_id``: the alert's id (``edge.alerts.Alert.id``), a
+    ``decided``: consensus, early or exit (``edge.consensus``); ``alert_id``: the alert's id (``edge.alerts.Alert.id``), a
     new one when None."""
     payload = {
         "id": alert_id or str(uuid.uuid4()),
@@ -79,8 +76,8 @@ def make_alert(
     }
     if catalog is not None:  # catalog.enabled (issue 14): catalogue item ids and cosine scores, nothing else
         payload["catalog"] = [{"id": str(m["id"]), "score": round(float(m["score"]), 4)} for m in catalog]
-    if snapshot_jpeg is not None:
-        payload["snapshot"] = base64.b64encode(snapshot_jpeg).decode("ascii")
+    # No picture in an alert: with both opt-ins it goes on cameras/{camera}/snapshot (docs/events.md);
+    # "snapshot" stays in the schema for alerts of older versions, which the collector still accepts.
     validate_alert(payload)
     return payload
 
