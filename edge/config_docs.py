@@ -26,8 +26,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .config import Config
+from .paths import repo_root
 
-DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+DOC_PATH = repo_root() / "docs" / "config.md"
 COMMAND = "python -m edge.config_docs"
 INDENT = "  "
 WIDTH = 110  # comment lines are wrapped to this many characters
