@@ -115,3 +115,39 @@ def window_summaries(site: str, camera: str, base: float, visits: list[tuple[flo
     closed = a.flush(base + max(v[0] for v in visits) + 3600)
     a.close()
     return [w for w in closed if w["customers"] or w["tracks"]]
+
+
+DRESS, SUIT, PANTS = {"dress": 0.9}, {"blazer": 0.9, "pants": 0.8}, {"pants": 0.9, "t-shirt": 0.8}
+
+
+def seed_two_stores(dsn: str, password: str, day: float, tmp: Path, more_windows=()) -> None:
+    """The chain tests' head office, written through the collector's own write path: store-a with 4
+    customers on ``day`` (2 dresses, 1 suit, 1 pants; dwell 10/20/30/40 s), store-b with 2 on two
+    cameras (1 suit) and a dress the day after, 4 alerts; ``more_windows``: extra (site, camera, base,
+    visits) for ``window_summaries``."""
+    import time
+    from datetime import datetime, timezone
+
+    import psycopg
+
+    from edge.chain.store import Message, migrate, write_batch
+    from edge.mqtt.payloads import encode, make_alert
+
+    now = time.time()
+    windows = [("store-a", "door", day, [(0, 10, DRESS, {"dress"}), (100, 20, DRESS, {"dress"}),
+                                         (1000, 30, SUIT, {"suit"}), (1100, 40, PANTS, set())]),
+               ("store-b", "door", day, [(50, 60, SUIT, {"suit"})]),
+               ("store-b", "till", day, [(70, 120, PANTS, set())]),
+               ("store-b", "late", day + 86400, [(10, 5, DRESS, {"dress"})]),
+               *more_windows]
+    messages = [Message(f"fashion-edge/{site}/cameras/{camera}/analytics", encode(w), now)
+                for site, camera, base, visits in windows for w in window_summaries(site, camera, base, visits, tmp)]
+    alert_time = datetime.fromtimestamp(day + 500, tz=timezone.utc)
+    for site, rule, n in (("store-a", "dress", 2), ("store-a", "suit", 1), ("store-b", "suit", 1)):
+        for i in range(n):
+            payload = make_alert(site, "door", i, rule, [(rule, 0.9)], [0, 0, 10, 10], i, None, time=alert_time)
+            messages.append(Message(f"fashion-edge/{site}/alerts/door/{rule}", encode(payload), now))
+    with psycopg.connect(dsn, password=password, autocommit=True) as conn:
+        migrate(conn)
+        result = write_batch(conn, messages, "fashion-edge")
+    assert (result.alerts, result.rejected) == (4, 0)

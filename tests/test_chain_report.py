@@ -8,15 +8,13 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from chain_pg import PASSWORD, Postgres, pg_bin_dir, window_summaries
-from edge.chain.store import Message, migrate, write_batch
-from edge.mqtt.payloads import encode, make_alert
+from chain_pg import PASSWORD, Postgres, pg_bin_dir, seed_two_stores
+from edge.chain.store import migrate
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
 if pg_bin_dir() is None:
@@ -32,27 +30,7 @@ def seeded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain-report")
     server = Postgres().start()
     dsn = server.create_db("chain_report")
-    dress, suit, pants = {"dress": 0.9}, {"blazer": 0.9, "pants": 0.8}, {"pants": 0.9, "t-shirt": 0.8}
-    messages = []
-    now = time.time()
-    # store-a: 4 customers on day 1 (2 dresses, 1 suit, 1 pants), dwell 10/20/30/40 s
-    for w in window_summaries("store-a", "door", DAY, [(0, 10, dress, {"dress"}), (100, 20, dress, {"dress"}),
-                                           (1000, 30, suit, {"suit"}), (1100, 40, pants, set())], tmp):
-        messages.append(Message(f"fashion-edge/store-a/cameras/door/analytics", encode(w), now))
-    # store-b: 2 customers on day 1 on two cameras (1 suit), and one the day after the period
-    for camera, visits in (("door", [(50, 60, suit, {"suit"})]), ("till", [(70, 120, pants, set())]),
-                           ("late", [(86400 + 10, 5, dress, {"dress"})])):
-        for w in window_summaries("store-b", camera, DAY, visits, tmp):
-            messages.append(Message(f"fashion-edge/store-b/cameras/{camera}/analytics", encode(w), now))
-    alert_time = datetime.fromtimestamp(DAY + 500, tz=timezone.utc)
-    for site, rule, n in (("store-a", "dress", 2), ("store-a", "suit", 1), ("store-b", "suit", 1)):
-        for i in range(n):
-            payload = make_alert(site, "door", i, rule, [(rule, 0.9)], [0, 0, 10, 10], i, None, time=alert_time)
-            messages.append(Message(f"fashion-edge/{site}/alerts/door/{rule}", encode(payload), now))
-    with psycopg.connect(dsn, password=PASSWORD, autocommit=True) as conn:
-        migrate(conn)
-        result = write_batch(conn, messages, "fashion-edge")
-    assert (result.alerts, result.rejected) == (4, 0)
+    seed_two_stores(dsn, PASSWORD, DAY, tmp)
     yield server, dsn, tmp
     server.cleanup()
 

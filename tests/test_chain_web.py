@@ -22,12 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from chain_pg import PASSWORD, Postgres, pg_bin_dir, wait_until, window_summaries
+from chain_pg import DRESS, PASSWORD, Postgres, pg_bin_dir, seed_two_stores, wait_until
 from conftest import free_port, wait_for_port
 from edge.chain.report import chain_figures, chain_total
-from edge.chain.store import Message, migrate, write_batch
 from edge.chain.web import ChainView, start_chain_view
-from edge.mqtt.payloads import encode, make_alert
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'fashion-edge[chain]')")
 if pg_bin_dir() is None:
@@ -45,32 +43,9 @@ def seeded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain-web")
     server = Postgres().start()
     dsn = server.create_db("chain_web")
-    dress, suit, pants = {"dress": 0.9}, {"blazer": 0.9, "pants": 0.8}, {"pants": 0.9, "t-shirt": 0.8}
-    now = time.time()
-    messages = []
-
-    def windows(site, camera, base, visits):
-        for w in window_summaries(site, camera, base, visits, tmp):
-            messages.append(Message(f"fashion-edge/{site}/cameras/{camera}/analytics", encode(w), now))
-
-    # store-a: 4 customers in the period (2 dresses, 1 suit, 1 pants), dwell 10/20/30/40 s
-    windows("store-a", "door", DAY, [(0, 10, dress, {"dress"}), (100, 20, dress, {"dress"}),
-                                     (1000, 30, suit, {"suit"}), (1100, 40, pants, set())])
-    # store-b: 2 customers on two cameras (1 suit), and a dress the day after the period
-    windows("store-b", "door", DAY, [(50, 60, suit, {"suit"})])
-    windows("store-b", "till", DAY, [(70, 120, pants, set())])
-    windows("store-b", "late", DAY + 86400, [(10, 5, dress, {"dress"})])
     # store-c: one customer two hours ago (the default period: the last days up to today)
-    windows("store-c", "door", now - 3 * 3600, [(0, 15, dress, {"dress"})])
-    alert_time = datetime.fromtimestamp(DAY + 500, tz=timezone.utc)
-    for site, rule, n in (("store-a", "dress", 2), ("store-a", "suit", 1), ("store-b", "suit", 1)):
-        for i in range(n):
-            payload = make_alert(site, "door", i, rule, [(rule, 0.9)], [0, 0, 10, 10], i, None, time=alert_time)
-            messages.append(Message(f"fashion-edge/{site}/alerts/door/{rule}", encode(payload), now))
-    with psycopg.connect(dsn, password=PASSWORD, autocommit=True) as conn:
-        migrate(conn)
-        result = write_batch(conn, messages, "fashion-edge")
-    assert (result.alerts, result.rejected) == (4, 0)
+    seed_two_stores(dsn, PASSWORD, DAY, tmp,
+                    more_windows=[("store-c", "door", time.time() - 3 * 3600, [(0, 15, DRESS, {"dress"})])])
     yield server, dsn, tmp
     server.cleanup()
 
