@@ -28,18 +28,10 @@ class Analytics:
                  min_dwell_s: float = 1.0):
         if not math.isfinite(window_s) or window_s <= 0:
             raise FashionEdgeError("window_s must be finite and > 0", field="analytics.window_s")
-        self.site, self.camera = site, camera
-        self.window_s, self.min_dwell_s = float(window_s), float(min_dwell_s)
+        self.camera = camera
         self._store = WindowStore(db_path)
         self._windows = WindowCounter(site, camera, window_s, min_dwell_s)
         self._lock = threading.Lock()
-
-    @property
-    def db_path(self) -> Path:
-        return self._store.db_path
-
-    def window_start(self, ts: float) -> float:
-        return self._windows.window_start(ts)
 
     # -- customer events ---------------------------------------------------------------------
     def record(self, event: CustomerEvent) -> None:
