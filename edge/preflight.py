@@ -445,12 +445,13 @@ def _check_events(config: Config, out: _Collector) -> None:
     """The event list the daemon opens at start (docs/events.md) and the picture opt-ins."""
     import sqlite3
 
-    from .state_db import tables_in
+    from .events import DB_NAME
+    from .state_db import foreign, tables_in
 
     snapshots = config.snapshots
     if snapshots.mqtt and not snapshots.enabled:
         out.warning("snapshots.mqtt", "has no effect without snapshots.enabled: no picture is taken")
-    db_path = config.state_dir() / "events.sqlite"
+    db_path = config.state_dir() / DB_NAME
     if not db_path.is_file():
         return
     try:
@@ -463,10 +464,10 @@ def _check_events(config: Config, out: _Collector) -> None:
         out.error("service.state_dir", f"{db_path}: not a readable events database ({exc}); the run would exit 2 "
                   "(move the file away)")
         return
-    if tables and "events" not in tables:
-        out.error("service.state_dir", f"{db_path}: not a fashion-edge events database: it holds table(s) "
-                  f"{', '.join(sorted(tables)[:5])} of another program; the run would exit 2 (move the file away or "
-                  "set service.state_dir)")
+    problem = foreign(tables, "events", "events database")
+    if problem is not None:
+        out.error("service.state_dir", f"{db_path}: {problem}; the run would exit 2 (move the file away or set "
+                  "service.state_dir)")
 
 
 # -- rules -------------------------------------------------------------------------------------

@@ -29,12 +29,20 @@ def connect_own(path: Path, table: str, what: str, busy_timeout_s: float,
     except BaseException:
         conn.close()
         raise
-    if tables and table not in tables:
+    problem = foreign(tables, table, what)
+    if problem is not None:
         conn.close()
-        raise error(f"not a fashion-edge {what}: it holds table(s) {', '.join(sorted(tables)[:5])} of another "
-                    f"program and no '{table}' table; nothing was written to it (move the file away or set "
-                    "service.state_dir)", path=path)
+        raise error(f"{problem}; nothing was written to it (move the file away or set service.state_dir)", path=path)
     return conn
+
+
+def foreign(tables: set[str], table: str, what: str) -> str | None:
+    """What is wrong with a file holding ``tables`` where fashion-edge's ``table`` belongs, or None
+    (an empty file, or ours)."""
+    if not tables or table in tables:
+        return None
+    return f"not a fashion-edge {what}: it holds table(s) {', '.join(sorted(tables)[:5])} of another program " \
+           f"and no '{table}' table"
 
 
 def columns_of(conn: sqlite3.Connection, table: str) -> set[str]:
