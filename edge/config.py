@@ -370,6 +370,12 @@ class ConsensusConfig(Strict):
         description="a garment decides only while it was found in at least this share of the customer's "
                     "scans since it was first found (0: off)",
     )
+    absent_scan_interval_s: float = Field(
+        1.0, ge=0, le=60,
+        description="once the only undecided garments of a customer are ones the scans keep not finding "
+                    "(found in under min_presence of at least 6 scans since first found), scan that customer "
+                    "at most once per this many seconds of source time (0: no slower than min_vote_interval_s)",
+    )
     early_votes: int = Field(
         2, ge=1, le=100, description="strong evidence: this many agreeing votes at early_score settle at once"
     )

@@ -20,6 +20,11 @@ Rules (Frigate's sub-label voting, in seconds of source time):
   *seen* (``seen(slot)``). A slot decides only while it was seen in at least ``min_presence`` of
   the looks since it was first seen: a long cardigan that the garment detector calls a dress in
   2 of 17 looks is no dress, however confident those two were (absence is evidence too).
+* A slot found in fewer than ``min_presence`` of at least ``ABSENT_LOOKS`` looks since it was first
+  seen is *absent* for now (a bag glimpsed once, a hat in one frame): it cannot settle unless it
+  keeps being found, so while only absent slots are open the caller may look less often
+  (``only_absent_open``; the pipeline's ``consensus.absent_scan_interval_s``) instead of at
+  every vote interval. Absent slots stay open: a garment that shows up for good still settles.
 * After ``max_votes`` attempts without settling the slot is **given up** (a garment the model
   cannot tell): no more calls.
 * ``decide_at_exit()``: when the customer leaves, each open slot with votes is decided under a
@@ -46,6 +51,7 @@ from .config import ConsensusConfig
 
 Decision = Literal["consensus", "early", "exit"]
 VERIFY_LOOKS_PER_VOTE = 3  # a re-verification owed n votes gives up waiting after 3 n looks
+ABSENT_LOOKS = 6  # a garment found in under min_presence of this many looks or more is absent for now
 TIME_EPS = 1e-3  # epoch timestamps carry ~1e-7 s of float error: "0.1 s later" must not read 0.0999999
 
 
@@ -279,6 +285,21 @@ class GarmentVotes:
                 if leader is not None:
                     out[slot] = leader[0]
         return out
+
+    def only_absent_open(self) -> bool:
+        """Slots are open, no re-verification is owed, and every open slot is absent for now: found
+        in fewer than ``min_presence`` of at least ``ABSENT_LOOKS`` looks since first seen (a slot
+        whose looks the caller does not report is never absent, as in ``presence``)."""
+        open_slots = [s for s in self._slots.values() if s.open]
+        if not open_slots or self.verifying:
+            return False
+        for state in open_slots:
+            if state.first_look is None:
+                return False
+            looks = self.looks - state.first_look + 1
+            if looks < ABSENT_LOOKS or state.seen >= self.cfg.min_presence * looks:
+                return False
+        return True
 
     def given_up(self) -> list[str]:
         return [slot for slot, s in self._slots.items() if s.given_up]

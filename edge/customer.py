@@ -68,6 +68,14 @@ class Customer:
         """Something is still to be decided or re-verified."""
         return not self.votes.all_decided()
 
+    def scan_interval_s(self, cfg: ConsensusConfig) -> float:
+        """Least time between two scans: the vote interval, or the slower absent-garment interval
+        once only garments the scans keep not finding are undecided (scans that cannot settle
+        anything are the crowd's CPU)."""
+        if self.votes.only_absent_open():
+            return max(cfg.min_vote_interval_s, cfg.absent_scan_interval_s)
+        return cfg.min_vote_interval_s
+
     def settled_scores(self) -> dict[str, float]:
         """Settled garment label -> best score (a label settled in two slots counts once)."""
         scores: dict[str, float] = {}

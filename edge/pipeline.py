@@ -278,13 +278,13 @@ class CameraPipeline:
     def _scan(self, frame: Frame, tracks: Detections, budget_ms: float | None) -> tuple[int, int]:
         """Look at the garments of the customers who need it most, within the budget; returns
         (customers scanned, classifier calls)."""
-        interval = self.config.consensus.min_vote_interval_s
         ts = frame.timestamp
         requests = []
         for row, (box, track_id) in enumerate(zip(tracks.xyxy, tracks.track_ids)):
             customer = self.customers.get(int(track_id))
             if customer is None or not customer.wants_scan:
                 continue
+            interval = customer.scan_interval_s(self.config.consensus)
             if customer.last_scan is not None and ts - customer.last_scan < interval - TIME_EPS:
                 continue
             requests.append(ScanRequest(customer, row, box))

@@ -240,3 +240,46 @@ def test_reverification_contradicted_when_no_settled_garment_comes_back():
     for _ in range(8):
         c.look()
     assert not c.contradicted
+
+
+def test_a_garment_the_scans_keep_not_finding_is_absent_for_now_but_stays_open():
+    # A bag glimpsed in the first look and never again: after ABSENT_LOOKS looks it is absent (the
+    # caller may look less often); it is not given up, and found again look after look it settles.
+    from edge.consensus import ABSENT_LOOKS
+
+    c = GarmentVotes(cfg(min_presence=0.5, min_vote_interval_s=0.0))
+    c.look()
+    c.seen("bag")
+    c.vote("bag", "bag", 0.9, 0.0)
+    for i in range(1, ABSENT_LOOKS):
+        assert not c.only_absent_open()  # too few looks to call it absent
+        c.look()
+    assert c.only_absent_open()
+    assert not c.all_decided() and c.wants("bag", 10.0)  # still open: it may still show up
+    for i in range(ABSENT_LOOKS + 2):
+        c.look()
+        c.seen("bag")
+        c.vote("bag", "bag", 0.9, 1.0 + i)
+        if c.settled_by_slot():
+            break
+    assert c.settled_by_slot()["bag"].label == "bag"
+    assert not c.only_absent_open()  # nothing open any more
+
+
+def test_one_present_open_garment_keeps_the_customer_at_the_vote_interval():
+    from edge.consensus import ABSENT_LOOKS
+
+    c = GarmentVotes(cfg(min_presence=0.5, min_vote_interval_s=0.0, min_score=0.9))
+    for i in range(ABSENT_LOOKS * 2):
+        c.look()
+        if i == 0:
+            c.seen("hat")  # absent afterwards
+        c.seen("pants")  # found every look, its votes too weak to count: still being decided
+        c.vote("pants", "pants", 0.6, float(i))
+    assert not c.only_absent_open()
+    # a slot nobody reports looks for (votes without seen(): body regions in older callers) is never absent
+    d = GarmentVotes(cfg())
+    for i in range(ABSENT_LOOKS * 2):
+        d.look()
+        d.vote("upper", "shirt", 0.3, float(i))
+    assert not d.only_absent_open()
