@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 
@@ -32,15 +33,17 @@ from .errors import ConfigError, SourceError
 from .events import EventStore
 from .exit_policy import (EXIT_THREAD_DIED, CameraFacts, DeliveryFacts, RunProblem, camera_problems,
                           delivery_problems, exit_code)
-from .mqtt.broker import EmbeddedBroker
 from .mqtt.publisher import MqttPublisher
 from .alerts import Alert
 from .pipeline import CameraPipeline, FrameResult, Models
 from .integrations import Integrations
-from .service import ServiceNotifier, StageWatchdog, install_signal_handlers
+from .service import ServiceNotifier, StageWatchdog, install_signal_handlers, limit_malloc_arenas
 from .sinks import ConsoleSink, EventListSink, MqttSink, ResultSink, deliver
 from .sources import open_source
 from .stats import RateMeter, StageTimer
+
+if TYPE_CHECKING:
+    from .mqtt.broker import EmbeddedBroker
 
 log = logging.getLogger("fashion-edge")
 
@@ -132,6 +135,8 @@ class Daemon:
         wanted = port
         if not _port_free("127.0.0.1", port):
             port = 0
+        from .mqtt.broker import EmbeddedBroker  # here: asyncio only for a daemon that runs its own broker
+
         self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
         self.broker.start()
         self.broker_moved_from = wanted if self.broker.port != wanted else None
@@ -364,6 +369,7 @@ class Daemon:
             os.close(fd)  # releases the flock
 
     def _run(self) -> int:
+        limit_malloc_arenas()  # before any thread of ours allocates
         install_signal_handlers(self.stop_event)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -196,3 +196,13 @@ def test_the_daemon_package_imports_no_training_export_or_benchmark_code():
                           if n.split(".")[0] in ("training", "export", "scenarios")]
     assert offenders == []
     assert not (REPO / "edge" / "scenarios").exists()
+
+
+def test_a_daemon_without_its_own_broker_does_not_load_asyncio():
+    """Issue 26 (memory on a Pi): the pipeline and the daemon import the embedded broker (amqtt,
+    asyncio: ~2.5 MB) only when they start one; `from edge.mqtt import EmbeddedBroker` still works."""
+    code = ("import sys, edge.daemon, edge.pipeline, edge.mqtt.payloads; "
+            "print('asyncio' in sys.modules, 'edge.mqtt.broker' in sys.modules); "
+            "from edge.mqtt import EmbeddedBroker, MqttPublisher, Topics; print(EmbeddedBroker.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["False False", "edge.mqtt.broker"], done.stdout

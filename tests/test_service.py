@@ -141,3 +141,18 @@ def test_sigterm_and_sigint_set_the_stop_event():
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def test_malloc_arenas_are_capped_unless_the_environment_says_otherwise(monkeypatch):
+    """glibc (Debian, Raspberry Pi OS): the daemon caps its malloc arenas before its threads start;
+    an operator's MALLOC_ARENA_MAX (read by glibc at start) is left alone."""
+    import platform
+
+    from edge.service import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt(M_ARENA_MAX) is glibc's")
+    assert limit_malloc_arenas(2) is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas(2) is False
