@@ -33,14 +33,15 @@ def test_paths_helper_finds_this_checkout_and_the_shared_folder(monkeypatch, tmp
 def test_every_shipped_detector_config_loads(path):
     cfg = load_detector_config(path)
     assert cfg.work_dir == (REPO / "runs" / "detector").resolve()
-    assert int(cfg.get("train", "imgsz")) == 416
+    # the 320 px recipe is issue 26's smaller garment detector; every other one trains at 416
+    assert int(cfg.get("train", "imgsz")) == (320 if path.name == "detector_camera320.yaml" else 416)
     assert cfg.local_path(cfg.get("export", "model")).suffix == ".tflite"
     assert cfg.shared_path("media").name == "media"
 
 
 def test_four_detector_configs_are_checked():
     assert {p.name for p in DETECTOR_CONFIGS} >= {"detector.yaml", "detector_finetune.yaml", "detector_camera.yaml",
-                                                   "detector_camera2.yaml"}
+                                                   "detector_camera2.yaml", "detector_camera320.yaml"}
 
 
 @pytest.mark.parametrize("change, field, message", [
