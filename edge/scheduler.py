@@ -12,6 +12,9 @@ customers are scanned whenever the budget allows:
 * The budget is a token bucket: unspent budget carries over for up to two frames' worth (so a
   scan that costs more than one frame's budget still happens every other frame instead of never).
   A scan is charged the running mean cost of a scan, corrected by the measured time afterwards.
+* A customer asks for a scan at most once per ``Customer.scan_interval_s`` (the pipeline checks it):
+  the vote interval, or once a second (``absent_scan_interval_s``) while its only undecided
+  garments are ones the scans keep not finding (``GarmentVotes.only_absent_open``).
 * Customers are served in need order: fewest scans so far first (a new customer has none, and a
   customer on whom nothing is ever found cannot starve the others), then fewest counted votes,
   then those near the frame edge (arriving or about to leave), then the longest unscanned.
