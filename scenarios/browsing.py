@@ -385,34 +385,19 @@ def run_and_score(config, datasets: Path, seed: int = 0, models=None, browsing: 
     ``config`` (a ``Config`` or a config path; ``models`` reused when given) and score it."""
     from edge.config import Config, load_config
     from edge.pipeline import Models
-    from .run import run_scenario
+    from .run import WithProgress, run_scenario
 
     if not isinstance(config, Config):
         config = load_config(config)
     browsing = browsing or build(datasets, seed, **build_options)
     scenario = browsing.scenario
     if progress:
-        scenario = _Progress(scenario)
+        scenario = WithProgress(scenario, "browsing")
     record = run_scenario(scenario, config, models or Models(config))
     figures = score_browsing(browsing, record, config.analytics.min_dwell_s)
     figures["cast"] = signature(browsing)
     figures["config_rules"] = [rule.name for rule in config.rules]
     return figures
-
-
-class _Progress:
-    """A scenario whose frames show a progress bar."""
-
-    def __init__(self, scenario):
-        self._scenario = scenario
-
-    def __getattr__(self, name):
-        return getattr(self._scenario, name)
-
-    def frames(self):
-        from tqdm import tqdm
-
-        yield from tqdm(self._scenario.frames(), total=self._scenario.n_frames, desc="browsing", unit="frame")
 
 
 # -- the store config on a rendered clip --------------------------------------------------------

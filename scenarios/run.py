@@ -62,6 +62,23 @@ def _camera(fps_cap: float | None) -> CameraConfig:
     return CameraConfig(name="scenario", source="scenario", fps_cap=fps_cap)
 
 
+class WithProgress:
+    """``scenario`` whose frames show a progress bar labelled ``desc`` (long clips: the browsing
+    clip, the store walk)."""
+
+    def __init__(self, scenario, desc: str):
+        self._scenario = scenario
+        self._desc = desc
+
+    def __getattr__(self, name):
+        return getattr(self._scenario, name)
+
+    def frames(self):
+        from tqdm import tqdm
+
+        yield from tqdm(self._scenario.frames(), total=self._scenario.n_frames, desc=self._desc, unit="frame")
+
+
 def run_scenario(scenario, config: Config, models: Models, state_dir: Path | None = None) -> RunRecord:
     record = RunRecord(scenario.fps)
     coarse = _coarse_labels(config)

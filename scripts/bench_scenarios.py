@@ -44,7 +44,7 @@ from edge.config import load_config  # noqa: E402
 from edge.pipeline import Models  # noqa: E402
 from scenarios import render  # noqa: E402
 from scenarios.photos import load_people  # noqa: E402
-from scenarios.run import run_live, run_scenario  # noqa: E402
+from scenarios.run import WithProgress, run_live, run_scenario  # noqa: E402
 from scenarios.score import score  # noqa: E402
 from scenarios import browsing, store_walk, store_walk_report  # noqa: E402
 
@@ -243,7 +243,7 @@ def run_store_walk(args, config, models, label: str) -> dict | None:
             raise SystemExit(f"{args.walk_json}: its runs are of another walk (--walk-seed?)")
         _write_walk(args, walk, data["runs"])
         return None
-    record = run_scenario(_progress(walk.scenario), config, models)
+    record = run_scenario(WithProgress(walk.scenario, "store walk"), config, models)
     figures = store_walk.score_walk(walk, record, config.analytics.min_dwell_s)
     runs = {label: figures}
     if args.walk_json:
@@ -374,19 +374,6 @@ def _write_walk(args, walk, runs: dict) -> None:
         store_walk_report.draw_summary(png, runs)
         store_walk_report.draw_customers(sheet, walk, runs)
         store_walk_report.write_markdown(args.walk_write, {"runs": runs}, png, sheet)
-
-
-class _progress:
-    """A scenario whose frames show a progress bar (the store walk is a few thousand frames)."""
-
-    def __init__(self, scenario):
-        self._scenario = scenario
-
-    def __getattr__(self, name):
-        return getattr(self._scenario, name)
-
-    def frames(self):
-        yield from tqdm(self._scenario.frames(), total=self._scenario.n_frames, desc="store walk", unit="frame")
 
 
 SCENARIO_DOC = """# Scenario benchmark: per-customer identity and alerts
