@@ -65,6 +65,24 @@ def demo_config_data(shared: Path) -> dict:
     return data
 
 
+def demo_clip_frames(shared: Path, count: int, t0: float = 1_000.0):
+    """The demo clip's first ``count`` frames as ``edge.sources.Frame``s, timed by the clip's fps
+    from ``t0`` (epoch seconds), as a file source gives them to the pipeline."""
+    import cv2
+
+    from edge.sources import Frame
+
+    capture = cv2.VideoCapture(str(shared / "media" / "one-by-one-person-detection.mp4"))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    try:
+        for index in range(count):
+            ok, image = capture.read()
+            assert ok, f"clip has fewer than {count} frames"
+            yield Frame(image, index, t0 + index / fps, index / fps)
+    finally:
+        capture.release()
+
+
 def write_clip_frames(shared: Path, folder: Path, count: int) -> Path:
     """The first ``count`` frames of the demo clip as numbered JPGs in ``folder`` (real footage
     for image-folder sources and the MJPEG test camera)."""

@@ -14,6 +14,8 @@ from edge.errors import ConfigError
 from edge.pipeline import CameraPipeline
 from edge.sources import Frame
 
+from conftest import demo_clip_frames
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -86,22 +88,12 @@ def test_demo_rules_alert_on_a_woman_in_a_dress(shared_dir, tmp_path):
     assert [alert.rule for alert in alerts] == ["dress"], alerts
 
 
-def _demo_clip_frames(shared_dir, count: int):
-    capture = cv2.VideoCapture(str(shared_dir / "media" / "one-by-one-person-detection.mp4"))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
-    for index in range(count):
-        ok, image = capture.read()
-        assert ok
-        yield Frame(image, index, 1_000.0 + index / fps, index / fps)
-    capture.release()
-
-
 def _run_recording_scans(config, shared_dir, tmp_path, frames: int):
     """Alerts (customer, rule), scans, and each scan's gap after the last one when the customer had
     only absent garments open before it."""
     pipeline = CameraPipeline(config, config.cameras[0], state_dir=tmp_path)
     alerts, scans, absent_gaps, before = [], 0, [], {}
-    for frame in _demo_clip_frames(shared_dir, frames):
+    for frame in demo_clip_frames(shared_dir, frames):
         result = pipeline.process(frame)
         scans += result.scanned
         alerts += [(alert.track_id, alert.rule, alert.frame_index) for alert in result.alerts]

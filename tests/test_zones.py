@@ -171,12 +171,10 @@ def test_window_counts_customers_per_named_zone(tmp_path):
 def test_the_pipeline_tells_the_analytics_which_zones_a_customer_was_in(shared_dir, tmp_path):
     """The real models on the demo clip's first 30 s, with the frame split into two named zones:
     the customer events name the zones the feet were in, and the window counts exactly those."""
-    import cv2
-
+    from conftest import demo_clip_frames
     from edge.config import ZoneConfig, load_config
     from edge.customer_events import CustomerEventLog, CustomerSeen
     from edge.pipeline import CameraPipeline
-    from edge.sources import Frame
 
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
     camera = config.cameras[0].model_copy(update={"zones": {
@@ -184,15 +182,9 @@ def test_the_pipeline_tells_the_analytics_which_zones_a_customer_was_in(shared_d
         "right": ZoneConfig(points=[[384, -50], [820, -50], [820, 500], [384, 500]])}})
     events = CustomerEventLog()
     pipeline = CameraPipeline(config, camera, state_dir=tmp_path, customer_sinks=[events])
-    capture = cv2.VideoCapture(str(camera.source))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    t0 = 1_800_000_000.0
     windows = []
-    for index in range(300):
-        ok, image = capture.read()
-        assert ok
-        windows += pipeline.process(Frame(image, index, t0 + index / fps, index / fps)).closed_windows
-    capture.release()
+    for frame in demo_clip_frames(shared_dir, 300, t0=1_800_000_000.0):
+        windows += pipeline.process(frame).closed_windows
     windows += pipeline.finish().closed_windows
     [window] = windows
     seen: dict[int, list[float]] = {}
