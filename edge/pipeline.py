@@ -284,8 +284,8 @@ class CameraPipeline:
             customer = self.customers.get(int(track_id))
             if customer is None or not customer.wants_scan:
                 continue
-            interval = customer.scan_interval_s(self.config.consensus)
-            if customer.last_scan is not None and ts - customer.last_scan < interval - TIME_EPS:
+            if customer.last_scan is not None \
+                    and ts - customer.last_scan < customer.scan_interval_s(self.config.consensus) - TIME_EPS:
                 continue
             requests.append(ScanRequest(customer, row, box))
         chosen = self.scheduler.choose(requests, budget_ms, frame.image.shape)
