@@ -297,6 +297,9 @@ class AttributesConfig(Strict):
         default_factory=dict,
         description="attribute -> operating point overriding the manifest's (score at which it counts as worn)",
     )
+    reid_head: Path | None = Field(
+        None, description="re-identification head for the model's pooled features (models/person-reid.npz, "
+                          "python -m training.reid); without it the identity stage compares the raw features")
 
     @model_validator(mode="after")
     def _model_when_enabled(self):
@@ -412,23 +415,26 @@ class IdentityConfig(Strict):
     max_customers: int = Field(256, ge=1, le=10000, description="at most this many left customers are remembered "
                                                                 "(the oldest is forgotten first)")
     max_views: int = Field(3, ge=1, le=16, description="appearance views kept per customer and cue (front, side, back)")
-    view_distance: float = Field(
-        0.13, ge=0, le=2,
-        description="an embedding reading at least this far (cosine distance) from every kept view becomes a new view",
+    # The thresholds that depend on the embedding: None (the default) takes the values measured for
+    # the embedding in use (``EMBEDDING_OPERATING_POINTS``: the re-identification head's, or the raw
+    # pooled features'), from scripts/reid_distances.py (docs/reid.md): PETA val identities seen from
+    # several sides, degraded like a store camera, a gallery of 3 views. 'same' accepts 1 % of other
+    # people (a gallery holds several candidates, so each must be strict); 'split' refuses at most
+    # 0.5 % of the same person (a split only on strong evidence).
+    view_distance: float | None = Field(
+        None, ge=0, le=2,
+        description="an embedding reading at least this far (cosine distance) from every kept view becomes a new "
+                    "view (default: the embedding's 1 %-of-strangers distance)",
     )
-    # Thresholds from scripts/reid_distances.py (docs/reid.md): PETA val identities seen from
-    # several sides, degraded like a store camera, a gallery of 3 views. 'same' accepts 1 % of
-    # other people (a gallery holds several candidates, so each must be strict); 'split' refuses at
-    # most 0.5 % of the same person (a split only on strong evidence).
-    same_distance: float = Field(
-        0.49, ge=0, le=4,
+    same_distance: float | None = Field(
+        None, ge=0, le=4,
         description="combined distance (mean of colour and embedding, each in units of a typical stranger's) "
-                    "within which a new track continues a recent customer",
+                    "within which a new track continues a recent customer (default: measured for the embedding)",
     )
-    split_distance: float = Field(
-        1.03, ge=0, le=4,
+    split_distance: float | None = Field(
+        None, ge=0, le=4,
         description="a re-acquired customer whose garments disagree is split only when its combined distance is "
-                    "also at least this (appearance and garments both disagree)",
+                    "also at least this (appearance and garments both disagree; default: measured)",
     )
     colour_same_distance: float = Field(
         0.28, ge=0, le=1, description="the same, colour appearance only (no embedding on one side)"
@@ -436,11 +442,11 @@ class IdentityConfig(Strict):
     colour_split_distance: float = Field(
         0.83, ge=0, le=1, description="the split distance, colour appearance only"
     )
-    embedding_same_distance: float = Field(
-        0.13, ge=0, le=2, description="the same, embedding only (no colour appearance on one side)"
+    embedding_same_distance: float | None = Field(
+        None, ge=0, le=2, description="the same, embedding only (no colour appearance on one side; default: measured)"
     )
-    embedding_split_distance: float = Field(
-        0.63, ge=0, le=2, description="the split distance, embedding only"
+    embedding_split_distance: float | None = Field(
+        None, ge=0, le=2, description="the split distance, embedding only (default: measured)"
     )
     reentry_heights: float = Field(
         2.0, gt=0, le=100,
@@ -471,6 +477,28 @@ class IdentityConfig(Strict):
         3, ge=1, le=50,
         description="a new customer is compared with the remembered ones at each of its first this many readings",
     )
+
+
+    def fill_embedding_thresholds(self, head: bool) -> "IdentityConfig":
+        """Set every embedding threshold left unset to the value measured for the embedding in use
+        (``head``: the re-identification head's; else the raw features'); returns self. In place,
+        so that the pipeline, its customers and their gallery keep reading one config."""
+        for name, value in EMBEDDING_OPERATING_POINTS["head" if head else "raw"].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        return self
+
+
+# scripts/reid_distances.py [--head ''] (docs/reid.md, degraded, gallery of 3 views): the distance that
+# accepts 1 % of other people (same_*, view_distance) and the one that refuses 0.5 % of the same person
+# (split_*). "head": models/person-reid.npz (combined AUC 0.962, embedding 0.934); "raw": the pooled
+# features without it (0.937, 0.833).
+EMBEDDING_OPERATING_POINTS = {
+    "head": {"view_distance": 0.58, "same_distance": 0.61, "split_distance": 0.98,
+             "embedding_same_distance": 0.58, "embedding_split_distance": 0.95},
+    "raw": {"view_distance": 0.13, "same_distance": 0.49, "split_distance": 1.03,
+            "embedding_same_distance": 0.13, "embedding_split_distance": 0.63},
+}
 
 
 class Schedule(Strict):

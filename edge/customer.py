@@ -24,6 +24,7 @@ from .config import ConsensusConfig, IdentityConfig
 from .attributes.votes import is_attribute_slot
 from .consensus import GarmentVotes, SettledGarment
 from .identity import AppearanceViews, CustomerGallery
+from .identity.head import RAW_EMBEDDING_SCALE
 
 
 @dataclass
@@ -112,14 +113,19 @@ class Customers:
     """The customers of one camera, keyed by the tracker id that follows each one now, and the
     gallery of those who left recently (``edge.identity.gallery``)."""
 
-    def __init__(self, cfg: ConsensusConfig, identity: IdentityConfig | None = None):
+    def __init__(self, cfg: ConsensusConfig, identity: IdentityConfig | None = None,
+                 embedding_scale: float = RAW_EMBEDDING_SCALE, reid_head: bool = False):
         self.cfg = cfg
-        self.identity = identity or IdentityConfig()
+        # the thresholds of the embedding the attribute reader gives (through a re-identification
+        # head or not), and its unit
+        self.identity = (identity or IdentityConfig()).fill_embedding_thresholds(reid_head)
+        self.embedding_scale = embedding_scale
         self.gallery = CustomerGallery(self.identity)
         self._by_track: dict[int, Customer] = {}
 
     def _views(self) -> AppearanceViews:
-        return AppearanceViews(self.identity.max_views, self.identity.view_distance, self.identity.colour_same_distance)
+        return AppearanceViews(self.identity.max_views, self.identity.view_distance, self.identity.colour_same_distance,
+                               self.embedding_scale)
 
     def start(self, track_id: int, now: float) -> Customer:
         customer = Customer(track_id, now, now, GarmentVotes(self.cfg), appearance=self._views())

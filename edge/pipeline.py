@@ -27,6 +27,7 @@ from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, Cus
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import split_limit
+from .identity.head import RAW_EMBEDDING_SCALE
 from .garments import GarmentNaming, crop_weight, foot_point, garment_crops
 from .rules import RuleEngine, point_in_polygon
 from .preprocess import person_box_with_margin
@@ -63,7 +64,13 @@ class CameraPipeline:
         self.models = models or Models(config, camera)
         self.timer = timer or StageTimer()
         self.tracker = tracker or build_tracker(config)
-        self.customers = Customers(config.consensus, config.identity)
+        # the embedding's unit and thresholds come with the reader that makes it (through the
+        # re-identification head or not)
+        reader = self.models.attributes
+        self.customers = Customers(config.consensus, config.identity,
+                                   getattr(reader, "embedding_scale", RAW_EMBEDDING_SCALE),
+                                   reid_head=getattr(reader, "reid_head", None) is not None)
+        self.identity = self.customers.identity
         self.scheduler = ScanScheduler(config.consensus, fps_cap=camera.fps_cap)
         self.rules = RuleEngine(config.rules, camera.name)
         state_dir = state_dir or config.state_dir()
@@ -247,13 +254,13 @@ class CameraPipeline:
         if found is None:
             return False
         kind, d = found
-        return d >= split_limit(self.config.identity, kind)
+        return d >= split_limit(self.identity, kind)
 
     def _recognise(self, customer: Customer, ts: float) -> Customer:
         """A new customer's first readings are compared with recent customers (the gallery, and
         those whose track is lost): a match continues that customer instead (same id, its rules
         already fired stay fired). Returns the customer the track follows now."""
-        cfg = self.config.identity
+        cfg = self.identity
         if not cfg.enabled or customer.votes.looks > cfg.match_readings or customer.track_id != customer.id \
                 or customer.reacquired:
             return customer

@@ -119,7 +119,7 @@ def table(results: list[dict]) -> str:
 
 
 def with_overrides(config, assignments: list[str]):
-    """``config`` with SECTION.FIELD=VALUE assignments applied (validated like the YAML)."""
+    """``config`` with SECTION.FIELD=VALUE assignments applied (validated like the YAML; null unsets a field)."""
     from edge.config import Config
 
     data = config.model_dump()
@@ -128,7 +128,7 @@ def with_overrides(config, assignments: list[str]):
         section, _, name = key.partition(".")
         if section not in data or not isinstance(data[section], dict) or name not in data[section]:
             raise SystemExit(f"--set {assignment}: no config field {key!r}")
-        data[section][name] = {"true": True, "false": False}.get(value.lower(), value)
+        data[section][name] = {"true": True, "false": False, "null": None}.get(value.lower(), value)
     if not assignments:
         return config
     updated = Config.model_validate(data)

@@ -35,7 +35,7 @@ thresholds: above them a pair is called a different person with at most 1 % / 0.
 pairs refused (with the share of other people and look-alikes split there). Thresholds carry a 90 %
 interval from 300 bootstrap resamples of identities.
 
-    nice -n 10 python scripts/reid_distances.py [--out docs] [--k 3]
+    nice -n 10 python scripts/reid_distances.py [--out docs] [--k 3] [--head runs/reid/person-reid.npz]
 """
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
 from edge.paths import repo_root  # noqa: E402
 from edge.preprocess import person_box_with_margin  # noqa: E402
+from edge.identity.appearance import COLOUR_SCALE  # noqa: E402
 from edge.tracking import appearance  # noqa: E402
 from training.attributes.data import in_validation  # noqa: E402
+from training.reid.data import frame_person  # noqa: E402,F401  (the renderer the head is fitted with)
 
 REPO = repo_root()
 
@@ -69,8 +71,6 @@ UPPER_TYPES = ("Jacket", "Suit")
 CLOTHING = ([f"upperBody{c}" for c in COLOURS] + [f"lowerBody{c}" for c in COLOURS]
             + [f"lowerBody{t}" for t in LOWER_TYPES] + [f"upperBody{t}" for t in UPPER_TYPES])
 DEGRADED_H, DEGRADED_JPEG = (80, 250), 50
-PAD = 0.15  # grey frame around the person, fraction of its height (the margin crops into it)
-BACKGROUND = 150  # render.Scenario's plain backdrop
 CANDIDATES = ("colour", "embedding", "max", "min", "mean")
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 ACCEPT_OTHER = (0.01, 0.05)  # share of other people accepted as the same
@@ -107,29 +107,13 @@ def load_views(peta_root: Path, subsets=MULTI_VIEW, val_fraction: float = 0.2, s
     return views
 
 
-def frame_person(person: np.ndarray, height: int | None = None, jpeg: int | None = None):
-    """The person on a grey frame, optionally resized to ``height`` px and JPEG-compressed.
-    Returns (frame BGR, person box xyxy)."""
-    if height is not None:
-        width = max(8, round(person.shape[1] * height / person.shape[0]))
-        person = cv2.resize(person, (width, height), interpolation=cv2.INTER_AREA)
-    ph, pw = person.shape[:2]
-    pad = max(4, round(PAD * ph))
-    frame = np.full((ph + 2 * pad, pw + 2 * pad, 3), BACKGROUND, np.uint8)
-    frame[pad:pad + ph, pad:pad + pw] = person
-    if jpeg is not None:
-        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
-        frame = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return frame, np.array([pad, pad, pad + pw, pad + ph], np.float32)
-
-
 class Describer:
     """Both appearances of a person box, through the daemon's code."""
 
-    def __init__(self, model_path: Path):
+    def __init__(self, model_path: Path, reid_head: Path | None = None):
         from edge.attributes.model import PersonAttributeModel
 
-        self.model = PersonAttributeModel(model_path, threads=1)
+        self.model = PersonAttributeModel(model_path, threads=1, reid_head=reid_head)
         if self.model.embedding_size is None:
             raise SystemExit(f"{model_path}: the manifest names no embedding output")
         self.seconds = 0.0
@@ -399,6 +383,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "attributes.yaml")
     parser.add_argument("--model", type=Path, default=REPO / "models" / "person-attributes.tflite")
+    parser.add_argument("--head", default="",
+                        help="a re-identification head on the embedding (python -m training.reid; default: the raw "
+                             "pooled features, as the shipped configs use them)")
     parser.add_argument("--subsets", nargs="+", default=list(MULTI_VIEW))
     parser.add_argument("--k", type=int, default=3, help="views kept per identity in a gallery")
     parser.add_argument("--bootstrap", type=int, default=300)
@@ -413,16 +400,18 @@ def main(argv=None) -> int:
     pairs = make_pairs(views)
     print(f"{len(views)} views of {len(set(v.identity for v in views))} val identities; "
           f"{len(pairs.same)} same, {len(pairs.other)} other ({int(pairs.lookalike.sum())} look-alike) pairs")
-    describer = Describer(args.model)
+    describer = Describer(args.model, Path(args.head) if args.head else None)
     boot = bootstrap_weights(pairs, args.bootstrap, args.seed)
 
     described, distances, scales = {}, {}, None
     for cond in ("clean", "degraded"):
         described[cond] = describe_views(views, describer, cond == "degraded", args.seed)
         dist = pairwise(*described[cond])
-        if scales is None:  # fixed once, on the clean views, for both conditions
+        if scales is None:  # the daemon's own units (edge/identity), so thresholds carry over as they are
             other = pairs.other
-            scales = {n: float(np.median(dist[n][other[:, 0], other[:, 1]])) for n in ("colour", "embedding")}
+            val_medians = {n: round(float(np.median(dist[n][other[:, 0], other[:, 1]])), 4)
+                           for n in ("colour", "embedding")}
+            scales = {"colour": COLOUR_SCALE, "embedding": describer.model.embedding_scale}
         distances[cond] = condition_distances(dist, pairs, scales)
 
     results = {}
@@ -444,7 +433,8 @@ def main(argv=None) -> int:
     for cond in results:
         print(f"{cond} AUC per sub-dataset:", results[cond]["auc_per_subset"])
     ms = 1000 * describer.seconds / max(describer.reads, 1)
-    print(f"\nembedding: {ms:.2f} ms per person crop (attribute model read, 1 thread); scales {scales}")
+    print(f"\nembedding: {ms:.2f} ms per person crop (attribute model read, 1 thread); scales {scales} "
+          f"(clean val medians {val_medians})")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "command": "nice -n 10 python scripts/reid_distances.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -454,7 +444,9 @@ def main(argv=None) -> int:
                  "lookalike_pairs": int(pairs.lookalike.sum()), "lookalike_columns": CLOTHING},
         "degraded": {"person_height_px": list(DEGRADED_H), "jpeg_quality": DEGRADED_JPEG},
         "model": str(args.model.relative_to(REPO)) if args.model.is_relative_to(REPO) else str(args.model),
-        "combination_scales": scales, "gallery_k": args.k, "bootstrap": len(boot),
+        "head": (str(Path(args.head).relative_to(REPO)) if args.head and Path(args.head).is_relative_to(REPO)
+                 else args.head or None),
+        "combination_scales": scales, "clean_val_median_other": val_medians, "gallery_k": args.k, "bootstrap": len(boot),
         "embedding_ms_per_crop": round(ms, 2),
         "results": results,
     }

@@ -58,7 +58,7 @@ def demo_config_data(shared: Path) -> dict:
     data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     data["cameras"][0]["source"] = str(shared / "media" / "one-by-one-person-detection.mp4")
     for key in ("detector", "classifier", "garments", "attributes"):
-        for field in ("model", "manifest", "detector"):
+        for field in ("model", "manifest", "detector", "reid_head"):
             value = (data.get(key) or {}).get(field)
             if isinstance(value, str) and not Path(value).is_absolute():
                 data[key][field] = str((REPO / "configs" / value).resolve())

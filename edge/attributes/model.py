@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError
+from ..identity.head import RAW_EMBEDDING_SCALE, ReidHead
 from ..manifest import load_manifest
 from ..preprocess import NORMALISATIONS, lookup_pixels, person_input, pixel_lookup, to_model_input
 from ..runtime import TFLiteModel
@@ -30,7 +31,8 @@ class PersonAttributeModel:
     """``read(crop_bgr)`` -> attribute scores; implements ``PersonAttributeReader``."""
 
     def __init__(self, model_path: str | Path, manifest_path: str | Path | None = None, threads: int = 1,
-                 thresholds: dict[str, float] | None = None, field: str = "attributes.model"):
+                 thresholds: dict[str, float] | None = None, field: str = "attributes.model",
+                 reid_head: str | Path | None = None):
         self.model_path = Path(model_path)
         self.model = TFLiteModel(self.model_path, threads=threads)
         manifest, self.manifest_file = load_manifest(self.model_path, manifest_path)
@@ -80,13 +82,27 @@ class PersonAttributeModel:
                              field="embedding.output")
         self.embedding_size = (int(np.prod(self.model.outputs[self._embedding_output].shape))
                                if self._embedding_output is not None else None)
+        # The identity stage's embedding: the pooled features through the re-identification head
+        # (edge/identity/head.py) when there is one; ``embedding_scale`` is its unit (a typical
+        # stranger's distance) for combining it with colour.
+        self.reid_head: ReidHead | None = None
+        self.embedding_scale = RAW_EMBEDDING_SCALE
+        if reid_head is not None:
+            if self.embedding_size is None:
+                raise ModelError("a re-identification head needs a model with an embedding output", path=self.model_path,
+                                 field="attributes.reid_head")
+            self.reid_head = ReidHead.load(reid_head, model_path=self.model_path)
+            if self.reid_head.input_size != self.embedding_size:
+                raise ModelError(f"the head maps {self.reid_head.input_size} features, the model gives "
+                                 f"{self.embedding_size}", path=reid_head, field="attributes.reid_head")
+            self.embedding_scale = self.reid_head.distance_scale
 
     @classmethod
     def from_config(cls, attrs, threads: int | None = None) -> "PersonAttributeModel":
         """The reader of a config's ``attributes`` section (the daemon's models and the pre-flight
         build it here, so both load it the same way)."""
         return cls(attrs.model, manifest_path=attrs.manifest, threads=attrs.threads if threads is None else threads,
-                   thresholds=attrs.thresholds)
+                   thresholds=attrs.thresholds, reid_head=attrs.reid_head)
 
     def _tensor(self, crop_bgr: np.ndarray) -> np.ndarray:
         rgb = person_input(crop_bgr, self.input_height, self.input_width)
@@ -106,6 +122,8 @@ class PersonAttributeModel:
             raw = self.model.outputs[self._embedding_output].dequantize(outputs[self._embedding_output]).reshape(-1)
             norm = float(np.linalg.norm(raw))
             embedding = raw / norm if norm > 0 else None
+            if embedding is not None and self.reid_head is not None:
+                embedding = self.reid_head.project(embedding)
         scores = {name: float(p[i]) for i, name in enumerate(self.outputs)}
         if self._pair:
             a, b = self._pair

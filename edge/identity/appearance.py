@@ -24,14 +24,16 @@ from typing import Literal
 import numpy as np
 
 from ..tracking import appearance as colour
+from .head import RAW_EMBEDDING_SCALE
 
 Kind = Literal["combined", "embedding", "colour"]
 # Each cue's median other-person distance on PETA val multi-view identities (docs/reid.md): the
 # combined distance is the mean of the two divided by these, so 1.0 means "as far as a typical
 # stranger" in both. Measured there: the mean beats either cue alone (degraded AUC, 3-view gallery:
 # 0.937 vs colour 0.918 vs embedding 0.833).
+# The embedding's unit comes with the embedding (``PersonAttributeModel.embedding_scale``: the
+# re-identification head's measured scale, or the raw features').
 COLOUR_SCALE = 0.697
-EMBEDDING_SCALE = 0.475
 
 
 def _cosine_block(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
@@ -93,7 +95,9 @@ def _closest(mine: _Views, theirs: list[_Views]) -> list[float | None]:
 class AppearanceViews:
     """Embedding views and colour views of one customer (memory only)."""
 
-    def __init__(self, max_views: int = 3, view_distance: float = 0.13, colour_view_distance: float = 0.28):
+    def __init__(self, max_views: int = 3, view_distance: float = 0.13, colour_view_distance: float = 0.28,
+                 embedding_scale: float = RAW_EMBEDDING_SCALE):
+        self.embedding_scale = embedding_scale
         self.embeddings = _Views(max_views, view_distance, "embedding")
         self.colours = _Views(max_views, colour_view_distance, "colour")
 
@@ -126,7 +130,7 @@ class AppearanceViews:
         out: list[tuple[Kind, float] | None] = []
         for de, dc in zip(e, c):
             if de is not None and dc is not None:
-                out.append(("combined", 0.5 * (dc / COLOUR_SCALE + de / EMBEDDING_SCALE)))
+                out.append(("combined", 0.5 * (dc / COLOUR_SCALE + de / self.embedding_scale)))
             elif dc is not None:
                 out.append(("colour", dc))
             elif de is not None:

@@ -65,7 +65,7 @@ def _clothes_agree(newcomer: "Customer", candidate: "Customer") -> bool:
 
 class CustomerGallery:
     def __init__(self, cfg: IdentityConfig):
-        self.cfg = cfg
+        self.cfg = cfg.fill_embedding_thresholds(head=False)  # a no-op for Customers' (filled for its reader)
         self._left: OrderedDict[int, "Customer"] = OrderedDict()  # id -> record, oldest first
 
     def remember(self, customer: "Customer") -> None:

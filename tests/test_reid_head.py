@@ -1,0 +1,105 @@
+"""The re-identification head (training/reid, edge/identity/head.py; issue 21): fitted on PETA
+training identities it separates people better on identities it never saw; the daemon refuses a
+head fitted on another attribute model; the identity stage takes the thresholds measured for the
+embedding it is given."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.config import EMBEDDING_OPERATING_POINTS, IdentityConfig, load_config
+from edge.errors import ModelError
+from edge.identity.head import RAW_EMBEDDING_SCALE, ReidHead
+from edge.pipeline import CameraPipeline
+from training.reid.__main__ import fit, load_config as load_reid_config
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, shared_dir):
+    """A head fitted on two PETA sub-datasets' training identities (one rendering per image)."""
+    folder = tmp_path_factory.mktemp("reid")
+    text = (REPO / "configs" / "reid.yaml").read_text()
+    for key, value in {"subsets": "[SARC3D, i-LID, TownCentre]", "renderings": "1", "holdout": "0.3",
+                       "dims": "[64]", "shrink": "[2.0]", "out": str(folder / "head.npz"),
+                       "report_dir": str(folder / "report"), "cache_dir": str(folder / "cache"),
+                       "attribute_model": str(REPO / "models" / "person-attributes.tflite"),
+                       "peta": str(shared_dir / "datasets" / "peta")}.items():
+        text = "\n".join(f"{key}: {value}" if line.startswith(f"{key}:") else line for line in text.splitlines())
+    config_path = folder / "reid.yaml"
+    config_path.write_text(text + "\n")
+    manifest = fit(load_reid_config(config_path))
+    return folder / "head.npz", manifest
+
+
+def test_the_head_separates_held_out_people_better_than_the_raw_features(fitted):
+    path, manifest = fitted
+    assert manifest["held_out"]["auc"] > manifest["held_out_without_head"]["auc"] + 0.03, manifest
+    assert manifest["held_out"]["same_pairs"] > 50 and manifest["training"]["data"]["identities"] > 100
+    assert "research use only" in manifest["training"]["data"]["licence"]
+    assert (path.parent / "report" / "selection.png").stat().st_size > 1000
+    head = ReidHead.load(path, model_path=REPO / "models" / "person-attributes.tflite")
+    assert (head.input_size, head.output_size) == (1280, 64)
+    assert 0.5 < head.distance_scale <= 2 and head.distance_scale == manifest["distance_scale"]
+
+
+def test_the_attribute_reader_gives_head_embeddings(fitted, shared_dir):
+    import cv2
+
+    from edge.attributes.model import PersonAttributeModel
+
+    path, _ = fitted
+    model = REPO / "models" / "person-attributes.tflite"
+    crop = cv2.imread(str(shared_dir / "datasets" / "peta" / "images" / "3DPeS" / "1_12_FRAME_48_RGB.jpg"))
+    raw = PersonAttributeModel(model).read(crop)
+    through_head = PersonAttributeModel(model, reid_head=path)
+    read = through_head.read(crop)
+    assert raw.embedding.shape == (1280,) and read.embedding.shape == (64,)
+    assert abs(float(np.linalg.norm(read.embedding)) - 1.0) < 1e-5
+    np.testing.assert_allclose(read.embedding, through_head.reid_head.project(raw.embedding), atol=1e-6)
+    assert read.scores == raw.scores  # the attribute scores do not change
+    assert through_head.embedding_scale == through_head.reid_head.distance_scale
+
+
+def test_a_head_fitted_on_another_attribute_model_is_refused(fitted, tmp_path):
+    path, _ = fitted
+    copy = tmp_path / "head.npz"
+    copy.write_bytes(path.read_bytes())
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    manifest["attribute_model_sha256"] = "0" * 64
+    copy.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError) as error:
+        ReidHead.load(copy, model_path=REPO / "models" / "person-attributes.tflite")
+    message = str(error.value)
+    assert "head.json" in message and "attribute_model_sha256" in message and "training.reid" in message
+    assert "\n" not in message
+
+
+def test_the_identity_stage_takes_the_thresholds_of_its_embedding(fitted, tmp_path):
+    path, _ = fitted
+    config = load_config(REPO / "configs" / "demo.yaml")
+    raw = CameraPipeline(config, config.cameras[0], state_dir=tmp_path / "raw")
+    for name, value in EMBEDDING_OPERATING_POINTS["raw"].items():
+        assert getattr(raw.identity, name) == value
+    assert raw.customers.embedding_scale == RAW_EMBEDDING_SCALE
+
+    config = load_config(REPO / "configs" / "demo.yaml")
+    config.attributes.reid_head = path
+    config.identity.same_distance = 0.5  # an operator's own value is kept
+    with_head = CameraPipeline(config, config.cameras[0], state_dir=tmp_path / "head")
+    assert with_head.identity.same_distance == 0.5
+    assert with_head.identity.split_distance == EMBEDDING_OPERATING_POINTS["head"]["split_distance"]
+    assert with_head.identity.view_distance == EMBEDDING_OPERATING_POINTS["head"]["view_distance"]
+    assert with_head.customers.embedding_scale == with_head.models.attributes.reid_head.distance_scale
+    assert with_head.customers.gallery.cfg is with_head.identity
+
+
+def test_unset_thresholds_are_the_raw_features_when_nothing_says_otherwise():
+    cfg = IdentityConfig()
+    assert cfg.same_distance is None
+    assert cfg.fill_embedding_thresholds(head=False) is cfg
+    assert (cfg.same_distance, cfg.split_distance, cfg.view_distance) == (0.49, 1.03, 0.13)
