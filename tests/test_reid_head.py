@@ -103,3 +103,31 @@ def test_unset_thresholds_are_the_raw_features_when_nothing_says_otherwise():
     assert cfg.same_distance is None
     assert cfg.fill_embedding_thresholds(head=False) is cfg
     assert (cfg.same_distance, cfg.split_distance, cfg.view_distance) == (0.49, 1.03, 0.13)
+
+
+def test_check_config_names_the_head_field_and_file(fitted, tmp_path, shared_dir):
+    """``fashion-edge check-config`` with a head that is missing, then with the fitted one."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import demo_config_data
+
+    data = demo_config_data(shared_dir)
+    data["service"] = {**(data.get("service") or {}), "state_dir": str(tmp_path / "state")}
+    data["attributes"]["reid_head"] = str(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(bad)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    errors = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert run.returncode != 0 and len(errors) == 1, run.stderr
+    assert "attributes.reid_head: " in errors[0] and "missing.json" in errors[0] and "training.reid" in errors[0]
+
+    data["attributes"]["reid_head"] = str(fitted[0])
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(data))
+    run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(good)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr

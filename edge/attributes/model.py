@@ -91,10 +91,13 @@ class PersonAttributeModel:
             if self.embedding_size is None:
                 raise ModelError("a re-identification head needs a model with an embedding output", path=self.model_path,
                                  field="attributes.reid_head")
-            self.reid_head = ReidHead.load(reid_head, model_path=self.model_path)
+            try:  # the config field first: the file and its own field follow in the message
+                self.reid_head = ReidHead.load(reid_head, model_path=self.model_path)
+            except ModelError as exc:
+                raise ModelError(str(exc), field="attributes.reid_head") from None
             if self.reid_head.input_size != self.embedding_size:
-                raise ModelError(f"the head maps {self.reid_head.input_size} features, the model gives "
-                                 f"{self.embedding_size}", path=reid_head, field="attributes.reid_head")
+                raise ModelError(f"{reid_head}: the head maps {self.reid_head.input_size} features, the model gives "
+                                 f"{self.embedding_size}", field="attributes.reid_head")
             self.embedding_scale = self.reid_head.distance_scale
 
     @classmethod
