@@ -158,6 +158,17 @@ def _check_models(config: Config, out: _Collector) -> dict:
             if det.person_label not in detector.labels:
                 out.error("detector.person_label", f"the detector has no {det.person_label!r} class "
                           f"({detector.manifest_file.name} labels: {', '.join(detector.labels[:12])}...)")
+    for index, camera in enumerate(config.cameras):  # a camera's own person-detector input (issue 26)
+        view = camera.detector
+        if view is None or (view.model is None and view.manifest is None):
+            continue
+        field_name = f"cameras[{index}].detector.{'model' if view.model is not None else 'manifest'}"
+        if view.model is not None and not _model_file(out, field_name, view.model):
+            continue
+        own = out.attempt(field_name, lambda camera=camera: build_detector(config, camera, threads=1))
+        if own is not None and det.person_label not in own.labels:
+            out.error(field_name, f"this camera's detector has no {det.person_label!r} class "
+                      f"({own.manifest_file.name} labels: {', '.join(own.labels[:12])}...)")
     garments = config.garments
     if garments.detector is not None:
         if _model_file(out, "garments.detector", garments.detector):

@@ -349,3 +349,30 @@ def test_the_event_list_and_the_picture_opt_ins_are_checked(tmp_path, shared_dir
     errors, _ = problems(result)
     assert result.returncode == 2
     assert [e for e in errors if "service.state_dir" in e and "events.sqlite" in e and "invoices" in e], result.stderr
+
+
+def test_a_cameras_own_detector_is_loaded_and_named_by_its_field(tmp_path, shared_dir):
+    """A camera's own person-detector input (``cameras[].detector.model``) is loaded as the daemon
+    would load it: a good one passes, a missing file and a non-model are reported under that
+    camera's field, one line each, and the other cameras are not blamed."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a model\n")
+    data = demo_data(shared_dir)
+    source = data["cameras"][0]["source"]
+    data["cameras"] += [
+        {"name": "street", "source": source,
+         "detector": {"model": str(shared_dir / "models" / "coco-yolo" / "yolo11n_full_integer_quant_224.tflite"),
+                      "tiles": [2, 1]}},
+        {"name": "back", "source": source, "detector": {"model": str(tmp_path / "nope.tflite")}},
+        {"name": "side", "source": source, "detector": {"model": str(readme)}},
+    ]
+    good = {**data, "cameras": data["cameras"][:2]}
+    assert cli("check-config", write(tmp_path / "good.yaml", good)).returncode == 0
+
+    config = write(tmp_path / "bad.yaml", data)
+    result = cli("check-config", config)
+    assert result.returncode == 2
+    errors, _ = problems(result)
+    assert len(errors) == 2, result.stderr
+    assert f"{config}: cameras[2].detector.model: " in errors[0] and "nope.tflite: model file not found" in errors[0]
+    assert f"{config}: cameras[3].detector.model: " in errors[1] and "README.md" in errors[1], errors
