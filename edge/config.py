@@ -246,6 +246,16 @@ class DetectorConfig(Strict):
     max_detections: int = Field(100, ge=1, le=1000, description="boxes kept per image after NMS (1..1000)")
     threads: Threads = Field("auto", description="TFLite interpreter threads (1..64, or auto: from the free cores)")
     person_label: str = Field("person", description="the detector label that is a person (a customer)")
+    # An empty floor does not need the person detector 30 times a second (edge/motion.py, docs/performance.md)
+    idle_interval_s: float = Field(
+        0.5, ge=0, le=10,
+        description="while nobody is in view, the person detector runs when the frame moves and at least this "
+                    "often (seconds); 0: on every frame",
+    )
+    motion_threshold: int = Field(25, ge=1, le=255, description="grey-level change of a pixel that counts as motion "
+                                                                "(on a blurred 160 px wide copy)")
+    motion_min_area: float = Field(0.002, gt=0, le=1, description="share of the pixels that must move for a frame "
+                                                                  "to count as moving")
 
 
 class GarmentsConfig(Strict):

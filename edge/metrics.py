@@ -32,6 +32,7 @@ METRIC_NAMES = (
     "fashion_edge_frames_processed_total", "fashion_edge_frames_dropped_total", "fashion_edge_corrupt_frames_total",
     "fashion_edge_camera_state", "fashion_edge_people_in_view", "fashion_edge_stage_seconds",
     "fashion_edge_classifier_calls_total", "fashion_edge_garment_detector_calls_total",
+    "fashion_edge_person_detector_calls_total",
     "fashion_edge_alerts_total", "fashion_edge_customers_total", "fashion_edge_tracks_total",
     "fashion_edge_outbox_depth",
     "fashion_edge_outbox_dropped_total", "fashion_edge_mqtt_connected",
@@ -100,6 +101,9 @@ class Metrics:
         self.garment_detector_calls = Counter("fashion_edge_garment_detector_calls",
                                               "Garment detector runs (one per scanned person crop)", ["camera"],
                                               registry=self.registry)
+        # frames processed minus these: frames of an empty, still floor the idle gate skipped (edge/motion.py)
+        self.person_detector_calls = Counter("fashion_edge_person_detector_calls",
+                                             "Frames the person detector ran on", ["camera"], registry=self.registry)
         self.alerts = Counter("fashion_edge_alerts", "Alerts raised", ["camera", "rule"], registry=self.registry)
         # One definition of a customer with the analytics (edge/analytics/windows.py): a confirmed track
         # seen for at least analytics.min_dwell_s (last seen - first seen). Every confirmed track,
@@ -142,6 +146,7 @@ class Metrics:
             self.classifier_calls.labels(camera)  # the series exists from the first frame
         uses_detector = bool(getattr(pipeline, "use_garment_boxes", False))
         self.garment_detector_calls.labels(camera).inc(result.scanned if uses_detector else 0)
+        self.person_detector_calls.labels(camera).inc(1 if getattr(result, "detected", True) else 0)
         for alert in result.alerts:
             self.alerts.labels(camera, alert.rule).inc()
         if pipeline is not None:

@@ -28,6 +28,7 @@ from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import split_limit
 from .identity.head import RAW_EMBEDDING_SCALE
+from .motion import DetectionGate, build_gate
 from .garments import GarmentNaming, crop_weight, foot_point, garment_crops
 from .rules import RuleEngine, point_in_polygon
 from .preprocess import person_box_with_margin
@@ -50,6 +51,7 @@ class FrameResult:
     classified: int = 0  # classifier calls in this frame
     scanned: int = 0  # customers whose garments were looked at in this frame
     scan_budget_ms: float | None = None  # this frame's scan budget (None: no limit)
+    detected: bool = True  # the person detector ran on this frame (not skipped by the idle gate)
 
 
 class CameraPipeline:
@@ -58,12 +60,16 @@ class CameraPipeline:
 
     def __init__(self, config: Config, camera: CameraConfig, models: Models | None = None,
                  state_dir: Path | None = None, timer: StageTimer | None = None,
-                 customer_sinks: list[CustomerEventSink] = (), tracker: PersonTracker | None = None):
+                 customer_sinks: list[CustomerEventSink] = (), tracker: PersonTracker | None = None,
+                 gate: DetectionGate | None = None):
         self.config = config
         self.camera = camera
         self.models = models or Models(config, camera)
         self.timer = timer or StageTimer()
         self.tracker = tracker or build_tracker(config)
+        det = config.detector
+        self.gate = gate or build_gate(det.idle_interval_s, det.motion_threshold, det.motion_min_area)
+        self._in_view = False  # the tracker showed somebody in the previous frame
         # the embedding's unit and thresholds come with the reader that makes it (through the
         # re-identification head or not)
         reader = self.models.attributes
@@ -105,11 +111,18 @@ class CameraPipeline:
     def process(self, frame: Frame) -> FrameResult:
         timer = self.timer
         t0 = time.perf_counter()
-        detections = self.models.detector.detect(frame.image)
+        clock = self._clock(frame)
+        detected = self.gate.should_detect(frame.image, clock, self._in_view)
+        if detected:
+            persons = self.models.detector.detect(frame.image).with_label(self.config.detector.person_label)
+            self.gate.detected(frame.image, clock, len(persons) > 0)
+        else:  # nobody in view and nothing moved: what the detector would find is nobody
+            persons = Detections.empty(self.models.detector.labels)
         t1 = time.perf_counter()
         timer.add("detect", t1 - t0)
 
-        tracks = self._track(frame, detections.with_label(self.config.detector.person_label))
+        tracks = self._track(frame, persons)
+        self._in_view = len(tracks) > 0
         t2 = time.perf_counter()
         timer.add("track", t2 - t1)
 
@@ -128,7 +141,7 @@ class CameraPipeline:
         t4 = time.perf_counter()
         timer.add("rules+analytics", t4 - t3)
         timer.add("total", t4 - t0)
-        return FrameResult(frame, self._as_customers(tracks), alerts, closed, classified, scanned, budget)
+        return FrameResult(frame, self._as_customers(tracks), alerts, closed, classified, scanned, budget, detected)
 
     def _as_customers(self, tracks: Detections) -> Detections:
         """The frame's tracks labelled with their customer ids (a returning customer keeps its id
@@ -462,4 +475,4 @@ class CameraPipeline:
         nobody.track_ids = np.zeros(0, np.int64)
         alerts = self._follow_customers(self.tracker.end_all(), frame, nobody)
         windows = self.analytics.flush(self.last_timestamp)
-        return FrameResult(frame, nobody, alerts, windows)
+        return FrameResult(frame, nobody, alerts, windows, detected=False)

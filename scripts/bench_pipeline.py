@@ -8,6 +8,8 @@ Variants (each run is its own process, so CPU time and peak RSS are that variant
 
 * ``project``: the daemon's ``CameraPipeline`` (detect, track, budgeted garment scans, classifier,
   person attributes, consensus, rules, analytics) with the config's models;
+* ``project-every-frame``: the same with the idle gate off (``detector.idle_interval_s: 0``: the
+  person detector on every frame, as the people-only baseline runs it), to show what the gate adds;
 * ``people``: Ultralytics' own ``YOLO(...).track(persist=True, classes=[person])`` (ByteTrack) with the
   same int8 TFLite person detector, its interpreter threads set to the run's (Ultralytics picks
   cores-1 by itself); people only, no garments;
@@ -43,17 +45,19 @@ from edge.paths import repo_root, shared_dir  # noqa: E402
 
 REPO = repo_root()
 
-VARIANTS = ("project", "people", "naive")
+VARIANTS = ("project", "project-every-frame", "people", "naive")
 
 
 # -- one run (child process) -------------------------------------------------------------------
 
-def _config(path: str, threads: int):
+def _config(path: str, threads: int, variant: str = "project"):
     from edge.config import load_config
 
     config = load_config(path)
     for section in (config.detector, config.garments, config.classifier, config.attributes):
         section.threads = threads
+    if variant == "project-every-frame":
+        config.detector.idle_interval_s = 0.0
     return config
 
 
@@ -98,6 +102,7 @@ def run_project(config, clip: str, limit: int) -> dict:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         counts["customers"] = len(seen)
         counts["stages"] = pipeline.timer.summary()
+        counts["detector_skipped"] = getattr(pipeline.gate, "skipped", 0)
     return {**counts, "wall_s": wall, "cpu_s": cpu}
 
 
@@ -189,8 +194,8 @@ def run_naive(config, clip: str, limit: int) -> dict:
 
 
 def child(args) -> int:
-    config = _config(args.config, args.threads)
-    if args.child == "project":
+    config = _config(args.config, args.threads, args.child)
+    if args.child in ("project", "project-every-frame"):
         out = run_project(config, args.clip, args.frames)
     elif args.child == "people":
         out = run_people(config, args.clip, args.frames, args.threads)
@@ -231,7 +236,8 @@ def table(results: dict, thread_counts: list[int]) -> list[str]:
             frames = runs[0]["frames"]
             wall, cpu = med("wall_s", variant, threads), med("cpu_s", variant, threads)
             last = runs[-1]
-            extra = (f"{last['alerts']} alerts, {last['customers']} customers" if variant == "project"
+            extra = (f"{last['alerts']} alerts, {last['customers']} customers, detector skipped on "
+                     f"{last.get('detector_skipped', 0)} frames" if variant.startswith("project")
                      else f"{last['tracks']} tracks" if variant == "people" else "-")
             rows.append(f"| {variant} | {threads} | {1000 * wall / frames:.2f} | {1000 * cpu / frames:.2f} | "
                         f"{cpu / wall:.2f} | {med('peak_rss_mb', variant, threads):.0f} | {last.get('scans', '-')} | "
@@ -251,7 +257,14 @@ def ratios(results: dict, thread_counts: list[int]) -> list[str]:
                     f"(target <= 1) | {med('wall_s', 'naive', threads) / med('wall_s', 'project', threads):.2f} "
                     f"(target >= 1.5) | {med('cpu_s', 'naive', threads) / med('cpu_s', 'project', threads):.2f} "
                     f"(target >= 1.5) |")
-    return rows if len(rows) > 2 else []  # the ratios need all three variants
+        if (key := ("project-every-frame", threads)) in results and ("people", threads) in results:
+            rows.append(f"| {threads}, detector on every frame | "
+                        f"{med('cpu_s', key[0], threads) / med('cpu_s', 'people', threads):.2f} | "
+                        f"{med('wall_s', 'naive', threads) / med('wall_s', key[0], threads):.2f} | "
+                        f"{med('cpu_s', 'naive', threads) / med('cpu_s', key[0], threads):.2f} |"
+                        if ("naive", threads) in results else "")
+    rows = [row for row in rows if row]
+    return rows if len(rows) > 2 else []  # the ratios need the project, people and naive variants
 
 
 # -- Raspberry Pi 5 estimate ---------------------------------------------------------------------
@@ -301,7 +314,9 @@ def pi5_estimate(args, results: dict) -> list[str]:
     config = _config(args.config, 1)
     runs = results[("project", 1)]
     frames = runs[0]["frames"]
-    per_frame = {"person detector": (config.detector.model, 1.0),
+    # the idle gate skips the person detector on frames of an empty, still floor (edge/motion.py)
+    detector_calls = 1.0 - runs[-1].get("detector_skipped", 0) / frames
+    per_frame = {"person detector": (config.detector.model, detector_calls),
                  "garment detector (per scanned person)": (config.garments.detector, runs[-1]["scans"] / frames),
                  "classifier (per garment crop sent)": (config.classifier.model, runs[-1]["classifier_calls"] / frames)}
     if config.attributes.enabled:
@@ -353,6 +368,8 @@ def main() -> int:
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--pi5-estimate", action="store_true",
                         help="add a Raspberry Pi 5 per-stage estimate (needs the project with 1 thread)")
+    parser.add_argument("--from-json", type=Path, help="no runs: render the tables (and --write) from the "
+                        "runs of an earlier --json-out")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -364,9 +381,10 @@ def main() -> int:
     plan = [(v, t) for v in variants for t in thread_counts]
     results: dict = {}
     load_before = os.getloadavg()[0]
-    busy = busy_loops(args.busy_cores)
+    earlier = json.loads(args.from_json.read_text()) if args.from_json else None
+    busy = busy_loops(0 if earlier else args.busy_cores)
     try:
-        for repeat in range(args.repeats):
+        for repeat in range(0 if earlier else args.repeats):
             order = plan if repeat % 2 == 0 else plan[::-1]  # alternate: neither always first
             for variant, threads in order:
                 out = one_run(args, variant, threads)
@@ -380,22 +398,33 @@ def main() -> int:
             process.wait()
     load_after = os.getloadavg()[0]
     command = "python scripts/bench_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    when = time.gmtime()
+    if earlier:  # the earlier run's figures, command and time
+        for name, runs in earlier["runs"].items():
+            variant, _, threads = name.rpartition(" x")
+            results[(variant, int(threads))] = runs
+        plan = [key for key in plan if key in results]
+        command, load_before, load_after = earlier["command"], earlier["load_before"], earlier["load_after"]
+        args.busy_cores, args.repeats = earlier["busy_cores"], len(next(iter(results.values())))
+        when = time.gmtime(args.from_json.stat().st_mtime) if "when" not in earlier \
+            else time.strptime(earlier["when"], "%Y-%m-%d %H:%M UTC")
     frames = results[plan[0]][0]["frames"]
     machine = f"{platform.machine()}, Python {platform.python_version()}, {len(os.sched_getaffinity(0))} cores"
     text = "\n".join(
         [f"`{command}`", "",
          f"{frames} frames of {Path(args.clip).name}, {args.repeats} runs per row (median), "
          f"{args.busy_cores} busy core(s) of competing load; load average {load_before:.1f} before, "
-         f"{load_after:.1f} after; {machine}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+         f"{load_after:.1f} after; {machine}; {time.strftime('%Y-%m-%d %H:%M UTC', when)}.", ""]
         + table(results, thread_counts) + [""] + ratios(results, thread_counts)) + "\n"
     if args.pi5_estimate and ("project", 1) in results:
         text += "\n#### Raspberry Pi 5 per-stage estimate (from published int8 timings)\n\n" \
             + "\n".join(pi5_estimate(args, results)) + "\n"
     print(text)
-    if args.json_out:
+    if args.json_out and not earlier:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"command": command, "busy_cores": args.busy_cores,
                                              "load_before": load_before, "load_after": load_after,
+                                             "when": time.strftime("%Y-%m-%d %H:%M UTC", when),
                                              "runs": {f"{v} x{t}": r for (v, t), r in results.items()}}, indent=1) + "\n")
     if args.write:
         path = Path(args.write)

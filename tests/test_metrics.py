@@ -34,6 +34,7 @@ class FakeResult:
     classified: int = 0
     scanned: int = 0
     alerts: list = field(default_factory=list)
+    detected: bool = True
 
 
 @dataclass
@@ -70,7 +71,8 @@ def test_scrape_reports_daemon_state_and_per_frame_counters():
         timer.add("detect", 0.02)
         timer.add("garments", 0.004)
         alerts = [FakeAlert("dress")] if i == 7 else []
-        metrics.on_frame("entrance", FakeResult(classified=2, scanned=1, alerts=alerts), pipeline)
+        metrics.on_frame("entrance", FakeResult(classified=2, scanned=1, alerts=alerts, detected=i not in (3, 4)),
+                         pipeline)
     port = metrics.start("127.0.0.1", 0)
     try:
         m = scrape(port)
@@ -93,6 +95,7 @@ def test_scrape_reports_daemon_state_and_per_frame_counters():
     assert m["fashion_edge_alerts_marked_false"][(("camera", "entrance"), ("rule", "suit"))] == 0
     assert m["fashion_edge_classifier_calls_total"][cam] == 20
     assert m["fashion_edge_garment_detector_calls_total"][cam] == 10
+    assert m["fashion_edge_person_detector_calls_total"][cam] == 8  # two frames skipped by the idle gate
     assert m["fashion_edge_tracks_total"][cam] == 3  # ids 1, 2, 3
     assert m["fashion_edge_customers_total"][cam] == 1  # only 2 stayed analytics.min_dwell_s (1 s)
     assert m["fashion_edge_alerts_total"][(("camera", "entrance"), ("rule", "dress"))] == 1
