@@ -144,13 +144,15 @@ def test_run_on_a_file_prints_progress(tmp_path, shared_dir, mosquitto, caplog):
 
     config = load_config(demo_config(tmp_path, shared_dir, mqtt={"host": "127.0.0.1", "port": mosquitto.port}))
     caplog.set_level(logging.INFO, logger="fashion-edge")
-    daemon = Daemon(config, RunOptions(max_frames=40, progress_interval_s=0.3))
+    # 100 frames: the first 60 are an empty floor the idle gate runs through in a blink; the
+    # customer from frame 60 on keeps the detector busy for longer than the interval
+    daemon = Daemon(config, RunOptions(max_frames=100, progress_interval_s=0.2))
     assert daemon.run() == 0
     progress = [r.getMessage() for r in caplog.records if re.match(r"camera entrance: frame \d+/1394 \(\d+ %\), "
                                                                    r"[\d.]+ fps", r.getMessage())]
     assert progress, [r.getMessage() for r in caplog.records]
     positions = [int(re.search(r"frame (\d+)/", p).group(1)) for p in progress]
-    assert positions == sorted(positions) and positions[-1] <= 40
+    assert positions == sorted(positions) and positions[-1] <= 100
 
 
 def test_paho_retry_messages_stay_out_of_the_log(tmp_path, caplog):
