@@ -146,7 +146,7 @@ class Metrics:
             self.classifier_calls.labels(camera)  # the series exists from the first frame
         uses_detector = bool(getattr(pipeline, "use_garment_boxes", False))
         self.garment_detector_calls.labels(camera).inc(result.scanned if uses_detector else 0)
-        self.person_detector_calls.labels(camera).inc(1 if getattr(result, "detected", True) else 0)
+        self.person_detector_calls.labels(camera).inc(1 if result.detected else 0)
         for alert in result.alerts:
             self.alerts.labels(camera, alert.rule).inc()
         if pipeline is not None:

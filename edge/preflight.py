@@ -144,6 +144,14 @@ def _model_file(out: _Collector, field_name: str, model: Path) -> bool:
     return True
 
 
+def _no_person_class(detector, person_label: str) -> str | None:
+    """What is wrong when a person detector lacks ``detector.person_label`` (None: it has it)."""
+    if person_label in detector.labels:
+        return None
+    return (f"has no {person_label!r} class ({detector.manifest_file.name} labels: "
+            f"{', '.join(detector.labels[:12])}...)")
+
+
 def _check_models(config: Config, out: _Collector) -> dict:
     """Load each model as the daemon does, through the daemon's own builders (edge/pipeline.py), one
     interpreter thread each; returns those that loaded ('detector', 'garments', 'classifier', 'attributes')."""
@@ -155,9 +163,8 @@ def _check_models(config: Config, out: _Collector) -> dict:
         detector = out.attempt("detector.model", lambda: build_detector(config, threads=1))
         if detector is not None:
             loaded["detector"] = detector
-            if det.person_label not in detector.labels:
-                out.error("detector.person_label", f"the detector has no {det.person_label!r} class "
-                          f"({detector.manifest_file.name} labels: {', '.join(detector.labels[:12])}...)")
+            if (problem := _no_person_class(detector, det.person_label)) is not None:
+                out.error("detector.person_label", f"the detector {problem}")
     for index, camera in enumerate(config.cameras):  # a camera's own person-detector input (issue 26)
         view = camera.detector
         if view is None or (view.model is None and view.manifest is None):
@@ -166,9 +173,8 @@ def _check_models(config: Config, out: _Collector) -> dict:
         if view.model is not None and not _model_file(out, field_name, view.model):
             continue
         own = out.attempt(field_name, lambda camera=camera: build_detector(config, camera, threads=1))
-        if own is not None and det.person_label not in own.labels:
-            out.error(field_name, f"this camera's detector has no {det.person_label!r} class "
-                      f"({own.manifest_file.name} labels: {', '.join(own.labels[:12])}...)")
+        if own is not None and (problem := _no_person_class(own, det.person_label)) is not None:
+            out.error(field_name, f"this camera's detector {problem}")
     garments = config.garments
     if garments.detector is not None:
         if _model_file(out, "garments.detector", garments.detector):

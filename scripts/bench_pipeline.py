@@ -355,6 +355,27 @@ def pi5_estimate(args, results: dict) -> list[str]:
     return rows
 
 
+def measure(args, plan: list[tuple[str, int]]) -> dict:
+    """Every (variant, threads) of ``plan`` ``args.repeats`` times, alternating the order, with
+    ``args.busy_cores`` busy loops beside them: {(variant, threads): [run, ...]}."""
+    results: dict = {}
+    busy = busy_loops(args.busy_cores)
+    try:
+        for repeat in range(args.repeats):
+            order = plan if repeat % 2 == 0 else plan[::-1]  # alternate: neither always first
+            for variant, threads in order:
+                out = one_run(args, variant, threads)
+                results.setdefault((variant, threads), []).append(out)
+                print(f"repeat {repeat + 1}/{args.repeats} {variant} x{threads}: {out['frames']} frames, "
+                      f"wall {out['wall_s']:.1f} s, CPU {out['cpu_s']:.1f} s, RSS {out['peak_rss_mb']:.0f} MB",
+                      file=sys.stderr, flush=True)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
@@ -379,27 +400,9 @@ def main() -> int:
     thread_counts = [int(t) for t in args.threads.split(",")]
     variants = [v for v in args.variants.split(",") if v]
     plan = [(v, t) for v in variants for t in thread_counts]
-    results: dict = {}
-    load_before = os.getloadavg()[0]
-    earlier = json.loads(args.from_json.read_text()) if args.from_json else None
-    busy = busy_loops(0 if earlier else args.busy_cores)
-    try:
-        for repeat in range(0 if earlier else args.repeats):
-            order = plan if repeat % 2 == 0 else plan[::-1]  # alternate: neither always first
-            for variant, threads in order:
-                out = one_run(args, variant, threads)
-                results.setdefault((variant, threads), []).append(out)
-                print(f"repeat {repeat + 1}/{args.repeats} {variant} x{threads}: {out['frames']} frames, "
-                      f"wall {out['wall_s']:.1f} s, CPU {out['cpu_s']:.1f} s, RSS {out['peak_rss_mb']:.0f} MB",
-                      file=sys.stderr, flush=True)
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
-    load_after = os.getloadavg()[0]
-    command = "python scripts/bench_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    when = time.gmtime()
-    if earlier:  # the earlier run's figures, command and time
+    if args.from_json:  # no runs: the earlier run's figures, command and time
+        earlier = json.loads(args.from_json.read_text())
+        results = {}
         for name, runs in earlier["runs"].items():
             variant, _, threads = name.rpartition(" x")
             results[(variant, int(threads))] = runs
@@ -408,6 +411,12 @@ def main() -> int:
         args.busy_cores, args.repeats = earlier["busy_cores"], len(next(iter(results.values())))
         when = time.gmtime(args.from_json.stat().st_mtime) if "when" not in earlier \
             else time.strptime(earlier["when"], "%Y-%m-%d %H:%M UTC")
+    else:
+        load_before = os.getloadavg()[0]
+        results = measure(args, plan)
+        load_after = os.getloadavg()[0]
+        command = "python scripts/bench_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        when = time.gmtime()
     frames = results[plan[0]][0]["frames"]
     machine = f"{platform.machine()}, Python {platform.python_version()}, {len(os.sched_getaffinity(0))} cores"
     text = "\n".join(
@@ -420,7 +429,7 @@ def main() -> int:
         text += "\n#### Raspberry Pi 5 per-stage estimate (from published int8 timings)\n\n" \
             + "\n".join(pi5_estimate(args, results)) + "\n"
     print(text)
-    if args.json_out and not earlier:
+    if args.json_out and not args.from_json:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"command": command, "busy_cores": args.busy_cores,
                                              "load_before": load_before, "load_after": load_after,
