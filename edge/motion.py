@@ -61,6 +61,9 @@ class MotionGate:
         self._last_detect_s: float | None = None
         self._last_found = True  # until a detection says otherwise, somebody may be there
         self._reference: np.ndarray | None = None  # the last empty detection's frame, small and grey
+        # the small copy moved() made of the frame being decided, reused if the detector then runs on
+        # it and finds nobody (a second copy of the same frame is ~1 ms)
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None
         self.skipped = 0  # frames the detector did not run on
 
     def moved(self, image: np.ndarray) -> bool:
@@ -68,24 +71,31 @@ class MotionGate:
         if self._reference is None:
             return True
         small = small_grey(image)
+        self._pending = (image, small)
         if small.shape != self._reference.shape:
             return True
         changed = cv2.absdiff(small, self._reference) >= self.threshold
         return float(np.count_nonzero(changed)) >= self.min_area * changed.size
 
     def should_detect(self, image: np.ndarray, now_s: float, in_view: bool) -> bool:
+        self._pending = None
         if in_view or self._last_found or self._last_detect_s is None \
                 or now_s - self._last_detect_s >= self.idle_interval_s or now_s < self._last_detect_s:
             return True
         if self.moved(image):
             return True
+        self._pending = None  # skipped: no detection will follow for this frame
         self.skipped += 1
         return False
 
     def detected(self, image: np.ndarray, now_s: float, found: bool) -> None:
         self._last_detect_s = now_s
         self._last_found = found
-        self._reference = None if found else small_grey(image)
+        pending, self._pending = self._pending, None
+        if found:
+            self._reference = None
+        else:
+            self._reference = pending[1] if pending is not None and pending[0] is image else small_grey(image)
 
 
 def build_gate(idle_interval_s: float, threshold: int, min_area: float) -> DetectionGate:
