@@ -472,7 +472,7 @@ class IdentityConfig(Strict):
     in_place_s: float = Field(
         1.0, ge=0, le=60,
         description="a new track that appears where a customer was lost at most this long before (box overlap "
-                    "in_place_iou) in the same clothes continues it unless the appearance strongly disagrees",
+                    "in_place_iou) continues it unless the appearance strongly disagrees",
     )
     in_place_iou: float = Field(0.5, gt=0, le=1, description="box overlap that counts as the same place")
     # 0.7 (a combined distance of 0.72): at 1.0 the parade lost 2 of 40 customers and side-by-side 1 of
@@ -480,8 +480,8 @@ class IdentityConfig(Strict):
     # benchmark keeps more people as one (docs/identity.md)
     in_place_factor: float = Field(
         0.7, ge=0, le=1,
-        description="share of the split distance within which an in-place new track in the same clothes "
-                    "continues the customer (1: unless the appearance alone would split them; 0: off)",
+        description="share of the split distance within which an in-place new track continues the customer "
+                    "(1: unless the appearance alone would split them; 0: off)",
     )
     match_readings: int = Field(
         3, ge=1, le=50,

@@ -4,6 +4,9 @@
 * ``id_switches``: times a customer's matched track id differs from the one matched before.
 * ``idf1``: identity F1 (Ristani et al. 2016): the one-to-one customer <-> track pairing that
   maximises frames matched (IDTP); IDF1 = 2 IDTP / (truth boxes + track boxes).
+* ``box_recall``: truth boxes matched by some track box; ``idf1_ceiling``: the IDF1 the same
+  boxes would score if every person's tracks were one (2 matched / (truth + track boxes)): what
+  the tracker and identity stage can reach at most; the rest is the detector's.
 * Each track belongs to the customer it matched most often; ``merged_tracks``: tracks matched to
   two customers for at least ``MERGE_MIN_FRAMES`` frames each (one customer inherited another's).
 * ``customers_counted``: tracks that lived at least ``min_dwell_s`` (the analytics' customers).
@@ -135,6 +138,7 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
         rows, cols = min_cost_assignment(-gain)
         idtp = int(gain[rows, cols].sum())
     idf1 = 2 * idtp / max(truth_boxes + track_boxes, 1)
+    matched = sum(pair_frames.values())
 
     owner = m.owners()
     by_track: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -175,6 +179,8 @@ def score(scenario, record: RunRecord, min_dwell_s: float) -> dict:
         "tracks": len(record.track_spans),
         "id_switches": switches,
         "idf1": round(idf1, 3),
+        "box_recall": round(matched / max(truth_boxes, 1), 3),
+        "idf1_ceiling": round(2 * matched / max(truth_boxes + track_boxes, 1), 3),
         "merged_tracks": merged,
         "garment_precision": round(settled_right / settled_total, 3) if settled_total else None,
         "rules": rules,

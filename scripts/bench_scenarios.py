@@ -105,14 +105,15 @@ def demo_clip_customers(config, models, clip: Path) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| scenario | customers | counted | tracks | ID switches | IDF1 | merged | garment prec. | "
+    lines = ["| scenario | customers | counted | tracks | ID switches | IDF1 (at most, on these boxes) | merged | garment prec. | "
              "dress P / R (alerts) | dress time to alert p50 | outwear P / R | calls / customer |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         d, o = r["rules"]["dress"], r["rules"]["outwear"]
         lines.append(
             f"| {r['scenario']} | {r['customers']} | {r['customers_counted']} | {r['tracks']} | {r['id_switches']} | "
-            f"{r['idf1']} | {r['merged_tracks']} | {r['garment_precision']} | {d['precision']} / {d['recall']} "
+            f"{r['idf1']} ({r.get('idf1_ceiling', '-')}) | {r['merged_tracks']} | {r['garment_precision']} | "
+            f"{d['precision']} / {d['recall']} "
             f"({d['alerts']}, {d['decided']}) | {d['time_to_alert_p50_s']} s | {o['precision']} / {o['recall']} | "
             f"{r['calls_per_customer']} |")
     return "\n".join(lines)
@@ -307,10 +308,11 @@ def write_browsing(path: Path, runs: dict) -> None:
 
 def browsing_table(runs: dict) -> str:
     lines = ["| run | people (truth customers) | counted (tracks >= min dwell) | analytics customers | "
-             "browsers counted (7 truth) | passers-by counted | tracks | ID switches | IDF1 | repeat alerts per rule | "
+             "browsers counted (7 truth) | passers-by counted | tracks | ID switches | IDF1 (at most, on these boxes) | "
+             "truth boxes tracked | repeat alerts per rule | "
              "alerts off the person (exit decisions apart) | alerts on no one | dress P / R | dress time to alert p50 | "
              "outwear P / R |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     def rule(r: dict, name: str) -> str:
         if name not in r.get("config_rules", [name]):
             return "no such rule"
@@ -322,7 +324,8 @@ def browsing_table(runs: dict) -> str:
         lines.append(
             f"| {name} | {r['customers']} ({r['customers_truth']}) | {r['customers_counted']} | "
             f"{r['customers_counted_analytics']} | {r['browsers_counted']} ({staying}) | {r['passers_by_counted']} "
-            f"({r['roles']['passer_by']}) | {r['tracks']} | {r['id_switches']} | {r['idf1']} | "
+            f"({r['roles']['passer_by']}) | {r['tracks']} | {r['id_switches']} | {r['idf1']} ({r.get('idf1_ceiling', '-')}) | "
+            f"{r.get('box_recall', '-')} | "
             f"{json.dumps(r['repeat_alerts'])} | {r['alerts_off_person']} ({r['alerts_off_person_exit']} exit) "
             f"of {r['alerts_box_checked']} | {r['alerts_on_no_one']} | {rule(r, 'dress')} | "
             f"{_seconds(d['time_to_alert_p50_s'])} | {rule(r, 'outwear')} |")

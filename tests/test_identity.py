@@ -236,23 +236,31 @@ def test_without_the_identity_stage_the_turn_is_a_second_customer(tmp_path):
     assert ids_of(ids) == {1, 2}
 
 
-def _votes(**readings) -> GarmentVotes:
-    votes = GarmentVotes(ConsensusConfig())
-    for name, worn in readings.items():
-        votes.vote(f"attr:{name}", f"person.{name}" if worn else f"person.no-{name}", 0.9, 0.0)
-    return votes
+class BackViewReader:
+    """The attribute stub, except that a back view (the backpack) reads as outwear: what the model
+    reads of a person changes when they turn round (a long coat from behind reads as a dress)."""
+
+    def __init__(self):
+        from test_attribute_fusion import ProfileReader
+
+        self.profile = ProfileReader()
+        self.names, self.thresholds, self.margin = self.profile.names, self.profile.thresholds, self.profile.margin
+
+    def read(self, crop_bgr):
+        from edge.attributes import AttributeScores
+
+        scores = dict(self.profile.read(crop_bgr).scores)
+        if (np.abs(crop_bgr.astype(int) - 30).max(axis=2) < 5).mean() > 0.05:  # the dark backpack
+            scores["outwear"] = 0.95
+        return AttributeScores(scores)
 
 
-def test_clothes_agree_only_when_every_shared_reading_names_the_same():
-    from edge.identity.gallery import _clothes_agree
-
-    a, b = _customer(1, 0, 1), _customer(2, 2, 2)
-    a.votes, b.votes = _votes(pants=True, outwear=False), _votes(pants=True, outwear=False, suit=False)
-    assert _clothes_agree(b, a)
-    b.votes = _votes(pants=False, outwear=False)  # shorts now: other clothes
-    assert not _clothes_agree(b, a)
-    b.votes = _votes()  # nothing read yet: no evidence of the same clothes
-    assert not _clothes_agree(b, a)
+def test_a_customer_turning_round_in_place_keeps_the_id_though_the_back_reads_other_clothes(tmp_path):
+    pipe = pipeline(tmp_path)
+    pipe.models.attributes = BackViewReader()
+    alerts, ids = run(pipe, visit(200) + backpack(200))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts].count("dress") == 1
 
 
 def test_the_gallery_colour_distances_are_the_tracker_colour_distance():

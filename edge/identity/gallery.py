@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from ..attributes.votes import is_attribute_slot
 from ..config import IdentityConfig
 from ..boxes import iou_matrix
 
@@ -52,15 +51,6 @@ def same_limit(cfg: IdentityConfig, kind: str) -> float:
 def split_limit(cfg: IdentityConfig, kind: str) -> float:
     return {"combined": cfg.split_distance, "colour": cfg.colour_split_distance,
             "embedding": cfg.embedding_split_distance}[kind]
-
-
-def _clothes_agree(newcomer: "Customer", candidate: "Customer") -> bool:
-    """Every person-attribute both have a leading reading for names the same (worn or not), and
-    there is at least one to compare: the same clothes."""
-    mine = newcomer.votes.leading_labels(is_attribute_slot)
-    theirs = candidate.votes.leading_labels(is_attribute_slot)
-    shared = mine.keys() & theirs.keys()
-    return bool(shared) and all(mine[slot] == theirs[slot] for slot in shared)
 
 
 class CustomerGallery:
@@ -101,9 +91,11 @@ class CustomerGallery:
                 continue
             kind, d = found
             limit = same_limit(self.cfg, kind)
-            if self._in_place(newcomer, candidate) and _clothes_agree(newcomer, candidate):
-                # Lost a moment ago where this track appeared, and the same clothes: a person who
-                # turned round or was hidden for an instant. Only strong evidence splits them.
+            if self._in_place(newcomer, candidate):
+                # Lost a moment ago where this track appeared: a person who turned round or was
+                # hidden for an instant. Only strong evidence splits them. What the attribute model
+                # reads is no evidence here: a back view reads other clothes than the front (a long
+                # coat from behind reads as a dress), which is why the track broke in the first place.
                 limit = max(limit, split_limit(self.cfg, kind) * self.cfg.in_place_factor)
             elif not nearby:
                 # came in somewhere else: a look-alike stranger is likelier than a return, unless
