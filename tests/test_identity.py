@@ -236,6 +236,23 @@ def test_without_the_identity_stage_the_turn_is_a_second_customer(tmp_path):
     assert ids_of(ids) == {1, 2}
 
 
+def test_a_customer_hidden_for_two_seconds_who_turns_meanwhile_keeps_the_id(tmp_path):
+    # lost where they stood (behind another shopper, or the detector missed them standing still),
+    # back at the same spot 2 s later showing their back: within in_place_s of the tracker's
+    # own max_lost_s
+    pipe = with_attribute_readings(pipeline(tmp_path))
+    alerts, ids = run(pipe, visit(200) + nobody(2.0) + backpack(200))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts] == ["dress"]
+
+
+def test_a_new_track_at_the_same_spot_after_in_place_s_must_look_like_the_customer(tmp_path):
+    pipe = with_attribute_readings(pipeline(tmp_path))
+    pipe.config.identity.in_place_s = 1.0
+    alerts, ids = run(pipe, visit(200) + nobody(2.0) + backpack(200))
+    assert ids_of(ids) == {1, 2}
+
+
 class BackViewReader:
     """The attribute stub, except that a back view (the backpack) reads as outwear: what the model
     reads of a person changes when they turn round (a long coat from behind reads as a dress)."""
