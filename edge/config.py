@@ -328,7 +328,11 @@ class TrackerConfig(Strict):
     low_score: float = Field(0.1, ge=0, le=1, description="second association (ByteTrack) score")
     match_iou: float = Field(0.2, gt=0, le=1, description="minimum IoU to match a box to a track")
     max_lost_s: float = Field(3.0, gt=0, le=600, description="keep a lost track this long (seconds) before it ends")
-    min_hits: int = Field(3, ge=1, le=100, description="consecutive detections before a track is confirmed")
+    min_hits: int = Field(
+        3, ge=1, le=100,
+        description="high-score detections before a track is confirmed (low-score boxes in between keep it waiting, "
+                    "for at most max_lost_s)",
+    )
     iou_only_lost_s: float = Field(
         0.25, ge=0, le=60,
         description="a track missed for at most this long (seconds) is re-acquired on IoU alone; one lost "

@@ -176,6 +176,29 @@ def test_low_score_boxes_never_start_a_track():
     assert tracker.active_ids == []
 
 
+def test_a_person_half_hidden_from_the_start_is_confirmed_on_high_and_low_boxes():
+    # behind the counter the detector wavers: 0.6, 0.3, 0.6, 0.3 ... A tentative track waiting
+    # for min_hits high boxes in a row would never start; low boxes at the same place keep it
+    # alive (not counting as hits), so the third high box confirms it.
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    step = Stepper(tracker)
+    shown = [list(step(dets(person(100 + 2 * f, score=0.6 if f % 2 == 0 else 0.3))).track_ids) for f in range(10)]
+    assert shown[:4] == [[]] * 4  # high boxes at frames 0 and 2: two hits
+    assert all(ids == [1] for ids in shown[4:])  # the third high box (frame 4) confirms; then every frame
+
+
+def test_a_tentative_track_kept_only_by_low_boxes_is_dropped_after_max_lost_s():
+    tracker = ByteTracker(TrackerConfig(min_hits=3, max_lost_s=1.0))
+    step = Stepper(tracker)
+    step(dets(person(100, score=0.9)))  # one sure box, then only unsure ones for 1.5 s
+    for f in range(15):
+        assert len(step(dets(person(100, score=0.3)))) == 0
+    # the first track is gone: two more sure boxes are only two hits of a new tentative track
+    assert len(step(dets(person(100, score=0.9)))) == 0
+    assert len(step(dets(person(100, score=0.9)))) == 0
+    assert list(step(dets(person(100, score=0.9))).track_ids) == [1]
+
+
 def test_single_frame_false_positive_is_never_confirmed():
     tracker = ByteTracker(TrackerConfig(min_hits=3))
     step = Stepper(tracker)

@@ -2,9 +2,11 @@
 
 Per frame: predict every track (constant-velocity Kalman); match (1) high-score boxes to confirmed
 and lost tracks, (2) low-score boxes (people half hidden behind a rail or another shopper) to the
-confirmed tracks in view last frame, (3) the remaining high boxes to tentative tracks; start
-tentative tracks from what is left. A track gets its id after ``min_hits`` matches (a one-frame
-false positive costs no id); ids are never reused. The matching cost is one hook (``MatchCost``):
+confirmed tracks in view last frame, (3) the remaining high boxes to tentative tracks, then the
+remaining low boxes to tentative tracks still unmatched; start tentative tracks from the high boxes
+left. A track gets its id after ``min_hits`` high-score matches (a one-frame false positive costs
+no id); a low box keeps a tentative track alive without counting, and one not confirmed within
+``max_lost_s`` is dropped; ids are never reused. The matching cost is one hook (``MatchCost``):
 ``IouAppearanceCost`` (the default) refuses a box whose colour appearance jumps from the track's
 (a customer replacing another at the same spot starts a new track), and brings a lost track back
 only on appearance. Doubt resolves to a split (a duplicate alert at worst), never to a swap.
@@ -42,9 +44,10 @@ class _Track:
     last_seen_s: float  # source time of the last match
     appearance: np.ndarray | None = None  # smoothed colour appearance (None until a reliable crop)
     usual_distance: float = 0.15  # running mean of its own frame-to-frame appearance distance
-    hits: int = 1  # consecutive matches while tentative
+    hits: int = 1  # high-score matches while tentative
     lost: int = 0  # updates since the last match
     track_id: int | None = None  # set on confirmation
+    born_s: float = 0.0  # source time of the first box
     matched_index: int | None = field(default=None, repr=False)  # detection index in this frame
 
     @property
@@ -230,9 +233,15 @@ class ByteTracker:
         unmatched_high = self._associate(confirmed, high, boxes, classes, appearances, now_s)
         # (2) low boxes <-> confirmed tracks that were in view last frame and are still unmatched.
         in_view = [t for t in confirmed if t.matched_index is None and t.lost == 0]
-        self._associate(in_view, low, boxes, classes, appearances, now_s)
+        unmatched_low = self._associate(in_view, low, boxes, classes, appearances, now_s)
         # (3) remaining high boxes <-> tentative tracks.
         unmatched_high = self._associate(tentative, unmatched_high, boxes, classes, appearances, now_s)
+        # (3b) remaining low boxes <-> tentative tracks still unmatched: a person half hidden behind
+        # the counter scores 0.6, 0.3, 0.5, 0.4 ... frame after frame; the low box keeps the
+        # tentative track alive without counting as a hit, so it is confirmed after min_hits
+        # high-score boxes at the same place instead of waiting for min_hits in a row.
+        waiting = [t for t in tentative if t.matched_index is None]
+        self._associate(waiting, unmatched_low, boxes, classes, appearances, now_s)
 
         survivors: list[_Track] = []
         to_confirm: list[_Track] = []
@@ -252,9 +261,12 @@ class ByteTracker:
                         track.usual_distance = 0.8 * track.usual_distance + 0.2 * d
                     track.appearance = colour.blend(track.appearance, seen, cfg.appearance_momentum)
                 if not track.confirmed:
-                    track.hits += 1
+                    if scores[track.matched_index] >= cfg.high_score:
+                        track.hits += 1
                     if track.hits >= cfg.min_hits:
                         to_confirm.append(track)
+                    elif now_s - track.born_s > cfg.max_lost_s:
+                        continue  # never became sure enough to be a person: dropped
                 survivors.append(track)
             elif track.confirmed:
                 track.lost += 1
@@ -277,7 +289,7 @@ class ByteTracker:
         # (4) new tentative tracks; min_hits == 1 confirms at once.
         for index in unmatched_high:
             track = _Track(BoxKalman(boxes[index]), int(classes[index]), boxes[index], now_s,
-                           appearance=appearances.get(int(index)))
+                           appearance=appearances.get(int(index)), born_s=now_s)
             track.matched_index = index
             if cfg.min_hits <= 1:
                 self._confirm(track)
