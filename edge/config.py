@@ -477,11 +477,16 @@ class IdentityConfig(Strict):
     # detector lost while they stood still, or who stood hidden behind another shopper, comes back
     # where they were. Browsing 14 -> 13 counted (IDF1 0.746 -> 0.757); 2 s and 5 s give the same;
     # parade, queue (the next person at the same spot in the very next frame), crossing, side by
-    # side and CCTV unchanged (docs/identity.md).
+    # side and CCTV unchanged. For a customer lost while walking the store walk lost a suit customer
+    # at 3 s (the next walker at the same spot): in_place_walking_s (docs/identity.md).
     in_place_s: float = Field(
         3.0, ge=0, le=60,
-        description="a new track that appears where a customer was lost at most this long before (box overlap "
-                    "in_place_iou) continues it unless the appearance strongly disagrees",
+        description="a new track that appears where a customer who stood still was lost at most this long before "
+                    "(box overlap in_place_iou) continues it unless the appearance strongly disagrees",
+    )
+    in_place_walking_s: float = Field(
+        1.0, ge=0, le=60,
+        description="the same for a customer who was walking when lost (at most in_place_s)",
     )
     in_place_iou: float = Field(0.5, gt=0, le=1, description="box overlap that counts as the same place")
     # 0.7 (a combined distance of 0.72): at 1.0 the parade lost 2 of 40 customers and side-by-side 1 of

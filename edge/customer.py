@@ -16,6 +16,7 @@ live only in this record, in memory, for the customer's life: never stored or pu
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,8 @@ from .consensus import GarmentVotes, SettledGarment
 from .identity import AppearanceViews, CustomerGallery
 from .identity.head import RAW_EMBEDDING_SCALE
 
+RECENT_BOXES = 64  # boxes kept per customer for its speed: two seconds at up to 30 fps
+
 
 @dataclass
 class Customer:
@@ -34,6 +37,8 @@ class Customer:
     last_seen: float
     votes: GarmentVotes  # the garment and attribute votes, slot by slot (edge/consensus.py)
     box: np.ndarray | None = None  # last person box seen (xyxy frame pixels)
+    # (time, box) of the last second or so: was the person standing or walking (memory only)
+    recent_boxes: deque = field(default_factory=lambda: deque(maxlen=RECENT_BOXES), repr=False)
     first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
     fired_rules: set[str] = field(default_factory=set)
     last_scan: float | None = None  # timestamp of the last garment scan
@@ -58,6 +63,27 @@ class Customer:
     def __post_init__(self):
         if self.track_id < 0:
             self.track_id = self.id
+
+    def saw(self, ts: float, box: np.ndarray) -> None:
+        """The person's box in a frame at ``ts``."""
+        self.last_seen, self.box = ts, box
+        if self.first_box is None:
+            self.first_box = box
+        self.recent_boxes.append((ts, box))
+
+    def speed(self, window_s: float = 2.0) -> float | None:
+        """How fast the box centre moved over the last ``window_s`` it was seen (the boxes of a
+        person the detector keeps losing are sparse), in person heights per second; None when the
+        boxes span less than a quarter of that."""
+        if len(self.recent_boxes) < 2:
+            return None
+        t1, b1 = self.recent_boxes[-1]
+        t0, b0 = next(((t, b) for t, b in self.recent_boxes if t1 - t <= window_s), self.recent_boxes[0])
+        if t1 - t0 < window_s / 4:
+            return None
+        height = max(float(b1[3] - b1[1]), float(b0[3] - b0[1]), 1.0)
+        shift = np.hypot((b1[0] + b1[2] - b0[0] - b0[2]) / 2, (b1[1] + b1[3] - b0[1] - b0[3]) / 2)
+        return float(shift / height / (t1 - t0))
 
     @property
     def views_now(self) -> AppearanceViews:
@@ -179,6 +205,7 @@ class Customers:
         known.track_id = newcomer.track_id
         self._by_track[newcomer.track_id] = known
         known.last_seen, known.box = newcomer.last_seen, newcomer.box
+        known.recent_boxes = newcomer.recent_boxes
         known.reacquired += 1
         known.since_reacquired = None
         known.appearance.absorb(newcomer.appearance)

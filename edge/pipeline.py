@@ -185,9 +185,7 @@ class CameraPipeline:
         for box, track_id in zip(tracks.xyxy, tracks.track_ids):
             customer = self.customers.get(int(track_id))
             if customer is not None:
-                customer.last_seen, customer.box = ts, box
-                if customer.first_box is None:
-                    customer.first_box = box
+                customer.saw(ts, box)
                 if self.keep_pictures:
                     customer.last_picture = self._picture(frame, box)
                 self._emit(CustomerSeen(customer.id, ts, self._zones_of(box)))

@@ -246,6 +246,15 @@ def test_a_customer_hidden_for_two_seconds_who_turns_meanwhile_keeps_the_id(tmp_
     assert [a.rule for a in alerts] == ["dress"]
 
 
+def test_a_customer_lost_while_walking_is_not_continued_at_their_last_spot_seconds_later(tmp_path):
+    # walking 15 px a frame (about 0.75 person heights a second), lost, and 2 s later a person in
+    # another view stands where they were last seen: the next walker, not them (in_place_walking_s)
+    walk = [canvas((50 + 15 * f, RED, BLUE)) for f in range(15)]
+    pipe = with_attribute_readings(pipeline(tmp_path))
+    alerts, ids = run(pipe, walk + nobody(2.0) + backpack(50 + 15 * 14))
+    assert ids_of(ids) == {1, 2}
+
+
 def test_a_new_track_at_the_same_spot_after_in_place_s_must_look_like_the_customer(tmp_path):
     pipe = with_attribute_readings(pipeline(tmp_path))
     pipe.config.identity.in_place_s = 1.0
@@ -289,3 +298,18 @@ def test_the_gallery_colour_distances_are_the_tracker_colour_distance():
     table = colour.pairwise_distances(hists[:2], hists)
     expected = [[colour.distance(a, b) for b in hists] for a in hists[:2]]
     np.testing.assert_allclose(table, expected, atol=1e-3)  # float32: sqrt(1 - bc) near 0 amplifies rounding
+
+
+def test_customer_speed_in_person_heights_per_second_over_sparse_boxes():
+    c = Customer(1, 0.0, 0.0, GarmentVotes(ConsensusConfig()))
+    assert c.speed() is None  # never seen
+    for i in range(3):  # 0.2 s of boxes: too short to say
+        c.saw(i * 0.1, np.array([100.0, 100, 150, 300]))
+    assert c.speed() is None
+    for t in (0.9, 1.5, 2.2):  # a standing person the detector keeps losing: few boxes, a few px of jitter
+        c.saw(t, np.array([102.0, 101, 152, 301]))
+    assert c.speed() < 0.05
+    walker = Customer(2, 0.0, 0.0, GarmentVotes(ConsensusConfig()))
+    for i in range(25):  # 15 px a frame at 10 fps, 200 px tall: 0.75 heights a second
+        walker.saw(i * 0.1, np.array([100.0 + 15 * i, 100, 150 + 15 * i, 300]))
+    assert walker.speed() == pytest.approx(0.75, rel=0.01)

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TIME_EPS = 1e-3
+# A customer whose box centre moved less than this (person heights per second, over the last
+# two seconds it was seen) stood still: browsing or turning round. Walking is about 0.7-1 heights per second; a
+# standing person's box jitters by a few pixels a frame.
+STANDING_HEIGHTS_PER_S = 0.3
 
 
 def same_limit(cfg: IdentityConfig, kind: str) -> float:
@@ -126,7 +130,13 @@ class CustomerGallery:
     def _in_place(self, newcomer: "Customer", candidate: "Customer") -> bool:
         if newcomer.first_box is None or candidate.box is None:
             return False
-        if newcomer.first_seen - candidate.last_seen > self.cfg.in_place_s:
+        # Someone who stood there comes back where they stood; someone lost while walking would be
+        # further on after a second or two, and a newcomer at their last spot is likelier the next
+        # person walking the same way.
+        speed = candidate.speed()
+        standing = speed is not None and speed <= STANDING_HEIGHTS_PER_S
+        window = self.cfg.in_place_s if standing else min(self.cfg.in_place_s, self.cfg.in_place_walking_s)
+        if newcomer.first_seen - candidate.last_seen > window:
             return False
         iou = iou_matrix(np.asarray(newcomer.first_box[:4])[None], np.asarray(candidate.box[:4])[None], np.float64)[0, 0]
         return iou >= self.cfg.in_place_iou
