@@ -19,7 +19,7 @@ the other side 20 s later matched at a combined distance of 0.37, below the same
 (appearance alone cannot tell such look-alikes; place can), while on the browsing scenario a
 passer-by whose track broke mid-walk came back 3 heights on at 0.13.
 
-Time and memory: a remembered customer is forgotten ``memory_s`` (default 300 s) after it was
+Time and memory: a remembered customer is forgotten ``memory_s`` (default 30 s) after it was
 last seen, and at most ``max_customers`` (default 256) are kept, the oldest forgotten first;
 at 3 embedding views of 1280 floats that is at most ~4 MB. Nothing here is written to disk or
 published; on a restart the gallery is empty.
