@@ -37,7 +37,7 @@ class Customer:
     last_seen: float
     votes: GarmentVotes  # the garment and attribute votes, slot by slot (edge/consensus.py)
     box: np.ndarray | None = None  # last person box seen (xyxy frame pixels)
-    # (time, box) of the last second or so: was the person standing or walking (memory only)
+    # (time, box) of the last two seconds or so: was the person standing or walking (memory only)
     recent_boxes: deque = field(default_factory=lambda: deque(maxlen=RECENT_BOXES), repr=False)
     first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
     fired_rules: set[str] = field(default_factory=set)

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TIME_EPS = 1e-3
 # A customer whose box centre moved less than this (person heights per second, over the last
-# two seconds it was seen) stood still: browsing or turning round. Walking is about 0.7-1 heights per second; a
-# standing person's box jitters by a few pixels a frame.
+# two seconds it was seen) stood still: browsing or turning round. Walking is about 0.7-1
+# heights per second; a standing person's box jitters by a few pixels a frame.
 STANDING_HEIGHTS_PER_S = 0.3
 
 
