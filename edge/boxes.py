@@ -50,3 +50,10 @@ def overlap_fraction(boxes, dtype=np.float32) -> np.ndarray:
     covered = containment(boxes, boxes, dtype)
     np.fill_diagonal(covered, 0)
     return covered.max(axis=1)
+
+
+def centre_distance(box, boxes) -> np.ndarray:
+    """(len(boxes),): the distance in pixels from ``box``'s centre to each box's centre (float64)."""
+    a = np.asarray(box[:4], np.float64)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.hypot((a[0] + a[2] - b[:, 0] - b[:, 2]) / 2, (a[1] + a[3] - b[:, 1] - b[:, 3]) / 2)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .boxes import centre_distance
 from .config import ConsensusConfig, IdentityConfig
 from .attributes.votes import is_attribute_slot
 from .consensus import GarmentVotes, SettledGarment
@@ -82,8 +83,7 @@ class Customer:
         if t1 - t0 < window_s / 4:
             return None
         height = max(float(b1[3] - b1[1]), float(b0[3] - b0[1]), 1.0)
-        shift = np.hypot((b1[0] + b1[2] - b0[0] - b0[2]) / 2, (b1[1] + b1[3] - b0[1] - b0[3]) / 2)
-        return float(shift / height / (t1 - t0))
+        return float(centre_distance(b1, b0)[0] / height / (t1 - t0))
 
     @property
     def views_now(self) -> AppearanceViews:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from ..config import IdentityConfig
-from ..boxes import iou_matrix
+from ..boxes import centre_distance, iou_matrix
 
 if TYPE_CHECKING:
     from ..customer import Customer
@@ -122,7 +122,7 @@ class CustomerGallery:
         a = np.asarray(first_box[:4], np.float64)
         b = np.array([last_boxes[i][:4] for i in known], np.float64)
         height = np.maximum(np.maximum(a[3] - a[1], b[:, 3] - b[:, 1]), 1.0)
-        gap = np.hypot((a[0] + a[2] - b[:, 0] - b[:, 2]) / 2, (a[1] + a[3] - b[:, 1] - b[:, 3]) / 2)
+        gap = centre_distance(a, b)
         for i, ok in zip(known, gap <= self.cfg.reentry_heights * height):
             out[i] = bool(ok)
         return out
