@@ -4,8 +4,9 @@ A store camera shows an empty floor for much of the day, and the person detector
 daemon's CPU (about 10.5 of 17 ms a frame on the demo clip when it runs on every frame;
 docs/performance.md). While somebody is in view, or was found by the last detection, it runs on
 every frame. While nobody is, it runs when something moves (the frame differs from the one the
-last empty detection saw) and at least every ``idle_interval_s`` regardless: the same idea as Frigate's motion-gated detection, kept simple
-because only the question "could somebody have come in?" is asked.
+last empty detection saw) and at least every ``idle_interval_s`` regardless: the same idea as
+Frigate's motion-gated detection, kept simple because only the question "could somebody have come
+in?" is asked.
 
 The comparison is on a small blurred grey copy (``SMALL_WIDTH`` px wide): a pixel has moved when it
 differs by at least ``threshold`` grey levels, and the frame when at least ``min_area`` of the
