@@ -480,6 +480,12 @@ class IdentityConfig(Strict):
         description="a new track first seen farther than reentry_heights continues a recent customer only within "
                     "this share of the same_distance thresholds (the same view seen again; 0: never)",
     )
+    border_heights: float = Field(
+        0.5, ge=0, le=10,
+        description="a track that starts and a customer who was lost farther than this many of their heights from "
+                    "every border of the view did not walk in or out there: elsewhere_factor does not apply to "
+                    "them (0: the border is not looked at)",
+    )
     # 3 s (was 1 s), as long as the tracker keeps a lost track (tracker.max_lost_s): a person the
     # detector lost while they stood still, or who stood hidden behind another shopper, comes back
     # where they were. Browsing 14 -> 13 counted (IDF1 0.746 -> 0.757); 2 s and 5 s give the same;

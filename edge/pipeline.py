@@ -267,7 +267,7 @@ class CameraPipeline:
         kind, d = found
         return d >= split_limit(self.identity, kind)
 
-    def _recognise(self, customer: Customer, ts: float) -> Customer:
+    def _recognise(self, customer: Customer, ts: float, frame_size: tuple[int, int]) -> Customer:
         """A new customer's first readings are compared with recent customers (the gallery, and
         those whose track is lost): a match continues that customer instead (same id, its rules
         already fired stay fired). Returns the customer the track follows now."""
@@ -275,7 +275,7 @@ class CameraPipeline:
         if not cfg.enabled or customer.votes.looks > cfg.match_readings or customer.track_id != customer.id \
                 or customer.reacquired:
             return customer
-        found = self.customers.gallery.find(customer, self.customers.lost(ts))
+        found = self.customers.gallery.find(customer, self.customers.lost(ts), frame_size)
         if found is None:
             return customer
         known, kind, d = found
@@ -317,7 +317,7 @@ class CameraPipeline:
             customer = request.customer
             customer.last_scan = ts
             customer.views_now.add_colour(self.tracker.appearance_of(customer.track_id))
-            self._recognise(customer, ts)
+            self._recognise(customer, ts, frame.image.shape[:2])
         self.timer.add("identity", time.perf_counter() - t1)  # part of 'garments' (the embedding comes free)
         return len(chosen), calls
 

@@ -107,6 +107,45 @@ def test_somebody_else_after_a_customer_left_is_a_new_customer(tmp_path):
     assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
 
 
+def mid_floor(x: int, shoes=None, frames: int = 20) -> list[np.ndarray]:
+    """A wide view (1280 x 600) with the visit's person standing at y 150..350, well inside it
+    (border_heights 0.5 = 100 px); ``shoes`` paints the look-alike's green shoes."""
+    image = np.full((600, 1280, 3), 120, np.uint8)
+    image[150:250, x:x + 80] = RED
+    image[250:350, x:x + 80] = BLUE
+    if shoes is not None:
+        image[320:350, x:x + 80] = shoes
+    return [image] * frames
+
+
+def wide_nobody(seconds: float) -> list[np.ndarray]:
+    return [np.full((600, 1280, 3), 120, np.uint8)] * int(seconds * FPS)
+
+
+def test_a_customer_lost_mid_floor_who_reappears_elsewhere_mid_floor_continues_it(tmp_path):
+    # Lost at x 300 away from every border (hidden or missed, not gone: nobody walks out
+    # mid-floor), found again 5 s later 2.5 person heights away, also mid-floor, in a view that
+    # differs as much as the look-alike's (colour 0.23): the same customer, no second alert.
+    alerts, ids = run(pipeline(tmp_path), mid_floor(300) + wide_nobody(5) + mid_floor(800, shoes=GREEN))
+    assert ids_of(ids) == {1}
+    assert [a.rule for a in alerts] == ["dress"]
+
+
+def test_a_look_alike_walking_in_at_the_border_is_a_new_customer(tmp_path):
+    # The same two appearances, but the second one comes in at the right border of the view: it
+    # walked in, so only the same view seen again would continue the customer lost mid-floor.
+    alerts, ids = run(pipeline(tmp_path), mid_floor(300) + wide_nobody(5) + mid_floor(1200, shoes=GREEN))
+    assert ids_of(ids) == {1, 2}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
+
+
+def test_without_the_border_rule_the_mid_floor_return_is_a_second_customer(tmp_path):
+    pipe = pipeline(tmp_path)
+    pipe.config.identity.border_heights = 0
+    alerts, ids = run(pipe, mid_floor(300) + wide_nobody(5) + mid_floor(800, shoes=GREEN))
+    assert ids_of(ids) == {1, 2}
+
+
 # -- look-alikes --------------------------------------------------------------------------------
 
 def test_look_alikes_in_view_together_are_never_merged(tmp_path):
@@ -184,6 +223,12 @@ def test_gallery_finds_the_nearest_remembered_customer_and_honours_its_limits():
     assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210)) is None  # 2.1 heights away
     assert gallery.find(_customer(9, 20, 20, _unit(1), x=100 + 210)) is not None  # ... but the same view again
     assert gallery.find(_customer(8, 20, 20, _unit(1), x=100 + 190)) is not None  # 1.9 heights: near
+    # vanished and reappeared away from the view's borders (50 px = half a height): still in view
+    # all along, so 2.1 heights away no longer needs the same view again; at a border it does
+    view = (480, 960)
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), frame_size=view)[0] is a
+    low_view = (240, 960)  # boxes end 40 px above its bottom border: within half a height of it
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), frame_size=low_view) is None
     gallery.remember(_customer(6, 0, 15, _unit(6)))  # a third: the oldest (a) is forgotten
     assert len(gallery) == 2 and gallery.find(newcomer) is None
     gallery.forget_expired(12 + 61)

@@ -78,9 +78,11 @@ class CustomerGallery:
         """Remove and return a remembered customer (it came back)."""
         return self._left.pop(customer_id, None)
 
-    def find(self, newcomer: "Customer", lost: Iterable["Customer"] = ()) -> tuple["Customer", str, float] | None:
+    def find(self, newcomer: "Customer", lost: Iterable["Customer"] = (),
+             frame_size: tuple[int, int] | None = None) -> tuple["Customer", str, float] | None:
         """The remembered or lost customer ``newcomer`` continues, with the kind of appearance and
-        the distance that decided it; None when nobody is close enough."""
+        the distance that decided it; None when nobody is close enough. ``frame_size`` (height,
+        width) tells where the view's border is; without it every track counts as crossing it."""
         if not self.cfg.enabled:
             return None
         best = None
@@ -89,6 +91,7 @@ class CustomerGallery:
                       if c is not newcomer and c.last_seen < newcomer.first_seen - TIME_EPS  # else seen together
                       and newcomer.first_seen - c.last_seen <= self.cfg.memory_s]
         near_where_left = self._near(newcomer.first_box, [c.box for c in candidates])
+        appeared_inside = self._inside(newcomer.first_box, frame_size)
         for candidate, found, nearby in zip(candidates, newcomer.appearance.distances([c.appearance for c in candidates]),
                                             near_where_left):
             if found is None:
@@ -101,9 +104,12 @@ class CustomerGallery:
                 # reads is no evidence here: a back view reads other clothes than the front (a long
                 # coat from behind reads as a dress), which is why the track broke in the first place.
                 limit = max(limit, split_limit(self.cfg, kind) * self.cfg.in_place_factor)
-            elif not nearby:
+            elif not nearby and not (appeared_inside and self._inside(candidate.box, frame_size)):
                 # came in somewhere else: a look-alike stranger is likelier than a return, unless
-                # it looks like the same view seen again
+                # it looks like the same view seen again. Not when the candidate vanished and the
+                # newcomer appeared away from the view's border: nobody walks in or out mid-floor,
+                # so that candidate is still in view, hidden or missed by the detector, and may
+                # reappear anywhere it could walk to meanwhile (the usual threshold applies).
                 limit *= self.cfg.elsewhere_factor
             near.append((round(d, 3), kind, candidate.id, round(limit, 3)))
             if d <= limit and (best is None or d < best[2]):
@@ -126,6 +132,16 @@ class CustomerGallery:
         for i, ok in zip(known, gap <= self.cfg.reentry_heights * height):
             out[i] = bool(ok)
         return out
+
+    def _inside(self, box, frame_size: tuple[int, int] | None) -> bool:
+        """Is ``box`` farther than ``border_heights`` of its own height from every border of the
+        view (a track that starts or ends there did not enter or leave the view)."""
+        if box is None or frame_size is None or self.cfg.border_heights <= 0:
+            return False
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        height, width = frame_size
+        margin = self.cfg.border_heights * max(y2 - y1, 1.0)
+        return x1 > margin and y1 > margin and x2 < width - margin and y2 < height - margin
 
     def _in_place(self, newcomer: "Customer", candidate: "Customer") -> bool:
         if newcomer.first_box is None or candidate.box is None:
