@@ -480,6 +480,11 @@ class IdentityConfig(Strict):
         description="a new track first seen farther than reentry_heights continues a recent customer only within "
                     "this share of the same_distance thresholds (the same view seen again; 0: never)",
     )
+    distinct_ratio: float = Field(
+        0.8, ge=0, le=1,
+        description="a new track continues its nearest recent customer only when that one is at most this share "
+                    "of the next nearest one's distance (Lowe's ratio test; a return in place is exempt; 0: off)",
+    )
     border_heights: float = Field(
         0.5, ge=0, le=10,
         description="a track that starts and a customer who was lost farther than this many of their heights from "

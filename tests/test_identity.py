@@ -358,3 +358,50 @@ def test_customer_speed_in_person_heights_per_second_over_sparse_boxes():
     for i in range(25):  # 15 px a frame at 10 fps, 200 px tall: 0.75 heights a second
         walker.saw(i * 0.1, np.array([100.0 + 15 * i, 100, 150 + 15 * i, 300]))
     assert walker.speed() == pytest.approx(0.75, rel=0.01)
+
+
+def _basis(i: int, dim: int = 64) -> np.ndarray:
+    v = np.zeros(dim, np.float32)
+    v[i] = 1.0
+    return v
+
+
+def _toward(i: int, j: int, share: float) -> np.ndarray:
+    """Unit vector e_i + share * e_j: cosine distance 1 - 1/sqrt(1 + share^2) from e_i."""
+    v = _basis(i) + share * _basis(j)
+    return v / np.linalg.norm(v)
+
+
+def test_a_newcomer_about_as_near_two_recent_customers_is_a_new_customer():
+    # Both within the embedding limit (0.13), 0.042 and 0.045 away: appearance has not said which
+    # one it is, so neither continues (Lowe's ratio test, identity.distinct_ratio 0.8).
+    gallery = CustomerGallery(IdentityConfig(memory_s=60))
+    a, b = _customer(1, 0, 10, _toward(0, 1, 0.3)), _customer(2, 0, 10, _toward(0, 2, 0.31), x=140)
+    gallery.remember(a)
+    gallery.remember(b)
+    assert gallery.find(_customer(3, 20, 20, _basis(0), x=120)) is None
+    # clearly nearer one (0.030 against 0.045, ratio 0.67): it continues
+    gallery.take(1)
+    a = _customer(1, 0, 10, _toward(0, 1, 0.25))
+    gallery.remember(a)
+    found = gallery.find(_customer(3, 20, 20, _basis(0), x=120))
+    assert found is not None and found[0] is a
+    # the test off: the nearest continues however near the next one is
+    gallery.take(1)
+    gallery.remember(_customer(1, 0, 10, _toward(0, 1, 0.3)))
+    off = CustomerGallery(IdentityConfig(memory_s=60, distinct_ratio=0))
+    for customer in (gallery.take(1), gallery.take(2)):
+        off.remember(customer)
+    found = off.find(_customer(3, 20, 20, _basis(0), x=120))
+    assert found is not None and found[0].id == 1
+
+
+def test_a_return_in_place_is_not_refused_for_a_look_alike_elsewhere():
+    # Lost half a second ago exactly where the newcomer appears: the place decides, even though a
+    # customer who left elsewhere is as near in appearance.
+    gallery = CustomerGallery(IdentityConfig(memory_s=60))
+    here = _customer(1, 0, 10, _toward(0, 1, 0.3))
+    gallery.remember(here)
+    gallery.remember(_customer(2, 0, 9, _toward(0, 2, 0.3), x=400))
+    found = gallery.find(_customer(3, 10.5, 10.5, _basis(0)))
+    assert found is not None and found[0] is here

@@ -8,6 +8,10 @@ not ended yet; the closest one within ``same_distance`` (colour and embedding co
 ``colour_`` / ``embedding_`` variants when one side has only one cue) is the same person, and the pipeline continues that record: same id for the
 analytics and the rules, so no second count and no second alert.
 
+Clearly the nearest: the closest candidate continues only when it is at most ``distinct_ratio`` of
+the next one's distance (a return in place excepted); two about as near means appearance has not
+told which one the newcomer is, and a guess merges people.
+
 Never merged: two customers seen in the same frame (look-alikes standing together are two
 people), i.e. a candidate must have been last seen before the new customer was first seen.
 
@@ -85,8 +89,9 @@ class CustomerGallery:
         width) tells where the view's border is; without it every track counts as crossing it."""
         if not self.cfg.enabled:
             return None
-        best = None
+        best, best_in_place = None, False
         near = []  # (distance, kind, id, limit) of every comparable candidate, for the log
+        distances = []  # (distance, kind, id) of every comparable candidate
         candidates = [c for c in list(self._left.values()) + list(lost)
                       if c is not newcomer and c.last_seen < newcomer.first_seen - TIME_EPS  # else seen together
                       and newcomer.first_seen - c.last_seen <= self.cfg.memory_s]
@@ -98,7 +103,8 @@ class CustomerGallery:
                 continue
             kind, d = found
             limit = same_limit(self.cfg, kind)
-            if self._in_place(newcomer, candidate):
+            in_place = self._in_place(newcomer, candidate)
+            if in_place:
                 # Lost a moment ago where this track appeared: a person who turned round or was
                 # hidden for an instant. Only strong evidence splits them. What the attribute model
                 # reads is no evidence here: a back view reads other clothes than the front (a long
@@ -112,10 +118,30 @@ class CustomerGallery:
                 # reappear anywhere it could walk to meanwhile (the usual threshold applies).
                 limit *= self.cfg.elsewhere_factor
             near.append((round(d, 3), kind, candidate.id, round(limit, 3)))
+            distances.append((d, kind, candidate.id))
             if d <= limit and (best is None or d < best[2]):
                 best = (candidate, kind, d)
+                best_in_place = in_place
         log.debug("track %d: nearest recent customers %s", newcomer.track_id, sorted(near)[:3])
+        if best is not None and not best_in_place and self._ambiguous(best, distances):
+            log.debug("track %d: customer #%d is not clearly nearer than the next: a new customer",
+                      newcomer.track_id, best[0].id)
+            return None
         return best
+
+    def _ambiguous(self, best: tuple["Customer", str, float], distances: list[tuple[float, str, int]]) -> bool:
+        """Is the nearest candidate not clearly nearer than the next one (same cue)? Each comparison
+        lets through about 1 % of strangers, and a newcomer is compared with every recent customer:
+        when two of them are about as near, appearance has not told which one it is, and guessing
+        merges people (on the store walk one customer took up four strangers in a row, each at a
+        distance within 10 % of the next candidate's). A return in place is exempt: its evidence is
+        the place and the moment, not only the appearance."""
+        ratio = self.cfg.distinct_ratio
+        if ratio <= 0:
+            return False
+        candidate, kind, d = best
+        others = [other for other, other_kind, cid in distances if other_kind == kind and cid != candidate.id]
+        return bool(others) and d > ratio * min(others)
 
     def _near(self, first_box, last_boxes: list) -> list[bool]:
         """For each last box: is ``first_box`` within ``reentry_heights`` person heights of it."""
