@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,17 @@ def same_limit(cfg: IdentityConfig, kind: str) -> float:
 def split_limit(cfg: IdentityConfig, kind: str) -> float:
     return {"combined": cfg.split_distance, "colour": cfg.colour_split_distance,
             "embedding": cfg.embedding_split_distance}[kind]
+
+
+class _Comparison(NamedTuple):
+    """A newcomer against one recent customer: the appearance distance, its cue, and the limit
+    that place and time set for this candidate."""
+
+    distance: float
+    kind: str
+    candidate: "Customer"
+    limit: float
+    in_place: bool
 
 
 class CustomerGallery:
@@ -89,9 +100,7 @@ class CustomerGallery:
         width) tells where the view's border is; without it every track counts as crossing it."""
         if not self.cfg.enabled:
             return None
-        best, best_in_place = None, False
-        near = []  # (distance, kind, id, limit) of every comparable candidate, for the log
-        distances = []  # (distance, kind, id) of every comparable candidate
+        compared: list[_Comparison] = []  # every candidate with an appearance to compare
         candidates = [c for c in list(self._left.values()) + list(lost)
                       if c is not newcomer and c.last_seen < newcomer.first_seen - TIME_EPS  # else seen together
                       and newcomer.first_seen - c.last_seen <= self.cfg.memory_s]
@@ -117,19 +126,20 @@ class CustomerGallery:
                 # so that candidate is still in view, hidden or missed by the detector, and may
                 # reappear anywhere it could walk to meanwhile (the usual threshold applies).
                 limit *= self.cfg.elsewhere_factor
-            near.append((round(d, 3), kind, candidate.id, round(limit, 3)))
-            distances.append((d, kind, candidate.id))
-            if d <= limit and (best is None or d < best[2]):
-                best = (candidate, kind, d)
-                best_in_place = in_place
-        log.debug("track %d: nearest recent customers %s", newcomer.track_id, sorted(near)[:3])
-        if best is not None and not best_in_place and self._ambiguous(best, distances):
-            log.debug("track %d: customer #%d is not clearly nearer than the next: a new customer",
-                      newcomer.track_id, best[0].id)
+            compared.append(_Comparison(d, kind, candidate, limit, in_place))
+        log.debug("track %d: nearest recent customers %s", newcomer.track_id,
+                  sorted((round(c.distance, 3), c.kind, c.candidate.id, round(c.limit, 3)) for c in compared)[:3])
+        within = [c for c in compared if c.distance <= c.limit]
+        if not within:
             return None
-        return best
+        best = min(within, key=lambda c: c.distance)
+        if not best.in_place and self._ambiguous(best, compared):
+            log.debug("track %d: customer #%d is not clearly nearer than the next: a new customer",
+                      newcomer.track_id, best.candidate.id)
+            return None
+        return best.candidate, best.kind, best.distance
 
-    def _ambiguous(self, best: tuple["Customer", str, float], distances: list[tuple[float, str, int]]) -> bool:
+    def _ambiguous(self, best: "_Comparison", compared: list["_Comparison"]) -> bool:
         """Is the nearest candidate not clearly nearer than the next one (same cue)? Each comparison
         lets through about 1 % of strangers, and a newcomer is compared with every recent customer:
         when two of them are about as near, appearance has not told which one it is, and guessing
@@ -139,9 +149,8 @@ class CustomerGallery:
         ratio = self.cfg.distinct_ratio
         if ratio <= 0:
             return False
-        candidate, kind, d = best
-        others = [other for other, other_kind, cid in distances if other_kind == kind and cid != candidate.id]
-        return bool(others) and d > ratio * min(others)
+        others = [c.distance for c in compared if c.kind == best.kind and c.candidate is not best.candidate]
+        return bool(others) and best.distance > ratio * min(others)
 
     def _near(self, first_box, last_boxes: list) -> list[bool]:
         """For each last box: is ``first_box`` within ``reentry_heights`` person heights of it."""
