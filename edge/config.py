@@ -202,6 +202,12 @@ class CameraConfig(Strict):
         description="named areas of this camera's frame (name -> points, units); rules[].zones names them; a "
                     "customer is in a zone when the bottom centre of their box (the feet) is inside")
 
+    entrances: list[str] = Field(
+        default_factory=list,
+        description="names of this camera's zones where people walk in or out in the middle of the view (a door, a "
+                    "stair, a fitting room): a customer lost or a track started with the feet there counts as at "
+                    "the view's border (identity.border_heights; docs/identity.md)")
+
     @field_validator("zones")
     @classmethod
     def _zone_names(cls, zones: dict) -> dict:
@@ -209,6 +215,14 @@ class CameraConfig(Strict):
             if not re.match(ZONE_NAME, name) or len(name) > MAX_NAME_CHARS:
                 raise ValueError(f"zone name {name!r}: letters, digits, '_' and '-', at most {MAX_NAME_CHARS}")
         return zones
+
+    @model_validator(mode="after")
+    def _entrances_are_zones(self):
+        for name in self.entrances:
+            if name not in self.zones:
+                raise ValueError(f"entrances: {name!r} is not one of this camera's zones "
+                                 f"({', '.join(sorted(self.zones)) or 'none defined'})")
+        return self
 
     @model_validator(mode="after")
     def _zones_fit_the_frame(self):
@@ -488,8 +502,8 @@ class IdentityConfig(Strict):
     border_heights: float = Field(
         0.5, ge=0, le=10,
         description="a track that starts and a customer who was lost farther than this many of their heights from "
-                    "every border of the view did not walk in or out there: elsewhere_factor does not apply to "
-                    "them (0: the border is not looked at)",
+                    "every border of the view (and not in one of cameras[].entrances) did not walk in or out there: "
+                    "elsewhere_factor does not apply to them (0: the border is not looked at)",
     )
     # 3 s (was 1 s), as long as the tracker keeps a lost track (tracker.max_lost_s): a person the
     # detector lost while they stood still, or who stood hidden behind another shopper, comes back

@@ -41,6 +41,9 @@ class Customer:
     # (time, box) of the last two seconds or so: was the person standing or walking (memory only)
     recent_boxes: deque = field(default_factory=lambda: deque(maxlen=RECENT_BOXES), repr=False)
     first_box: np.ndarray | None = None  # the box it was first seen with (where it came in)
+    # epoch seconds of its track's first box, before the tracker confirmed it (None: first_seen):
+    # anyone seen since was in view together with this person, so is not this person
+    first_box_at: float | None = None
     fired_rules: set[str] = field(default_factory=set)
     last_scan: float | None = None  # timestamp of the last garment scan
     classifier_calls: int = 0
@@ -153,8 +156,11 @@ class Customers:
         return AppearanceViews(self.identity.max_views, self.identity.view_distance, self.identity.colour_same_distance,
                                self.embedding_scale)
 
-    def start(self, track_id: int, now: float) -> Customer:
-        customer = Customer(track_id, now, now, GarmentVotes(self.cfg), appearance=self._views())
+    def start(self, track_id: int, now: float, first_box_at: float | None = None) -> Customer:
+        """A new customer confirmed at ``now``; ``first_box_at``: when its track's first box was
+        seen (earlier: the tracker waits for a few boxes before it confirms a person)."""
+        customer = Customer(track_id, now, now, GarmentVotes(self.cfg), appearance=self._views(),
+                            first_box_at=now if first_box_at is None else min(first_box_at, now))
         self._by_track[track_id] = customer
         return customer
 

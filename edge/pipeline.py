@@ -26,7 +26,7 @@ from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, Cus
                               CustomerSeen, CustomerSettled, CustomerStarted)
 from .detections import Detections
 from .errors import ConfigError, ModelError
-from .identity.gallery import split_limit
+from .identity.gallery import View, split_limit
 from .identity.head import RAW_EMBEDDING_SCALE
 from .motion import DetectionGate, build_gate
 from .garments import GarmentNaming, crop_weight, foot_point, garment_crops
@@ -92,6 +92,8 @@ class CameraPipeline:
         self.customer_sinks: list[CustomerEventSink] = [self.analytics, *customer_sinks]
         # The camera's named zones in pixels: a customer's sightings say which ones their feet are in.
         self.zones = {name: camera.zone_polygon(name) for name in camera.zones}
+        # Where people walk in and out mid-floor (doors, stairs): the identity stage's view
+        self.entrances = tuple(tuple(map(tuple, self.zones[name])) for name in camera.entrances)
         self.keep_pictures = config.snapshots.enabled  # privacy: pixels are kept only for opted-in pictures
         person = config.detector.person_label
         labels = self.models.detector.labels
@@ -176,7 +178,9 @@ class CameraPipeline:
         ts = frame.timestamp
         for event in events:
             if event.kind == "started":
-                started = self.customers.start(event.track_id, ts)
+                # the track's first box, in the frames' clock (the tracker counts source time)
+                first_box_at = None if event.first_box_s is None else ts - (self._clock(frame) - event.first_box_s)
+                started = self.customers.start(event.track_id, ts, first_box_at)
                 self._emit(CustomerStarted(started.id, ts))
             elif event.kind == "reacquired":
                 self.customers.reacquire(event.track_id)
@@ -275,7 +279,8 @@ class CameraPipeline:
         if not cfg.enabled or customer.votes.looks > cfg.match_readings or customer.track_id != customer.id \
                 or customer.reacquired:
             return customer
-        found = self.customers.gallery.find(customer, self.customers.lost(ts), frame_size)
+        view = View(frame_size[0], frame_size[1], self.entrances)
+        found = self.customers.gallery.find(customer, self.customers.lost(ts), view)
         if found is None:
             return customer
         known, kind, d = found

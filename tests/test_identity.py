@@ -14,11 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.config import IdentityConfig
+from edge.config import IdentityConfig, ZoneConfig
+from edge.pipeline import CameraPipeline
 from edge.consensus import GarmentVotes
 from edge.config import ConsensusConfig
 from edge.customer import Customer
 from edge.identity import AppearanceViews, CustomerGallery
+from edge.identity.gallery import View
 from edge.sources import Frame
 from test_customers import BLUE, GREEN, RED, canvas, pipeline, run
 
@@ -139,6 +141,19 @@ def test_a_look_alike_walking_in_at_the_border_is_a_new_customer(tmp_path):
     assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
 
 
+def test_a_look_alike_coming_through_a_door_mid_floor_is_a_new_customer(tmp_path):
+    # The same return as above, but the camera names a zone around where the second one appears as
+    # an entrance (a door in the middle of the view): it walked in there, like at the border.
+    pipe = pipeline(tmp_path)
+    camera = pipe.config.cameras[0].model_copy(update={
+        "zones": {"fitting_room": ZoneConfig(points=[(760, 300), (920, 300), (920, 400), (760, 400)])},
+        "entrances": ["fitting_room"]})
+    pipe = CameraPipeline(pipe.config, camera, models=pipe.models, state_dir=tmp_path)
+    alerts, ids = run(pipe, mid_floor(300) + wide_nobody(5) + mid_floor(800, shoes=GREEN))
+    assert ids_of(ids) == {1, 2}
+    assert [(a.track_id, a.rule) for a in alerts] == [(1, "dress"), (2, "dress")]
+
+
 def test_without_the_border_rule_the_mid_floor_return_is_a_second_customer(tmp_path):
     pipe = pipeline(tmp_path)
     pipe.config.identity.border_heights = 0
@@ -159,6 +174,27 @@ def test_look_alikes_in_view_together_are_never_merged(tmp_path):
     assert ids_of(ids) == {1, 2}
     assert all(len(set(frame_ids)) == len(frame_ids) for frame_ids in ids)  # never one id twice in a frame
     assert sorted(a.track_id for a in alerts) == [1, 2]
+
+
+def test_a_look_alike_whose_first_box_was_in_view_with_the_customer_is_a_new_customer(tmp_path):
+    # The store walk's merge: A, dressed alike, walks out at one spot in the very frame B shows up
+    # at another. B's first boxes come before the tracker confirms it, and A is gone by then; the
+    # one frame they shared says they are two people (before: B continued A, one count, no alert).
+    a_alone = [canvas((60, RED, BLUE))] * 20
+    together = [canvas((60, RED, BLUE), (300, RED, BLUE))]
+    b_alone = [canvas((300, RED, BLUE))] * 20
+    alerts, ids = run(pipeline(tmp_path), a_alone + together + b_alone)
+    assert ids_of(ids) == {1, 2}
+    assert sorted(a.track_id for a in alerts) == [1, 2]
+
+
+def test_a_customer_knows_when_its_track_had_its_first_box(tmp_path):
+    pipe = pipeline(tmp_path)
+    run(pipe, [canvas()] * 5 + visit(200, frames=10))
+    customer = pipe.customers.get(1) or pipe.customers.gallery.take(1)
+    # the tracker confirms on the third box (min_hits 3): two frames after the first one
+    assert customer.first_box_at == pytest.approx(1_767_225_600.0 + 0.5)
+    assert customer.first_seen == pytest.approx(1_767_225_600.0 + 0.7)
 
 
 # -- the alert box ------------------------------------------------------------------------------
@@ -192,8 +228,9 @@ def test_an_exit_decision_says_so_and_carries_the_last_box(tmp_path):
 
 # -- the gallery and the views on their own -----------------------------------------------------
 
-def _customer(cid: int, first: float, last: float, embedding: np.ndarray | None = None, x: float = 100) -> Customer:
-    c = Customer(cid, first, last, GarmentVotes(ConsensusConfig()))
+def _customer(cid: int, first: float, last: float, embedding: np.ndarray | None = None, x: float = 100,
+              first_box_at: float | None = None) -> Customer:
+    c = Customer(cid, first, last, GarmentVotes(ConsensusConfig()), first_box_at=first_box_at)
     c.appearance.add_embedding(embedding)
     c.first_box = c.box = np.array([x, 100, x + 40, 200], np.float32)  # 100 px tall at x
     return c
@@ -220,15 +257,22 @@ def test_gallery_finds_the_nearest_remembered_customer_and_honours_its_limits():
     assert found is not None and found[0] is a and found[1] == "embedding"
     assert gallery.find(_customer(4, 20, 20, _unit(3))) is None  # a stranger
     assert gallery.find(_customer(5, 9, 9, _unit(1))) is None  # a was still in view at 10 s
+    # confirmed at 20 s, but its track's first box was at 9.5 s, while a was still in view
+    assert gallery.find(_customer(5, 20, 20, _near_unit(1, 9, 0.45), first_box_at=9.5)) is None
+    assert gallery.find(_customer(5, 20, 20, _near_unit(1, 9, 0.45), first_box_at=10.5))[0] is a
     assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210)) is None  # 2.1 heights away
     assert gallery.find(_customer(9, 20, 20, _unit(1), x=100 + 210)) is not None  # ... but the same view again
     assert gallery.find(_customer(8, 20, 20, _unit(1), x=100 + 190)) is not None  # 1.9 heights: near
     # vanished and reappeared away from the view's borders (50 px = half a height): still in view
     # all along, so 2.1 heights away no longer needs the same view again; at a border it does
-    view = (480, 960)
-    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), frame_size=view)[0] is a
-    low_view = (240, 960)  # boxes end 40 px above its bottom border: within half a height of it
-    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), frame_size=low_view) is None
+    view = View(480, 960)
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), view=view)[0] is a
+    low_view = View(240, 960)  # boxes end 40 px above its bottom border: within half a height of it
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), view=low_view) is None
+    # ... or mid-floor, but with the feet (330, 200) in a door of the view: walked in there
+    door = ((300.0, 150.0), (380.0, 150.0), (380.0, 260.0), (300.0, 260.0))
+    door_view = View(480, 960, entrances=(door,))
+    assert gallery.find(_customer(7, 20, 20, _near_unit(1, 9, 0.45), x=100 + 210), view=door_view) is None
     gallery.remember(_customer(6, 0, 15, _unit(6)))  # a third: the oldest (a) is forgotten
     assert len(gallery) == 2 and gallery.find(newcomer) is None
     gallery.forget_expired(12 + 61)

@@ -66,6 +66,10 @@ def test_the_same_name_on_two_cameras_is_each_cameras_own_area():
      "rules[0].zones: every point lies within 0..1: normalized coordinates?"),
     (lambda d: d["cameras"][0]["zones"].update({"a b": RAIL}),
      "cameras[0].zones: zone name 'a b'"),
+    (lambda d: d["cameras"][0].update(entrances=["stairs"]),
+     "cameras[0]: entrances: 'stairs' is not one of this camera's zones (door, rail)"),
+    (lambda d: d["cameras"][1].update(entrances=["door"]),
+     "cameras[1]: entrances: 'door' is not one of this camera's zones (none defined)"),
 ])
 def test_zone_mistakes_are_one_line(change, message):
     data = base()

@@ -13,7 +13,10 @@ the next one's distance (a return in place excepted); two about as near means ap
 told which one the newcomer is, and a guess merges people.
 
 Never merged: two customers seen in the same frame (look-alikes standing together are two
-people), i.e. a candidate must have been last seen before the new customer was first seen.
+people), i.e. a candidate must have been last seen before the new customer's first box (the
+tracker's unconfirmed first boxes count: on the store walk a man walking out at the right border
+and a man in a dark suit walking in there had boxes in the same frame, one before the newcomer's
+track was confirmed, and merged at a distance of 0.35).
 
 Place: a new track that first appears farther than ``reentry_heights`` person heights from where
 the candidate was last seen must be ``elsewhere_factor`` times closer in appearance (the same
@@ -33,12 +36,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
 
 from ..config import IdentityConfig
 from ..boxes import centre_distance, iou_matrix
+from ..rules import point_in_polygon
 
 if TYPE_CHECKING:
     from ..customer import Customer
@@ -59,6 +64,30 @@ def same_limit(cfg: IdentityConfig, kind: str) -> float:
 def split_limit(cfg: IdentityConfig, kind: str) -> float:
     return {"combined": cfg.split_distance, "colour": cfg.colour_split_distance,
             "embedding": cfg.embedding_split_distance}[kind]
+
+
+@dataclass(frozen=True)
+class View:
+    """Where people walk in and out of one camera's view: its border, and its entrances (named
+    zones of the camera with a door, a stair or a fitting room in the middle of the floor,
+    ``cameras[].entrances``). ``height`` and ``width`` in pixels, entrances as pixel polygons."""
+
+    height: int
+    width: int
+    entrances: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+    def mid_floor(self, box, border_heights: float) -> bool:
+        """Is ``box`` farther than ``border_heights`` of its own height from every border, with its
+        feet (bottom centre) in no entrance: a track that starts or ends there did not walk in or
+        out of the view there."""
+        if box is None or border_heights <= 0:
+            return False
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        margin = border_heights * max(y2 - y1, 1.0)
+        if not (x1 > margin and y1 > margin and x2 < self.width - margin and y2 < self.height - margin):
+            return False
+        feet = ((x1 + x2) / 2, y2)
+        return not any(point_in_polygon(feet, polygon) for polygon in self.entrances)
 
 
 class _Comparison(NamedTuple):
@@ -94,18 +123,20 @@ class CustomerGallery:
         return self._left.pop(customer_id, None)
 
     def find(self, newcomer: "Customer", lost: Iterable["Customer"] = (),
-             frame_size: tuple[int, int] | None = None) -> tuple["Customer", str, float] | None:
+             view: View | None = None) -> tuple["Customer", str, float] | None:
         """The remembered or lost customer ``newcomer`` continues, with the kind of appearance and
-        the distance that decided it; None when nobody is close enough. ``frame_size`` (height,
-        width) tells where the view's border is; without it every track counts as crossing it."""
+        the distance that decided it; None when nobody is close enough. ``view`` tells where people
+        walk in and out (the border, the entrances); without it every track counts as crossing."""
         if not self.cfg.enabled:
             return None
         compared: list[_Comparison] = []  # every candidate with an appearance to compare
+        # seen together (in one frame, the newcomer's unconfirmed first boxes included): two people
+        arrived = newcomer.first_seen if newcomer.first_box_at is None else newcomer.first_box_at
         candidates = [c for c in list(self._left.values()) + list(lost)
-                      if c is not newcomer and c.last_seen < newcomer.first_seen - TIME_EPS  # else seen together
+                      if c is not newcomer and c.last_seen < arrived - TIME_EPS
                       and newcomer.first_seen - c.last_seen <= self.cfg.memory_s]
         near_where_left = self._near(newcomer.first_box, [c.box for c in candidates])
-        appeared_inside = self._inside(newcomer.first_box, frame_size)
+        appeared_inside = self._inside(newcomer.first_box, view)
         for candidate, found, nearby in zip(candidates, newcomer.appearance.distances([c.appearance for c in candidates]),
                                             near_where_left):
             if found is None:
@@ -119,7 +150,7 @@ class CustomerGallery:
                 # reads is no evidence here: a back view reads other clothes than the front (a long
                 # coat from behind reads as a dress), which is why the track broke in the first place.
                 limit = max(limit, split_limit(self.cfg, kind) * self.cfg.in_place_factor)
-            elif not nearby and not (appeared_inside and self._inside(candidate.box, frame_size)):
+            elif not nearby and not (appeared_inside and self._inside(candidate.box, view)):
                 # came in somewhere else: a look-alike stranger is likelier than a return, unless
                 # it looks like the same view seen again. Not when the candidate vanished and the
                 # newcomer appeared away from the view's border: nobody walks in or out mid-floor,
@@ -168,15 +199,9 @@ class CustomerGallery:
             out[i] = bool(ok)
         return out
 
-    def _inside(self, box, frame_size: tuple[int, int] | None) -> bool:
-        """Is ``box`` farther than ``border_heights`` of its own height from every border of the
-        view (a track that starts or ends there did not enter or leave the view)."""
-        if box is None or frame_size is None or self.cfg.border_heights <= 0:
-            return False
-        x1, y1, x2, y2 = (float(v) for v in box[:4])
-        height, width = frame_size
-        margin = self.cfg.border_heights * max(y2 - y1, 1.0)
-        return x1 > margin and y1 > margin and x2 < width - margin and y2 < height - margin
+    def _inside(self, box, view: View | None) -> bool:
+        """Did a track that starts or ends at ``box`` stay inside the view (``View.mid_floor``)."""
+        return view is not None and view.mid_floor(box, self.cfg.border_heights)
 
     def _in_place(self, newcomer: "Customer", candidate: "Customer") -> bool:
         if newcomer.first_box is None or candidate.box is None:

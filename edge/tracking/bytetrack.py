@@ -34,6 +34,7 @@ from .kalman import BoxKalman
 
 INFEASIBLE = 1e6  # cost of a pair that must not match
 MIN_ADAPTIVE_GATE = 0.3  # the per-track gate never goes below this (same-person p75 in the measurement)
+MOVING_SPEED = 0.02  # person heights per frame: a track this fast has a direction (a slow walk is ~0.06 at 10 fps)
 
 
 @dataclass
@@ -59,6 +60,10 @@ class _Track:
 class TrackEvent:
     kind: Literal["started", "reacquired", "ended"]
     track_id: int
+    # "started" only: source time of the track's first box, the frames before it was confirmed
+    # included (None: not known, e.g. a split). A customer last seen at or after it was in view
+    # together with this one, so the two are different people.
+    first_box_s: float | None = None
 
 
 class MatchCost(Protocol):
@@ -130,7 +135,10 @@ class IouAppearanceCost(IouCost):
         10 fps: no overlap with the last box before the Kalman filter has learnt the velocity,
         so the track never gets its ``min_hits``. A box that does not overlap a track seen in the
         previous frame may still match it when it is within one box height of it, of a similar
-        size (within 25 %), the same class and its appearance is within ``reacquire_distance``."""
+        size (within 25 %), the same class, its appearance is within ``reacquire_distance`` and,
+        once the track is seen moving, it lies ahead of the track, not behind it: a walker cannot
+        turn and jump a box width back in one frame, but a stranger entering where the track walks
+        out (head-on at a door, same dark clothes) stands exactly there."""
         cfg = self.cfg
         if not len(candidates):
             return
@@ -146,6 +154,10 @@ class IouAppearanceCost(IouCost):
             ratio = cand_height / height
             near = (cost[i] >= INFEASIBLE) & (shift <= height) & (ratio >= 0.8) & (ratio <= 1.25) \
                 & (classes[candidates] == track.class_id)
+            velocity = track.kalman.mean[4:6]
+            if np.hypot(*velocity) >= MOVING_SPEED * height:
+                step = cand_centre - np.array([(last[0] + last[2]) / 2, (last[1] + last[3]) / 2])
+                near &= step @ velocity > 0
             for j in np.nonzero(near)[0]:  # geometry first: the colour distance only where it may match
                 seen = appearances.get(int(candidates[j]))
                 if seen is None:
@@ -311,8 +323,9 @@ class ByteTracker:
 
     def _merge_target(self, track: _Track, alive: list[_Track], now_s: float) -> _Track | None:
         """The lost confirmed track this new one continues (norfair's re-identification stage):
-        same class, lost longer than ``iou_only_lost_s``, appearance within
-        ``reacquire_distance``, and within one person height of where it was predicted."""
+        same class, lost longer than ``iou_only_lost_s`` and before the new track's first box,
+        appearance within ``reacquire_distance``, and within one person height of where it was
+        predicted."""
         cfg = self.cfg
         if not cfg.appearance or track.appearance is None:
             return None
@@ -321,7 +334,8 @@ class ByteTracker:
         best, best_distance = None, cfg.reacquire_distance
         for lost in alive:
             if not lost.confirmed or lost.matched_index is not None or lost.appearance is None \
-                    or lost.class_id != track.class_id or now_s - lost.last_seen_s <= cfg.iou_only_lost_s:
+                    or lost.class_id != track.class_id or now_s - lost.last_seen_s <= cfg.iou_only_lost_s \
+                    or lost.last_seen_s >= track.born_s:  # both had a box in one frame: two people
                 continue
             p = lost.kalman.box
             if np.hypot((p[0] + p[2]) / 2 - centre[0], (p[1] + p[3]) / 2 - centre[1]) > box[3] - box[1]:
@@ -333,7 +347,7 @@ class ByteTracker:
 
     def _confirm(self, track: _Track) -> None:
         track.track_id = self._new_id()
-        self._events.append(TrackEvent("started", track.track_id))
+        self._events.append(TrackEvent("started", track.track_id, track.born_s))
 
     def _associate(self, tracks: list[_Track], candidates: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
                    appearances: dict[int, np.ndarray], now_s: float) -> np.ndarray:
