@@ -14,8 +14,8 @@ told which one the newcomer is, and a guess merges people.
 
 Never merged: two customers seen in the same frame (look-alikes standing together are two
 people), i.e. a candidate must have been last seen before the new customer's first box (the
-tracker's unconfirmed first boxes count: on the store walk a man walking out at the right border
-and a man in a dark suit walking in there had boxes in the same frame, one before the newcomer's
+tracker's unconfirmed first boxes count: on the store walk a walker leaving at the right border
+and a walker in a dark suit coming in there had boxes in the same frame, one before the newcomer's
 track was confirmed, and merged at a distance of 0.35).
 
 Place: a new track that first appears farther than ``reentry_heights`` person heights from where
