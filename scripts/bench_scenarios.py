@@ -16,7 +16,8 @@ other configs sit side by side in the markdown and PNGs written next to it.
 ``browsing`` (issue 21) is run only when ``--only`` names it: customers who stay 20-40 s, turn,
 stand behind a counter, leave for a few seconds and come back (``scenarios.browsing``);
 ``--browsing-json`` keeps each run under ``--label``, ``--browsing-write`` writes them all as
-markdown. ``--local-models`` runs a config written for the store box (``configs/store.yaml``:
+markdown. ``--tiles 2x2`` gives the scenarios' camera the per-camera detector input of a wide view
+(the whole frame and 2 x 2 overlapping tiles). ``--local-models`` runs a config written for the store box (``configs/store.yaml``:
 models under /opt/fashion-edge/models) here: models from ``models/`` and ``../shared/models``, its
 rules' schedule and zones dropped (``browsing.store_config_on_clip``).
 
@@ -40,7 +41,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, installed or not
 from edge.paths import repo_root, shared_dir  # noqa: E402
-from edge.config import load_config  # noqa: E402
+from edge.config import CameraConfig, CameraDetectorConfig, load_config  # noqa: E402
 from edge.pipeline import Models  # noqa: E402
 from scenarios import render  # noqa: E402
 from scenarios.photos import load_people  # noqa: E402
@@ -137,6 +138,18 @@ def with_overrides(config, assignments: list[str]):
     return updated
 
 
+def scenario_camera(tiles: str | None) -> CameraConfig | None:
+    """The scenarios' camera with its own person-detector input (``--tiles 2x2``), or None."""
+    if not tiles:
+        return None
+    try:
+        cols, rows = (int(n) for n in tiles.lower().split("x"))
+        view = CameraDetectorConfig(tiles=(cols, rows))
+    except ValueError:  # not two numbers, or out of range (pydantic's error is a ValueError)
+        raise SystemExit(f"--tiles {tiles}: give COLSxROWS, 1 to 4 each (e.g. 2x2)") from None
+    return CameraConfig(name="scenario", source="scenario", detector=view)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
@@ -168,6 +181,9 @@ def main() -> None:
     parser.add_argument("--browsing-write", type=Path, help="browsing: markdown of every run in --browsing-json")
     parser.add_argument("--browsing-report-only", action="store_true",
                         help="browsing: only rewrite --browsing-write from the runs in --browsing-json (no pipeline)")
+    parser.add_argument("--tiles", metavar="COLSxROWS",
+                        help="the scenarios' camera runs the person detector on the whole frame and COLS x ROWS "
+                             "overlapping tiles (cameras[].detector.tiles, docs/detector.md), e.g. 2x2")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override one config field for this run, e.g. identity.enabled=false (repeatable)")
     args = parser.parse_args()
@@ -184,7 +200,7 @@ def main() -> None:
     if args.browsing_report_only:
         write_browsing(args.browsing_write, json.loads(args.browsing_json.read_text())["runs"])
         return
-    models = None if args.walk_report_only else Models(config)
+    models = None if args.walk_report_only else Models(config, scenario_camera(args.tiles))
     people = load_people(args.shared / "datasets" / "colorful-fashion", "val")
     wanted = [s for s in args.only.split(",") if s] or list(scenarios(people))
     if args.only == "none":
