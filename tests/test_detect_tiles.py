@@ -87,3 +87,20 @@ def test_models_of_a_camera_use_its_detector_input(shared_dir):
     assert (wide.detector.cols, wide.detector.rows) == (3, 2)
     assert isinstance(wide.garment_detector, YoloDetector) and wide.garment_detector.input_size == 416
     assert wide.detector.classes.tolist() == [0]  # the person row only
+
+
+def test_the_scenario_benchmark_takes_a_camera_detector_input():
+    # scripts/bench_scenarios.py --tiles COLSxROWS: how docs/browsing.md's tiles runs were made
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_scenarios.py"
+    spec = importlib.util.spec_from_file_location("bench_scenarios", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.scenario_camera(None) is None
+    assert bench.scenario_camera("2x2").detector.tiles == (2, 2)
+    assert bench.scenario_camera("3X2").detector.tiles == (3, 2)
+    for bad in ("5x1", "2", "axb"):
+        with pytest.raises(SystemExit, match=f"--tiles {bad}: give COLSxROWS, 1 to 4 each"):
+            bench.scenario_camera(bad)
