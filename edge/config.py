@@ -251,6 +251,17 @@ def _threads(value: int | str) -> int | str:
 Threads = Annotated[int | str, AfterValidator(_threads)]
 
 
+class SecondLookConfig(Strict):
+    """A second look around tracks the whole-frame pass missed (edge/detect/second_look.py)."""
+
+    enabled: bool = Field(True, description="look again, in a zoomed crop, where the tracker expects a person the "
+                                            "whole-frame pass found no box for")
+    crop_heights: float = Field(2.5, ge=1, le=10, description="the crop's side in the expected person's heights")
+    lost_s: float = Field(1.0, ge=0, le=60, description="only for tracks missed at most this long (seconds); the "
+                                                        "expected place of a track lost longer is a guess")
+    max_crops: int = Field(4, ge=0, le=64, description="at most this many crops (detector calls) a frame")
+
+
 class DetectorConfig(Strict):
     model: Path = Field(..., description="int8 TFLite YOLO detector (people, and garments if it has those classes)")
     manifest: Path | None = Field(None, description="labels/layout manifest when none lies beside the model")
@@ -270,6 +281,10 @@ class DetectorConfig(Strict):
                                                                 "(on a blurred 160 px wide copy)")
     motion_min_area: float = Field(0.002, gt=0, le=1, description="share of the pixels that must move for a frame "
                                                                   "to count as moving")
+    second_look: SecondLookConfig = Field(
+        default_factory=SecondLookConfig,
+        description="people the tracker expects and the whole-frame pass missed (half hidden, far): looked for "
+                    "again in a crop around where they should be")
 
 
 class GarmentsConfig(Strict):

@@ -117,6 +117,7 @@ class CameraPipeline:
         detected = self.gate.should_detect(frame.image, clock, self._in_view)
         if detected:
             persons = self.models.detector.detect(frame.image).with_label(self.config.detector.person_label)
+            persons = self._second_look(frame, persons, clock)
             self.gate.detected(frame.image, clock, len(persons) > 0)
         else:  # nobody in view and nothing moved: what the detector would find is nobody
             persons = Detections.empty(self.models.detector.labels)
@@ -155,6 +156,15 @@ class CameraPipeline:
     def _customer_id(self, track_id: int) -> int:
         customer = self.customers.get(track_id)
         return customer.id if customer is not None else track_id
+
+    def _second_look(self, frame: Frame, persons: Detections, clock: float) -> Detections:
+        """The whole-frame boxes plus those found in crops around the people the tracker expects
+        and the whole frame missed (edge/detect/second_look.py)."""
+        second_look = getattr(self.models, "second_look", None)  # a test's stub models may have none
+        if second_look is None:
+            return persons
+        expected = self.tracker.expected_boxes(clock, self.config.detector.second_look.lost_s)
+        return second_look.look(frame.image, persons, expected)
 
     # -- tracking and customers ----------------------------------------------------------------
     def _track(self, frame: Frame, persons: Detections) -> Detections:

@@ -19,6 +19,7 @@ from .attributes import PersonAttributeReader
 from .catalog import CatalogIndex
 from .classify.classifier import Classification, GarmentClassifier
 from .config import CameraConfig, Config
+from .detect.second_look import SecondLook
 from .detect.yolo import YoloDetector
 from .detections import Detections
 from .errors import ModelError
@@ -52,6 +53,15 @@ class CropClassifier(Protocol):
 
 
 @runtime_checkable
+class SecondLookStage(Protocol):
+    """Looks again, closer, where the tracker expects people the whole-frame pass found no box for."""
+
+    def look(self, image: np.ndarray, persons: Detections, expected: np.ndarray) -> Detections:
+        """``persons`` plus the boxes found on the ``expected`` (xyxy) that no box of ``persons`` covers."""
+        ...
+
+
+@runtime_checkable
 class PersonTracker(Protocol):
     """Keeps one id per person across frames and says what happened to the ids (``events``)."""
 
@@ -75,6 +85,10 @@ class PersonTracker(Protocol):
         ...
 
     def appearance_of(self, track_id: int) -> np.ndarray | None: ...
+
+    def expected_boxes(self, now_s: float, max_lost_s: float) -> np.ndarray:
+        """(n, 4) xyxy: where the tracks seen at most ``max_lost_s`` ago are expected next frame."""
+        ...
 
 
 def build_tracker(config: Config) -> PersonTracker:
@@ -150,6 +164,10 @@ class Models:
             self.detector.use_classes(used)
         if self.garment_detector is not None and self.garment_detector is not self.detector:
             self.garment_detector.use_classes(self.garment_detector.garment_labels)
+        # A second look at the people the tracker expects and the whole-frame pass missed, in crops
+        # around them through the plain detector (a crop is zoomed in already; no tiles).
+        self.second_look: SecondLookStage | None = (SecondLook(self.detector, det.second_look, det.person_label)
+                                                    if det.second_look.enabled else None)
         if view is not None and view.tiles is not None:  # garments on crops keep the plain detector
             from .detect.tiles import TiledDetector
 

@@ -16,7 +16,8 @@ from edge.customer_events import (CustomerAlerted, CustomerEnded, CustomerEventL
                                   CustomerStarted)
 from edge.detections import Detections
 from edge.pipeline import CameraPipeline
-from edge.stages import (CropClassifier, Detector, GarmentDetector, Models, PersonTracker, build_tracker)
+from edge.stages import (CropClassifier, Detector, GarmentDetector, Models, PersonTracker, SecondLookStage,
+                         build_tracker)
 from edge.tracking.bytetrack import TrackEvent
 from test_customers import BLUE, RED, StubModels, canvas, run
 
@@ -31,6 +32,7 @@ def test_the_daemons_stages_implement_the_interfaces():
     assert isinstance(models.classifier, CropClassifier)
     assert isinstance(models.attributes, PersonAttributeReader)
     assert isinstance(build_tracker(config), PersonTracker)
+    assert isinstance(models.second_look, SecondLookStage)
     # and something that is not a stage is not taken for one
     assert not isinstance(object(), Detector) and not isinstance(models.detector, PersonTracker)
 
@@ -46,7 +48,7 @@ def test_the_pipeline_names_no_concrete_stage():
     """Only the factory (edge/stages.py) knows the YOLO interpreter, the classifier and ByteTrack."""
     tree = ast.parse((REPO / "edge" / "pipeline.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
-    concrete = {"YoloDetector", "TiledDetector", "GarmentClassifier", "ByteTracker", "PersonAttributeModel"}
+    concrete = {"YoloDetector", "TiledDetector", "SecondLook", "GarmentClassifier", "ByteTracker", "PersonAttributeModel"}
     assert not imported & concrete, imported & concrete
 
 
@@ -87,6 +89,9 @@ class ColumnTracker:
 
     def appearance_of(self, track_id: int):
         return None
+
+    def expected_boxes(self, now_s: float, max_lost_s: float) -> np.ndarray:
+        return np.zeros((0, 4))  # no prediction: no second look
 
 
 def test_another_tracker_behind_the_interface_runs_the_pipeline(tmp_path):

@@ -497,3 +497,22 @@ def test_a_walker_who_stops_and_turns_back_keeps_the_id():
     xs = [100 + 12 * f for f in range(20)] + [100 + 12 * 19 - 6 * f for f in range(1, 20)]
     results = [step(dets(person(x))) for x in xs]
     assert {int(t) for r in results[2:] for t in r.track_ids} == {1}
+
+
+def test_expected_boxes_are_the_next_predictions_of_confirmed_tracks_seen_recently():
+    # What the second look (edge/detect/second_look.py) looks for: a walker moving 10 px a frame is
+    # expected 10 px on; a tentative track is not expected; a track lost longer than asked is not.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for f in range(8):
+        step(dets(person(100 + 10 * f), person(400, score=0.9) if f == 7 else person(1000 + 10 * f)))
+    now = step.frame / step.fps - 1 / step.fps
+    expected = tracker.expected_boxes(now, max_lost_s=1.0)
+    assert len(expected) == 2  # the walker and the one at 1000+ (the box at 400 is one frame old)
+    walker = expected[np.argmin(expected[:, 0])]
+    assert (walker[0] + walker[2]) / 2 == pytest.approx(100 + 10 * 8, abs=3)
+    for _ in range(5):  # nobody for half a second
+        step(dets())
+    now = step.frame / step.fps - 1 / step.fps
+    assert len(tracker.expected_boxes(now, max_lost_s=1.0)) == 2
+    assert len(tracker.expected_boxes(now, max_lost_s=0.3)) == 0

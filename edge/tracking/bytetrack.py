@@ -216,6 +216,13 @@ class ByteTracker:
                 return True
         return False
 
+    def expected_boxes(self, now_s: float, max_lost_s: float) -> np.ndarray:
+        """(n, 4) xyxy: where each confirmed track seen at most ``max_lost_s`` ago is expected in
+        the next frame (its Kalman prediction), for a second look where the detector found nobody."""
+        boxes = [t.kalman.next_box() for t in self._tracks
+                 if t.confirmed and now_s - t.last_seen_s <= max_lost_s + 1e-9]
+        return np.array(boxes, np.float64).reshape(-1, 4)
+
     def appearance_of(self, track_id: int) -> np.ndarray | None:
         """The track's smoothed colour appearance (None without one, or for an unknown id)."""
         for track in self._tracks:

@@ -62,3 +62,7 @@ class BoxKalman:
     @property
     def box(self) -> np.ndarray:
         return cxcywh_to_xyxy(self.mean)
+
+    def next_box(self) -> np.ndarray:
+        """Where the box will be one frame on (the prediction ``predict`` will make), as xyxy."""
+        return cxcywh_to_xyxy(_F @ self.mean)
