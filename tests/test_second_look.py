@@ -51,6 +51,7 @@ def test_a_person_the_whole_frame_misses_is_found_where_expected(detector, small
     found = look.look(canvas, whole, expected)
     assert look.crops == 1
     assert len(found) == 1 and set(found.names()) == {"person"}
+    assert found.data["second_look"].tolist() == [True]  # marked: the tracker bridges gaps with it only
     iou = _iou(found.xyxy[0], people[0])
     assert iou >= 0.7
     # where nobody is, nothing is found (one crop looked at)

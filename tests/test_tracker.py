@@ -516,3 +516,21 @@ def test_expected_boxes_are_the_next_predictions_of_confirmed_tracks_seen_recent
     now = step.frame / step.fps - 1 / step.fps
     assert len(tracker.expected_boxes(now, max_lost_s=1.0)) == 2
     assert len(tracker.expected_boxes(now, max_lost_s=0.3)) == 0
+
+
+def test_boxes_of_a_second_look_keep_a_track_but_do_not_make_it_expected_longer():
+    # A second look bridges a gap the whole-frame pass leaves; it cannot carry a track on its own
+    # (a mannequin only a zoomed crop finds must not keep a customer in the store): after
+    # max_lost_s of crop boxes only, the track is no longer looked for, though it is still tracked.
+    tracker = ByteTracker(TrackerConfig())
+    step = Stepper(tracker)
+    for _ in range(5):
+        step(dets(person(300)))
+    ids = []
+    for f in range(15):
+        crop_box = dets(person(300))
+        crop_box.data["second_look"] = np.array([True])
+        ids.append(list(step(crop_box).track_ids))
+        now = step.frame / step.fps - 1 / step.fps
+        assert len(tracker.expected_boxes(now, max_lost_s=1.0)) == (1 if f < 10 else 0), f
+    assert ids == [[1]] * 15

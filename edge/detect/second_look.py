@@ -9,7 +9,10 @@ heights wide around where its Kalman filter expects the person goes through the 
 at 416 / crop the zoom of the whole frame. A box found there counts only if it overlaps the
 expected box (IoU >= ``MATCH_IOU``): a crop shows neighbours too, and they have their own tracks.
 The boxes join the frame's detections before tracking (NMS); the tracker's usual rules decide
-(a low score keeps a track, only a high one starts or brings back one).
+(a low score keeps a track, only a high one starts or brings back one). The boxes are marked
+(``data["second_look"]``) and a track is looked for only while the whole-frame pass saw it within
+``lost_s``: the second look bridges a gap, it never carries a track on its own (a mannequin that
+only a zoomed crop finds cannot keep a customer in the store).
 
 Cost: one detector call per track missed in this frame, at most ``max_crops``; nothing when every
 expected person was found (measured in docs/identity.md: 0.3-0.8 calls a frame on the scenarios).
@@ -26,6 +29,7 @@ from .nms import class_aware_nms
 
 MATCH_IOU = 0.3  # a box of the crop is the expected person's when it overlaps the expected box this much
 MIN_CROP_PX = 16  # a crop narrower than this (a track almost out of the frame) is not looked at
+SECOND_LOOK = "second_look"  # Detections.data key: True for the boxes found in a crop
 
 
 class SecondLook:
@@ -72,5 +76,8 @@ class SecondLook:
         xyxy = np.concatenate(boxes).astype(np.float32)
         score = np.concatenate(scores).astype(np.float32)
         class_ids = np.concatenate(classes).astype(np.int32)
+        from_crop = np.arange(len(score)) >= len(persons)
         kept = class_aware_nms(xyxy, score, class_ids, self.detector.iou, self.detector.max_detections)
-        return Detections(xyxy[kept], score[kept], class_ids[kept], persons.labels)
+        found = Detections(xyxy[kept], score[kept], class_ids[kept], persons.labels)
+        found.data[SECOND_LOOK] = from_crop[kept]  # the tracker bridges gaps with these, no longer
+        return found

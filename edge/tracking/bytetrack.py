@@ -49,6 +49,7 @@ class _Track:
     lost: int = 0  # updates since the last match
     track_id: int | None = None  # set on confirmation
     born_s: float = 0.0  # source time of the first box
+    frame_box_s: float = 0.0  # source time of the last box the whole-frame pass found (not a second look's)
     matched_index: int | None = field(default=None, repr=False)  # detection index in this frame
 
     @property
@@ -217,10 +218,11 @@ class ByteTracker:
         return False
 
     def expected_boxes(self, now_s: float, max_lost_s: float) -> np.ndarray:
-        """(n, 4) xyxy: where each confirmed track seen at most ``max_lost_s`` ago is expected in
-        the next frame (its Kalman prediction), for a second look where the detector found nobody."""
+        """(n, 4) xyxy: where each confirmed track the whole-frame pass saw at most ``max_lost_s``
+        ago is expected in the next frame (its Kalman prediction), for a second look where the
+        detector found nobody (boxes marked ``data["second_look"]`` do not count as seen)."""
         boxes = [t.kalman.next_box() for t in self._tracks
-                 if t.confirmed and now_s - t.last_seen_s <= max_lost_s + 1e-9]
+                 if t.confirmed and now_s - t.frame_box_s <= max_lost_s + 1e-9]
         return np.array(boxes, np.float64).reshape(-1, 4)
 
     def appearance_of(self, track_id: int) -> np.ndarray | None:
@@ -239,6 +241,7 @@ class ByteTracker:
         boxes = np.asarray(detections.xyxy, np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, np.float64)
         classes = np.asarray(detections.class_ids, np.int64)
+        second_look = detections.data.get("second_look")
         high = np.nonzero(scores >= cfg.high_score)[0]
         low = np.nonzero((scores >= cfg.low_score) & (scores < cfg.high_score))[0]
 
@@ -272,6 +275,8 @@ class ByteTracker:
                 track.kalman.update(box)
                 track.last_box = box
                 track.last_seen_s = now_s
+                if second_look is None or not second_look[track.matched_index]:
+                    track.frame_box_s = now_s
                 track.lost = 0
                 seen = appearances.get(track.matched_index)
                 if seen is not None:
@@ -308,7 +313,8 @@ class ByteTracker:
         # (4) new tentative tracks; min_hits == 1 confirms at once.
         for index in unmatched_high:
             track = _Track(BoxKalman(boxes[index]), int(classes[index]), boxes[index], now_s,
-                           appearance=appearances.get(int(index)), born_s=now_s)
+                           appearance=appearances.get(int(index)), born_s=now_s,
+                           frame_box_s=now_s if second_look is None or not second_look[index] else -np.inf)
             track.matched_index = index
             if cfg.min_hits <= 1:
                 self._confirm(track)
