@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Detections.data key: True for a person box found by the second look (edge/detect/second_look.py)
+# in a crop around where the tracker expected someone, False for one of the whole-frame pass
+FROM_SECOND_LOOK = "second_look"
+
 
 @dataclass
 class Detections:

@@ -24,12 +24,11 @@ import numpy as np
 
 from ..boxes import iou_matrix
 from ..config import SecondLookConfig
-from ..detections import Detections
+from ..detections import FROM_SECOND_LOOK, Detections
 from .nms import class_aware_nms
 
 MATCH_IOU = 0.3  # a box of the crop is the expected person's when it overlaps the expected box this much
 MIN_CROP_PX = 16  # a crop narrower than this (a track almost out of the frame) is not looked at
-SECOND_LOOK = "second_look"  # Detections.data key: True for the boxes found in a crop
 
 
 class SecondLook:
@@ -71,7 +70,7 @@ class SecondLook:
             boxes.append(xyxy[theirs])
             scores.append(found.scores[theirs])
             classes.append(found.class_ids[theirs])
-        if len(boxes) == 1 or sum(len(b) for b in boxes[1:]) == 0:
+        if not any(len(b) for b in boxes[1:]):  # no crop found anybody
             return persons
         xyxy = np.concatenate(boxes).astype(np.float32)
         score = np.concatenate(scores).astype(np.float32)
@@ -79,5 +78,5 @@ class SecondLook:
         from_crop = np.arange(len(score)) >= len(persons)
         kept = class_aware_nms(xyxy, score, class_ids, self.detector.iou, self.detector.max_detections)
         found = Detections(xyxy[kept], score[kept], class_ids[kept], persons.labels)
-        found.data[SECOND_LOOK] = from_crop[kept]  # the tracker bridges gaps with these, no longer
+        found.data[FROM_SECOND_LOOK] = from_crop[kept]  # the tracker bridges gaps with these, no longer
         return found

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..boxes import iou_matrix
 from ..config import TrackerConfig
-from ..detections import Detections
+from ..detections import FROM_SECOND_LOOK, Detections
 from .assignment import match
 from . import appearance as colour
 from .kalman import BoxKalman
@@ -241,7 +241,7 @@ class ByteTracker:
         boxes = np.asarray(detections.xyxy, np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, np.float64)
         classes = np.asarray(detections.class_ids, np.int64)
-        second_look = detections.data.get("second_look")
+        second_look = detections.data.get(FROM_SECOND_LOOK)
         high = np.nonzero(scores >= cfg.high_score)[0]
         low = np.nonzero((scores >= cfg.low_score) & (scores < cfg.high_score))[0]
 
