@@ -466,11 +466,12 @@ class IdentityConfig(Strict):
                                                                 "(the oldest is forgotten first)")
     max_views: int = Field(3, ge=1, le=16, description="appearance views kept per customer and cue (front, side, back)")
     # The thresholds that depend on the embedding: None (the default) takes the values measured for
-    # the embedding in use (``EMBEDDING_OPERATING_POINTS``: the re-identification head's, or the raw
-    # pooled features'), from scripts/reid_distances.py (docs/reid.md): PETA val identities seen from
-    # several sides, degraded like a store camera, a gallery of 3 views. 'same' accepts 1 % of other
-    # people (a gallery holds several candidates, so each must be strict); 'split' refuses at most
-    # 0.5 % of the same person (a split only on strong evidence).
+    # the embedding in use (its manifest's ``identity_calibration``, edge/identity/calibration.py:
+    # the attribute model's or the re-identification head's), from scripts/reid_distances.py
+    # (docs/reid.md): PETA val identities seen from several sides, degraded like a store camera, a
+    # gallery of 3 views. 'same' accepts 1 % of other people (a gallery holds several candidates, so
+    # each must be strict); 'split' refuses at most 0.5 % of the same person (a split only on strong
+    # evidence).
     view_distance: float | None = Field(
         None, ge=0, le=2,
         description="an embedding reading at least this far (cosine distance) from every kept view becomes a new "
@@ -550,26 +551,17 @@ class IdentityConfig(Strict):
     )
 
 
-    def fill_embedding_thresholds(self, head: bool) -> "IdentityConfig":
+    def fill_embedding_thresholds(self, thresholds: dict[str, float] | None = None) -> "IdentityConfig":
         """Set every embedding threshold left unset to the value measured for the embedding in use
-        (``head``: the re-identification head's; else the raw features'); returns self. In place,
-        so that the pipeline, its customers and their gallery keep reading one config."""
-        for name, value in EMBEDDING_OPERATING_POINTS["head" if head else "raw"].items():
+        (``thresholds``: its ``IdentityCalibration.thresholds``, from the attribute model's or the
+        head's manifest; None: the shipped attribute model's); returns self. In place, so that the
+        pipeline, its customers and their gallery keep reading one config."""
+        if thresholds is None:
+            from .identity.calibration import SHIPPED_RAW_THRESHOLDS as thresholds
+        for name, value in thresholds.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         return self
-
-
-# scripts/reid_distances.py [--head ''] (docs/reid.md, degraded, gallery of 3 views): the distance that
-# accepts 1 % of other people (same_*, view_distance) and the one that refuses 0.5 % of the same person
-# (split_*). "head": models/person-reid.npz (combined AUC 0.962, embedding 0.934); "raw": the pooled
-# features without it (0.937, 0.833).
-EMBEDDING_OPERATING_POINTS = {
-    "head": {"view_distance": 0.58, "same_distance": 0.61, "split_distance": 0.98,
-             "embedding_same_distance": 0.58, "embedding_split_distance": 0.95},
-    "raw": {"view_distance": 0.13, "same_distance": 0.49, "split_distance": 1.03,
-            "embedding_same_distance": 0.13, "embedding_split_distance": 0.63},
-}
 
 
 class Schedule(Strict):

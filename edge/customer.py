@@ -26,7 +26,7 @@ from .config import ConsensusConfig, IdentityConfig
 from .attributes.votes import is_attribute_slot
 from .consensus import GarmentVotes, SettledGarment
 from .identity import AppearanceViews, CustomerGallery
-from .identity.head import RAW_EMBEDDING_SCALE
+from .identity.calibration import IdentityCalibration, shipped_defaults
 
 RECENT_BOXES = 64  # boxes kept per customer for its speed: two seconds at up to 30 fps
 
@@ -143,12 +143,13 @@ class Customers:
     gallery of those who left recently (``edge.identity.gallery``)."""
 
     def __init__(self, cfg: ConsensusConfig, identity: IdentityConfig | None = None,
-                 embedding_scale: float = RAW_EMBEDDING_SCALE, reid_head: bool = False):
+                 calibration: IdentityCalibration | None = None):
         self.cfg = cfg
-        # the thresholds of the embedding the attribute reader gives (through a re-identification
-        # head or not), and its unit
-        self.identity = (identity or IdentityConfig()).fill_embedding_thresholds(reid_head)
-        self.embedding_scale = embedding_scale
+        # the thresholds and unit measured for the embedding the attribute reader gives (through a
+        # re-identification head or not; edge/identity/calibration.py)
+        calibration = calibration or shipped_defaults()
+        self.identity = (identity or IdentityConfig()).fill_embedding_thresholds(calibration.thresholds)
+        self.embedding_scale = calibration.embedding_scale
         self.gallery = CustomerGallery(self.identity)
         self._by_track: dict[int, Customer] = {}
 

@@ -27,7 +27,6 @@ from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, Cus
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import View, split_limit
-from .identity.head import RAW_EMBEDDING_SCALE
 from .motion import DetectionGate, build_gate
 from .garments import GarmentNaming, crop_weight, foot_point, garment_crops
 from .rules import RuleEngine, point_in_polygon
@@ -73,9 +72,7 @@ class CameraPipeline:
         # the embedding's unit and thresholds come with the reader that makes it (through the
         # re-identification head or not)
         reader = self.models.attributes
-        self.customers = Customers(config.consensus, config.identity,
-                                   getattr(reader, "embedding_scale", RAW_EMBEDDING_SCALE),
-                                   reid_head=getattr(reader, "reid_head", None) is not None)
+        self.customers = Customers(config.consensus, config.identity, getattr(reader, "identity_calibration", None))
         self.identity = self.customers.identity
         self.scheduler = ScanScheduler(config.consensus, fps_cap=camera.fps_cap)
         self.rules = RuleEngine(config.rules, camera.name)

@@ -201,6 +201,11 @@ def _check_models(config: Config, out: _Collector) -> dict:
         reader = out.attempt("attributes.model", lambda: PersonAttributeModel.from_config(attrs, threads=1))
         if reader is not None:
             loaded["attributes"] = reader
+            calibration = reader.identity_calibration
+            if config.identity.enabled and reader.embedding_size is not None and not calibration.measured:
+                field_name = "attributes.reid_head" if reader.reid_head is not None else "attributes.model"
+                out.warning(field_name, f"no identity_calibration in its manifest: the identity stage uses "
+                                        f"{calibration.source} (python scripts/reid_distances.py --write-manifest)")
     return loaded
 
 

@@ -36,6 +36,15 @@ pairs refused (with the share of other people and look-alikes split there). Thre
 interval from 300 bootstrap resamples of identities.
 
     nice -n 10 python scripts/reid_distances.py [--out docs] [--k 3] [--head runs/reid/person-reid.npz]
+
+``--write-manifest`` writes the identity stage's thresholds and unit for this embedding into the
+model's manifest (the head's, with ``--head``) as ``identity_calibration``
+(edge/identity/calibration.py): the embedding's unit is then its clean median other-person distance,
+and the thresholds are the degraded gallery's: ``view_distance`` and ``embedding_same_distance`` the
+embedding's 1 %-of-others, ``same_distance`` the combined (mean) one, ``split_distance`` and
+``embedding_split_distance`` the combined's and the embedding's 0.5 %-of-same split. The training
+commands run it; after training elsewhere, run it by hand (``--peta`` etc. if configs/attributes.yaml
+does not name the data).
 """
 
 from __future__ import annotations
@@ -391,12 +400,28 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-manifest", action="store_true",
+                        help="write the identity thresholds measured here into the model's (or head's) manifest")
+    parser.add_argument("--peta", type=Path, help="PETA folder (default: the one --config names)")
+    parser.add_argument("--val-fraction", type=float, help="the attribute model's PETA validation share (default: --config's)")
+    parser.add_argument("--split-seed", type=int, help="the attribute model's split seed (default: --config's)")
     args = parser.parse_args(argv)
 
-    config = yaml.safe_load(args.config.read_text())
-    peta = next(d for d in config["data"] if d["format"] == "peta")
-    peta_root = (args.config.parent / peta["root"]).resolve()
-    views = load_views(peta_root, tuple(args.subsets), float(peta["val_fraction"]), int(config["seed"]))
+    if args.peta is None or args.val_fraction is None or args.split_seed is None:
+        config = yaml.safe_load(args.config.read_text())
+        peta = next((d for d in config["data"] if d["format"] == "peta"), None)
+        if peta is None and args.peta is None:
+            print(f"reid_distances: {args.config}: no PETA entry in data (give --peta, --val-fraction, --split-seed)",
+                  file=sys.stderr)
+            return 2
+        if args.peta is None:
+            args.peta = (args.config.parent / peta["root"]).resolve()
+        if args.val_fraction is None:
+            args.val_fraction = float(peta["val_fraction"])
+        if args.split_seed is None:
+            args.split_seed = int(config["seed"])
+    peta_root = args.peta
+    views = load_views(peta_root, tuple(args.subsets), args.val_fraction, args.split_seed)
     pairs = make_pairs(views)
     print(f"{len(views)} views of {len(set(v.identity for v in views))} val identities; "
           f"{len(pairs.same)} same, {len(pairs.other)} other ({int(pairs.lookalike.sum())} look-alike) pairs")
@@ -412,6 +437,8 @@ def main(argv=None) -> int:
             val_medians = {n: round(float(np.median(dist[n][other[:, 0], other[:, 1]])), 4)
                            for n in ("colour", "embedding")}
             scales = {"colour": COLOUR_SCALE, "embedding": describer.model.embedding_scale}
+            if args.write_manifest:  # measuring this embedding's calibration: its own unit
+                scales["embedding"] = val_medians["embedding"]
         distances[cond] = condition_distances(dist, pairs, scales)
 
     results = {}
@@ -438,7 +465,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "command": "nice -n 10 python scripts/reid_distances.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "data": {"subsets": args.subsets, "val_fraction": peta["val_fraction"], "split_seed": config["seed"],
+        "data": {"subsets": args.subsets, "val_fraction": args.val_fraction, "split_seed": args.split_seed,
                  "views": len(views), "identities": len(set(v.identity for v in views)),
                  "same_pairs": int(len(pairs.same)), "other_pairs": int(len(pairs.other)),
                  "lookalike_pairs": int(pairs.lookalike.sum()), "lookalike_columns": CLOTHING},
@@ -453,7 +480,48 @@ def main(argv=None) -> int:
     (args.out / "reid.json").write_text(json.dumps(report, indent=1))
     plot(results, distances, pairs, args.out / "reid-distances.png")
     print(f"wrote {args.out / 'reid.json'} and {args.out / 'reid-distances.png'}")
+    if args.write_manifest:
+        path = write_calibration(describer.model, report)
+        print(f"wrote identity_calibration into {path}")
     return 0
+
+
+def calibration_section(report: dict) -> dict:
+    """The manifest's ``identity_calibration`` from a report measured with ``--write-manifest``."""
+    gallery = report["results"]["degraded"]["gallery"]
+
+    def accept(candidate: str) -> float:  # 1 % of other people accepted
+        return round(next(r["threshold"] for r in gallery[candidate]["accept"] if r["other_accepted_at_most"] == 0.01), 2)
+
+    def split(candidate: str) -> float:  # at most 0.5 % of the same person split
+        return round(next(r["threshold"] for r in gallery[candidate]["split"] if r["same_refused_at_most"] == 0.005), 2)
+
+    return {
+        "embedding_scale": round(float(report["combination_scales"]["embedding"]), 4),
+        "view_distance": accept("embedding"), "same_distance": accept("mean"), "split_distance": split("mean"),
+        "embedding_same_distance": accept("embedding"), "embedding_split_distance": split("embedding"),
+        "measured": {"command": report["command"],
+                     "data": {k: v for k, v in report["data"].items() if k != "lookalike_columns"},
+                     "degraded": report["degraded"],
+                     "gallery_k": report["gallery_k"],
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    }
+
+
+def write_calibration(reader, report: dict) -> Path:
+    """Write the calibration into the manifest of the embedding ``reader`` gives (the head's when it
+    has one), checked by the daemon's own parser first; returns the manifest's path."""
+    from edge.identity.calibration import MANIFEST_KEY, read_calibration
+
+    path = reader.reid_head.path.with_suffix(".json") if reader.reid_head is not None else reader.manifest_file
+    manifest = json.loads(Path(path).read_text())
+    section = calibration_section(report)
+    read_calibration({MANIFEST_KEY: section}, path)  # refuses a value the daemon would refuse
+    manifest[MANIFEST_KEY] = section
+    tmp = Path(path).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(path)
+    return Path(path)
 
 
 if __name__ == "__main__":

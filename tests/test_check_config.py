@@ -376,3 +376,26 @@ def test_a_cameras_own_detector_is_loaded_and_named_by_its_field(tmp_path, share
     assert len(errors) == 2, result.stderr
     assert f"{config}: cameras[2].detector.model: " in errors[0] and "nope.tflite: model file not found" in errors[0]
     assert f"{config}: cameras[3].detector.model: " in errors[1] and "README.md" in errors[1], errors
+
+
+def test_an_attribute_model_without_identity_thresholds_is_a_warning(tmp_path, shared_dir):
+    """A retrained attribute model whose manifest has no identity_calibration runs, with the shipped
+    model's identity thresholds: check-config says so on the field, in one line."""
+    import json
+
+    model = tmp_path / "person-attributes.tflite"
+    model.write_bytes((REPO / "models" / "person-attributes.tflite").read_bytes())
+    manifest = json.loads((REPO / "models" / "person-attributes.json").read_text())
+    del manifest["identity_calibration"]
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    data = demo_data(shared_dir)
+    data["attributes"]["model"] = str(model)
+    result = cli("check-config", write(tmp_path / "retrained.yaml", data))
+    assert result.returncode == 0, result.stderr
+    errors, warnings = problems(result)
+    assert errors == []
+    mine = [l for l in warnings if "attributes.model:" in l and "identity_calibration" in l]
+    assert len(mine) == 1 and "shipped attribute model" in mine[0] and "--write-manifest" in mine[0], result.stderr
+    # the shipped model has them: no such warning
+    shipped = cli("check-config", REPO / "configs" / "demo.yaml")
+    assert "identity_calibration" not in shipped.stderr

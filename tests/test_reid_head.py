@@ -1,7 +1,7 @@
 """The re-identification head (training/reid, edge/identity/head.py; issue 21): fitted on PETA
 training identities it separates people better on identities it never saw; the daemon refuses a
 head fitted on another attribute model; the identity stage takes the thresholds measured for the
-embedding it is given."""
+embedding it is given, from that embedding's manifest (edge/identity/calibration.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from edge.config import EMBEDDING_OPERATING_POINTS, IdentityConfig, load_config
+from edge.config import IdentityConfig, load_config
 from edge.errors import ModelError
-from edge.identity.head import RAW_EMBEDDING_SCALE, ReidHead
+from edge.identity.calibration import (MANIFEST_KEY, SHIPPED_HEAD_THRESHOLDS, SHIPPED_RAW_SCALE,
+                                      SHIPPED_RAW_THRESHOLDS, THRESHOLDS, read_calibration)
+from edge.identity.head import ReidHead
 from edge.pipeline import CameraPipeline
 from training.reid.__main__ import fit, load_config as load_reid_config
 
@@ -62,7 +64,7 @@ def test_the_attribute_reader_gives_head_embeddings(fitted, shared_dir):
     assert abs(float(np.linalg.norm(read.embedding)) - 1.0) < 1e-5
     np.testing.assert_allclose(read.embedding, through_head.reid_head.project(raw.embedding), atol=1e-6)
     assert read.scores == raw.scores  # the attribute scores do not change
-    assert through_head.embedding_scale == through_head.reid_head.distance_scale
+    assert through_head.embedding_scale == through_head.reid_head.calibration.embedding_scale  # its own unit
 
 
 def test_a_head_fitted_on_another_attribute_model_is_refused(fitted, tmp_path):
@@ -80,28 +82,91 @@ def test_a_head_fitted_on_another_attribute_model_is_refused(fitted, tmp_path):
 
 
 def test_the_identity_stage_takes_the_thresholds_of_its_embedding(fitted, tmp_path):
-    path, _ = fitted
+    path, manifest = fitted
     config = load_config(REPO / "configs" / "demo.yaml")
     raw = CameraPipeline(config, config.cameras[0], state_dir=tmp_path / "raw")
-    for name, value in EMBEDDING_OPERATING_POINTS["raw"].items():
-        assert getattr(raw.identity, name) == value
-    assert raw.customers.embedding_scale == RAW_EMBEDDING_SCALE
+    shipped = json.loads((REPO / "models" / "person-attributes.json").read_text())[MANIFEST_KEY]
+    for name in THRESHOLDS:
+        assert getattr(raw.identity, name) == shipped[name]
+    assert raw.customers.embedding_scale == shipped["embedding_scale"]
 
+    # training.reid measured the head's own thresholds on PETA validation identities (a head fitted
+    # on three sub-datasets in 64 dims is not the PETA head whose values are the defaults)
+    measured = manifest[MANIFEST_KEY]
+    assert measured["measured"]["data"]["identities"] >= 50
+    assert 0 < measured["same_distance"] < measured["split_distance"]
+    assert 0 < measured["embedding_same_distance"] < measured["embedding_split_distance"]
+    assert {name: measured[name] for name in THRESHOLDS} != SHIPPED_HEAD_THRESHOLDS
     config = load_config(REPO / "configs" / "demo.yaml")
     config.attributes.reid_head = path
     config.identity.same_distance = 0.5  # an operator's own value is kept
     with_head = CameraPipeline(config, config.cameras[0], state_dir=tmp_path / "head")
     assert with_head.identity.same_distance == 0.5
-    assert with_head.identity.split_distance == EMBEDDING_OPERATING_POINTS["head"]["split_distance"]
-    assert with_head.identity.view_distance == EMBEDDING_OPERATING_POINTS["head"]["view_distance"]
-    assert with_head.customers.embedding_scale == with_head.models.attributes.reid_head.distance_scale
+    for name in set(THRESHOLDS) - {"same_distance"}:
+        assert getattr(with_head.identity, name) == measured[name], name
+    assert with_head.customers.embedding_scale == measured["embedding_scale"]
     assert with_head.customers.gallery.cfg is with_head.identity
 
 
-def test_unset_thresholds_are_the_raw_features_when_nothing_says_otherwise():
+def test_a_head_without_its_own_thresholds_gets_the_peta_heads_and_a_warning(fitted, tmp_path, caplog):
+    path, _ = fitted
+    copy = tmp_path / "head.npz"
+    copy.write_bytes(path.read_bytes())
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    del manifest[MANIFEST_KEY]
+    copy.with_suffix(".json").write_text(json.dumps(manifest))
+    with caplog.at_level("WARNING", logger="edge.identity.calibration"):
+        head = ReidHead.load(copy, model_path=REPO / "models" / "person-attributes.tflite")
+    assert head.calibration.thresholds == SHIPPED_HEAD_THRESHOLDS and not head.calibration.measured
+    assert head.calibration.embedding_scale == head.distance_scale
+    assert any("head.json" in r.getMessage() and "reid_distances.py --write-manifest" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_retrained_attribute_model_without_thresholds_warns_and_uses_the_shipped_ones(tmp_path, caplog):
+    from edge.attributes.model import PersonAttributeModel
+
+    model = tmp_path / "person-attributes.tflite"
+    model.write_bytes((REPO / "models" / "person-attributes.tflite").read_bytes())
+    manifest = json.loads((REPO / "models" / "person-attributes.json").read_text())
+    del manifest[MANIFEST_KEY]
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    with caplog.at_level("WARNING", logger="edge.identity.calibration"):
+        reader = PersonAttributeModel(model)
+    assert reader.identity_calibration.thresholds == SHIPPED_RAW_THRESHOLDS
+    assert reader.embedding_scale == SHIPPED_RAW_SCALE and not reader.identity_calibration.measured
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert str(model.with_suffix(".json")) in warning and MANIFEST_KEY in warning
+
+
+def test_the_shipped_defaults_are_what_was_measured_for_the_shipped_model():
+    """The values a model without its own calibration gets are the shipped model's measured ones."""
+    manifest_path = REPO / "models" / "person-attributes.json"
+    calibration = read_calibration(json.loads(manifest_path.read_text()), manifest_path)
+    assert calibration.measured and calibration.thresholds == SHIPPED_RAW_THRESHOLDS
+    assert calibration.embedding_scale == pytest.approx(SHIPPED_RAW_SCALE, abs=0.001)
+
+
+@pytest.mark.parametrize("name, value", [("same_distance", -0.1), ("split_distance", "far"),
+                                         ("embedding_scale", 3.0), ("view_distance", None)])
+def test_a_bad_calibration_is_refused_naming_file_and_field(tmp_path, name, value):
+    from edge.attributes.model import PersonAttributeModel
+
+    model = tmp_path / "person-attributes.tflite"
+    model.write_bytes((REPO / "models" / "person-attributes.tflite").read_bytes())
+    manifest = json.loads((REPO / "models" / "person-attributes.json").read_text())
+    manifest[MANIFEST_KEY][name] = value
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError) as error:
+        PersonAttributeModel(model)
+    message = str(error.value)
+    assert "person-attributes.json" in message and f"{MANIFEST_KEY}.{name}" in message and "\n" not in message
+
+
+def test_unset_thresholds_are_the_shipped_models_when_nothing_says_otherwise():
     cfg = IdentityConfig()
     assert cfg.same_distance is None
-    assert cfg.fill_embedding_thresholds(head=False) is cfg
+    assert cfg.fill_embedding_thresholds() is cfg
     assert (cfg.same_distance, cfg.split_distance, cfg.view_distance) == (0.49, 1.03, 0.13)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..identity.head import RAW_EMBEDDING_SCALE, ReidHead
+from ..identity.calibration import IdentityCalibration, calibration_for, shipped_defaults
+from ..identity.head import ReidHead
 from ..manifest import load_manifest
 from ..preprocess import NORMALISATIONS, lookup_pixels, person_input, pixel_lookup, to_model_input
 from ..runtime import TFLiteModel
@@ -83,10 +84,13 @@ class PersonAttributeModel:
         self.embedding_size = (int(np.prod(self.model.outputs[self._embedding_output].shape))
                                if self._embedding_output is not None else None)
         # The identity stage's embedding: the pooled features through the re-identification head
-        # (edge/identity/head.py) when there is one; ``embedding_scale`` is its unit (a typical
-        # stranger's distance) for combining it with colour.
+        # (edge/identity/head.py) when there is one. Its thresholds and unit (a typical stranger's
+        # distance, for combining it with colour) come with it: the head's or this model's
+        # manifest (edge/identity/calibration.py).
         self.reid_head: ReidHead | None = None
-        self.embedding_scale = RAW_EMBEDDING_SCALE
+        self.identity_calibration: IdentityCalibration = (
+            calibration_for(manifest, self.manifest_file, shipped_defaults()) if self.embedding_size is not None
+            else shipped_defaults())
         if reid_head is not None:
             if self.embedding_size is None:
                 raise ModelError("a re-identification head needs a model with an embedding output", path=self.model_path,
@@ -98,7 +102,11 @@ class PersonAttributeModel:
             if self.reid_head.input_size != self.embedding_size:
                 raise ModelError(f"{reid_head}: the head maps {self.reid_head.input_size} features, the model gives "
                                  f"{self.embedding_size}", field="attributes.reid_head")
-            self.embedding_scale = self.reid_head.distance_scale
+            self.identity_calibration = self.reid_head.calibration
+
+    @property
+    def embedding_scale(self) -> float:
+        return self.identity_calibration.embedding_scale
 
     @classmethod
     def from_config(cls, attrs, threads: int | None = None) -> "PersonAttributeModel":

@@ -103,7 +103,7 @@ class _Comparison(NamedTuple):
 
 class CustomerGallery:
     def __init__(self, cfg: IdentityConfig):
-        self.cfg = cfg.fill_embedding_thresholds(head=False)  # a no-op for Customers' (filled for its reader)
+        self.cfg = cfg.fill_embedding_thresholds()  # a no-op for Customers' (filled for its reader's embedding)
         self._left: OrderedDict[int, "Customer"] = OrderedDict()  # id -> record, oldest first
 
     def remember(self, customer: "Customer") -> None:

@@ -24,20 +24,24 @@ import numpy as np
 
 from ..errors import ModelError
 from ..runtime import sha256_file
+from .calibration import SHIPPED_RAW_SCALE, IdentityCalibration, calibration_for, shipped_defaults
 
-# The median cosine distance between two different people's raw pooled features (no head), on
-# PETA val multi-view identities (docs/reid.md): the raw embedding's unit.
-RAW_EMBEDDING_SCALE = 0.475
+# The median cosine distance between two different people's raw pooled features (no head) of the
+# shipped attribute model, on PETA val multi-view identities (docs/reid.md): that embedding's unit.
+# A model's own is in its manifest's identity_calibration (edge/identity/calibration.py).
+RAW_EMBEDDING_SCALE = SHIPPED_RAW_SCALE
 
 
 class ReidHead:
     def __init__(self, mean: np.ndarray, projection: np.ndarray, distance_scale: float, fitted_on: str,
-                 path: Path | None = None):
+                 path: Path | None = None, calibration: IdentityCalibration | None = None):
         self.mean = np.asarray(mean, np.float32)
         self.projection = np.asarray(projection, np.float32)
         self.distance_scale = float(distance_scale)
         self.fitted_on = fitted_on
         self.path = path
+        # the identity thresholds measured through this head (its manifest), else the PETA head's
+        self.calibration = calibration or shipped_defaults(self.distance_scale)
 
     @property
     def input_size(self) -> int:
@@ -90,4 +94,5 @@ class ReidHead:
                 raise ModelError(f"fitted on another attribute model (sha256 {fitted_on[:12]}..., this model "
                                  f"{digest[:12]}...): re-run python -m training.reid", path=manifest_path,
                                  field="attribute_model_sha256")
-        return cls(mean, projection, scale, fitted_on, path)
+        calibration = calibration_for(manifest, manifest_path, shipped_defaults(scale))
+        return cls(mean, projection, scale, fitted_on, path, calibration)

@@ -171,6 +171,24 @@ def _round(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
+def calibrate_identity(config, candidate: Path, out_dir: Path, log=print) -> bool:
+    """The identity stage's thresholds for this model's pooled features (a new model has other
+    distances than the shipped one: edge/identity/calibration.py), measured on the PETA validation
+    identities of this run's split when PETA is among the data. A store's own crops have no
+    identities: the model then ships without, and the daemon warns that it uses the shipped
+    model's thresholds."""
+    peta = next((source for source in config.data if source.format == "peta"), None)
+    if peta is None:
+        log("identity calibration: no PETA among the data (no people seen from several sides), so the identity "
+            "stage will use the shipped model's thresholds with this model and warn at start; measure them with: "
+            f"python scripts/reid_distances.py --model {config.output.model} --peta <PETA folder> "
+            f"--val-fraction 0.2 --split-seed 42 --write-manifest")
+        return False
+    from training.reid.calibrate import calibrate
+
+    return calibrate(candidate, Path(peta.root), peta.val_fraction, config.seed, out_dir, log=log)
+
+
 def ship(config, config_path: Path, model, state: dict, train_set, val_set, replace: bool = True, log=print) -> dict:
     report_dir = Path(config.output.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +235,7 @@ def ship(config, config_path: Path, model, state: dict, train_set, val_set, repl
         "parity": {"max_auc_drop": None if worst is None else round(float(drops[worst]), 4)},
     }
     manifest_file = write_manifest(candidate, *shape, thresholds, extra)
+    calibrate_identity(config, candidate, report_dir / "identity", log)
     manifest = json.loads(manifest_file.read_text())
     (report_dir / "MODEL_CARD.md").write_text(model_card(config, config_path, manifest, int8_table))
     if replace:

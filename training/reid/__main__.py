@@ -12,6 +12,8 @@
 3. Writes ``out`` (.npz: mean, projection) and its manifest beside it (.json: the attribute model's
    sha256, the scale, the figures, the data and its licence), a report (``report_dir``: JSON and a
    PNG of held-out AUC by setting).
+4. Measures the identity stage's thresholds through the head on PETA *validation* identities and
+   writes them into its manifest (``identity_calibration``; training/reid/calibrate.py).
 
 After retraining the attribute model (on PETA or a store's crops, docs/attributes.md) re-run this:
 the daemon refuses a head fitted on another attribute model. Validation figures:
@@ -142,6 +144,12 @@ def fit(config: ReidConfig) -> dict:
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     config.out.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # the identity stage's thresholds through this head, measured on PETA validation identities
+    from .calibrate import calibrate
+
+    calibrate(config.attribute_model, config.peta, config.val_fraction, config.split_seed,
+              config.report_dir / "identity", head=config.out)
+    manifest = json.loads(config.out.with_suffix(".json").read_text())
     config.report_dir.mkdir(parents=True, exist_ok=True)
     (config.report_dir / "selection.json").write_text(json.dumps({"rows": rows, "chosen": chosen,
                                                                   "without_head": baseline}, indent=2) + "\n")
