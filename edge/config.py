@@ -208,6 +208,14 @@ class CameraConfig(Strict):
                     "stair, a fitting room): a customer lost or a track started with the feet there counts as at "
                     "the view's border (identity.border_heights; docs/identity.md)")
 
+    # Frigate's object masks: a fashion store has mannequins in dresses and suits, mirrors that show
+    # every customer twice, posters and screens; the person detector boxes them all.
+    not_people: list[str] = Field(
+        default_factory=list,
+        description="names of this camera's zones where the detector's person boxes are not people (mannequins, "
+                    "mirrors, posters, screens): a box whose feet (bottom centre) lie inside is dropped before "
+                    "tracking, so it is never counted or alerted on (docs/zones.md)")
+
     @field_validator("zones")
     @classmethod
     def _zone_names(cls, zones: dict) -> dict:
@@ -218,10 +226,11 @@ class CameraConfig(Strict):
 
     @model_validator(mode="after")
     def _entrances_are_zones(self):
-        for name in self.entrances:
-            if name not in self.zones:
-                raise ValueError(f"entrances: {name!r} is not one of this camera's zones "
-                                 f"({', '.join(sorted(self.zones)) or 'none defined'})")
+        for key in ("entrances", "not_people"):
+            for name in getattr(self, key):
+                if name not in self.zones:
+                    raise ValueError(f"{key}: {name!r} is not one of this camera's zones "
+                                     f"({', '.join(sorted(self.zones)) or 'none defined'})")
         return self
 
     @model_validator(mode="after")

@@ -187,12 +187,24 @@ cameras:
     zones:
       suits_rail: {points: [[0, 200], [768, 200], [768, 432], [0, 432]]}          # pixels
       door: {units: normalized, points: [[0, 0.5], [0.3, 0.5], [0.3, 1], [0, 1]]}  # Frigate-style
+      window: {points: [[600, 40], [768, 40], [768, 300], [600, 300]]}   # two mannequins in the window
+    entrances: [door]           # people walk in and out there (docs/identity.md)
+    not_people: [window]        # person boxes with their feet there are no people
 rules:
   - name: suit
     when: [person.suit]
     cameras: [entrance]         # a zone name must be defined on every camera of the rule
     zones: [suits_rail]         # names, or a polygon in pixels as before
 ```
+
+**Not people.** A fashion store is full of person-shaped things: mannequins in dresses and suits,
+mirrors that show every customer a second time, posters and screens. The person detector boxes
+them as it boxes people, and each would be a customer in the analytics and, dressed, an alert
+("a customer in a dress" for the mannequin in the window). Draw a zone around each and list it in
+the camera's `not_people`: a person box whose feet (bottom centre) lie inside is dropped before
+tracking, as Frigate's object masks drop detections at fixed places. Draw a mirror's zone on the
+glass, above the floor where customers stand in front of it: a customer's feet are on the floor,
+their reflection's inside the glass.
 """
 
 

@@ -91,6 +91,8 @@ class CameraPipeline:
         self.zones = {name: camera.zone_polygon(name) for name in camera.zones}
         # Where people walk in and out mid-floor (doors, stairs): the identity stage's view
         self.entrances = tuple(tuple(map(tuple, self.zones[name])) for name in camera.entrances)
+        # Where person boxes are not people (mannequins, mirrors, posters): dropped before tracking
+        self.not_people = [self.zones[name] for name in camera.not_people]
         self.keep_pictures = config.snapshots.enabled  # privacy: pixels are kept only for opted-in pictures
         person = config.detector.person_label
         labels = self.models.detector.labels
@@ -115,6 +117,7 @@ class CameraPipeline:
         if detected:
             persons = self.models.detector.detect(frame.image).with_label(self.config.detector.person_label)
             persons = self._second_look(frame, persons, clock)
+            persons = self._only_people(persons)
             self.gate.detected(frame.image, clock, len(persons) > 0)
         else:  # nobody in view and nothing moved: what the detector would find is nobody
             persons = Detections.empty(self.models.detector.labels)
@@ -162,6 +165,16 @@ class CameraPipeline:
             return persons
         expected = self.tracker.expected_boxes(clock, self.config.detector.second_look.lost_s)
         return second_look.look(frame.image, persons, expected)
+
+    def _only_people(self, persons: Detections) -> Detections:
+        """The person boxes without those whose feet lie in one of the camera's ``not_people``
+        zones (a mannequin, a reflection): before the tracker, so they never become customers, and
+        before the motion gate, so a window of mannequins is not somebody in view."""
+        if not self.not_people or len(persons) == 0:
+            return persons
+        keep = np.array([not any(point_in_polygon(foot_point(box), zone) for zone in self.not_people)
+                         for box in persons.xyxy], bool)
+        return persons if keep.all() else persons[keep]
 
     # -- tracking and customers ----------------------------------------------------------------
     def _track(self, frame: Frame, persons: Detections) -> Detections:

@@ -204,6 +204,7 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
         parsed = yaml.safe_load(yaml_text)
         assert list(parsed["zones"]) == ["rail"] and parsed["zones"]["rail"]["units"] == "pixels"
         assert "entrances: [rail]" in yaml_text  # how to mark it as a door mid-view (identity stage)
+        assert "not_people: [rail]" in yaml_text  # how to mark mannequins or a mirror
         polygon = parsed["zones"]["rail"]["points"]
         assert len(polygon) == 3
         for (x, y), (dx, dy) in zip(polygon, offsets):

@@ -70,6 +70,8 @@ def test_the_same_name_on_two_cameras_is_each_cameras_own_area():
      "cameras[0]: entrances: 'stairs' is not one of this camera's zones (door, rail)"),
     (lambda d: d["cameras"][1].update(entrances=["door"]),
      "cameras[1]: entrances: 'door' is not one of this camera's zones (none defined)"),
+    (lambda d: d["cameras"][0].update(not_people=["window"]),
+     "cameras[0]: not_people: 'window' is not one of this camera's zones (door, rail)"),
 ])
 def test_zone_mistakes_are_one_line(change, message):
     data = base()
@@ -206,3 +208,48 @@ def test_the_pipeline_tells_the_analytics_which_zones_a_customer_was_in(shared_d
             expected[zone] = expected.get(zone, 0) + 1
     assert window["zones"] == expected
     assert any(zones[c] == {"left", "right"} for c in customers)  # somebody walked across
+
+
+def test_a_mannequin_in_a_not_people_zone_is_never_a_customer(shared_dir, tmp_path):
+    """A still figure in a dress (a street photo pasted on every frame of the demo clip, where a
+    shop-window mannequin would stand) is boxed by the real person detector like a customer: without
+    a zone it is counted and alerted on within a second; listed in ``not_people`` it is neither, and
+    the people walking through are still counted."""
+    import cv2
+    import numpy as np
+
+    from conftest import demo_clip_frames
+    from edge.config import ZoneConfig, load_config
+    from edge.garments import foot_point
+    from edge.pipeline import CameraPipeline
+    from edge.rules import point_in_polygon
+
+    figure = cv2.imread(str(shared_dir / "datasets" / "colorful-fashion" / "images" / "134101.jpg"))
+    height = 240
+    figure = cv2.resize(figure, (round(figure.shape[1] * height / figure.shape[0]), height))
+    window = [[610, 370], [720, 370], [720, 420], [610, 420]]  # around the figure's feet (y ~ 400)
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+
+    def run(camera, state: Path):
+        pipeline = CameraPipeline(config, camera, state_dir=state)
+        in_window, alerts, windows = set(), [], []
+        for frame in demo_clip_frames(shared_dir, 300, t0=1_800_000_000.0):
+            top, left = frame.image.shape[0] - height - 30, frame.image.shape[1] - figure.shape[1] - 20
+            frame.image[top:top + height, left:left + figure.shape[1]] = figure
+            result = pipeline.process(frame)
+            alerts += result.alerts
+            windows += result.closed_windows
+            in_window |= {int(t) for t, box in zip(result.tracks.track_ids, result.tracks.xyxy)
+                          if point_in_polygon(foot_point(box), window)}
+        windows += pipeline.finish().closed_windows
+        on_figure = [a for a in alerts if point_in_polygon(foot_point(np.array(a.box)), window)]
+        return in_window, on_figure, sum(w["customers"] for w in windows)
+
+    plain = config.cameras[0]
+    tracked, alerted, counted = run(plain, tmp_path / "plain")
+    assert tracked and {a.rule for a in alerted} >= {"dress"}  # the figure is a customer in a dress
+
+    masked = plain.model_copy(update={"zones": {"window": ZoneConfig(points=window)}, "not_people": ["window"]})
+    tracked_masked, alerted_masked, counted_masked = run(masked, tmp_path / "masked")
+    assert tracked_masked == set() and alerted_masked == []
+    assert counted_masked == counted - 1 and counted_masked >= 2  # the walkers are still counted
