@@ -216,6 +216,15 @@ class CameraConfig(Strict):
                     "mirrors, posters, screens): a box whose feet (bottom centre) lie inside is dropped before "
                     "tracking, so it is never counted or alerted on (docs/zones.md)")
 
+    # Staff walk through all day, some in suits: every pass would be a customer and, after the
+    # gallery's memory, a new alert. Where only staff stand (behind the counter) says who they are,
+    # by place, never by face or appearance.
+    staff_only: list[str] = Field(
+        default_factory=list,
+        description="names of this camera's zones only staff stand in (behind the counter, the stock-room door): "
+                    "a person whose feet are seen there is staff from then on, for as long as they are remembered: "
+                    "withdrawn from the analytics and never alerted on (docs/config.md)")
+
     @field_validator("zones")
     @classmethod
     def _zone_names(cls, zones: dict) -> dict:
@@ -226,7 +235,7 @@ class CameraConfig(Strict):
 
     @model_validator(mode="after")
     def _entrances_are_zones(self):
-        for key in ("entrances", "not_people"):
+        for key in ("entrances", "not_people", "staff_only"):
             for name in getattr(self, key):
                 if name not in self.zones:
                     raise ValueError(f"{key}: {name!r} is not one of this camera's zones "

@@ -188,8 +188,10 @@ cameras:
       suits_rail: {points: [[0, 200], [768, 200], [768, 432], [0, 432]]}          # pixels
       door: {units: normalized, points: [[0, 0.5], [0.3, 0.5], [0.3, 1], [0, 1]]}  # Frigate-style
       window: {points: [[600, 40], [768, 40], [768, 300], [600, 300]]}   # two mannequins in the window
+      counter: {points: [[0, 0], [200, 0], [200, 120], [0, 120]]}     # behind the till
     entrances: [door]           # people walk in and out there (docs/identity.md)
     not_people: [window]        # person boxes with their feet there are no people
+    staff_only: [counter]       # whoever stands there is staff
 rules:
   - name: suit
     when: [person.suit]
@@ -205,6 +207,15 @@ the camera's `not_people`: a person box whose feet (bottom centre) lie inside is
 tracking, as Frigate's object masks drop detections at fixed places. Draw a mirror's zone on the
 glass, above the floor where customers stand in front of it: a customer's feet are on the floor,
 their reflection's inside the glass.
+
+**Staff.** Staff walk through all day, some in suits: each pass would be counted, and once the
+gallery has forgotten them (`identity.memory_s`), alerted again. A zone where only staff stand
+(behind the counter, the stock-room door) listed in the camera's `staff_only` says who they are, by
+place only (never a face or an appearance kept beyond the customer's record): a person whose feet
+are seen there is staff from then on, for as long as the record is remembered. The analytics
+withdraw them (a window already closed keeps them) and no rule fires for them; an alert sent before
+they reached the zone stays sent, so draw it where staff come in (the stock-room door), not only
+where they stand.
 """
 
 

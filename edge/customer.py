@@ -45,6 +45,7 @@ class Customer:
     # anyone seen since was in view together with this person, so is not this person
     first_box_at: float | None = None
     fired_rules: set[str] = field(default_factory=set)
+    staff: bool = False  # seen in a staff_only zone: no customer (no analytics, no alerts), by place only
     last_scan: float | None = None  # timestamp of the last garment scan
     classifier_calls: int = 0
     reacquired: int = 0  # times it came back after being lost

@@ -17,6 +17,8 @@ Events carry ids, times, garment labels, rule and zone names: never an image or 
 * ``CustomerEnded``: the customer left the view (or the source ended).
 * ``CustomerMerged``: the record ``customer_id`` turned out to be the returning customer ``into``
   (``edge.identity``); it was never a customer of its own.
+* ``CustomerIsStaff``: the record ``customer_id`` was seen in one of the camera's ``staff_only``
+  zones: it is a member of staff, no customer; no other event follows for it.
 """
 
 from __future__ import annotations
@@ -64,8 +66,14 @@ class CustomerMerged:
     into: int
 
 
+@dataclass(frozen=True)
+class CustomerIsStaff:
+    customer_id: int
+    ts: float
+
+
 CustomerEvent = Union[CustomerStarted, CustomerSeen, CustomerSettled, CustomerAlerted, CustomerEnded,
-                      CustomerMerged]
+                      CustomerMerged, CustomerIsStaff]
 
 
 class CustomerEventSink(Protocol):

@@ -22,8 +22,8 @@ from .attributes.votes import attribute_votes, garments_only
 from .config import CameraConfig, Config
 from .consensus import TIME_EPS
 from .customer import Customer, Customers
-from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerEventSink, CustomerMerged,
-                              CustomerSeen, CustomerSettled, CustomerStarted)
+from .customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerEventSink, CustomerIsStaff,
+                              CustomerMerged, CustomerSeen, CustomerSettled, CustomerStarted)
 from .detections import Detections
 from .errors import ConfigError, ModelError
 from .identity.gallery import View, split_limit
@@ -93,6 +93,8 @@ class CameraPipeline:
         self.entrances = tuple(tuple(map(tuple, self.zones[name])) for name in camera.entrances)
         # Where person boxes are not people (mannequins, mirrors, posters): dropped before tracking
         self.not_people = [self.zones[name] for name in camera.not_people]
+        # Where only staff stand: whoever is seen there is staff, no customer
+        self.staff_zones = frozenset(camera.staff_only)
         self.keep_pictures = config.snapshots.enabled  # privacy: pixels are kept only for opted-in pictures
         person = config.detector.person_label
         labels = self.models.detector.labels
@@ -212,8 +214,25 @@ class CameraPipeline:
                 customer.saw(ts, box)
                 if self.keep_pictures:
                     customer.last_picture = self._picture(frame, box)
-                self._emit(CustomerSeen(customer.id, ts, self._zones_of(box)))
+                zones = self._zones_of(box)
+                if zones & self.staff_zones:
+                    self._mark_staff(customer, ts)
+                self._emit_for(customer, CustomerSeen(customer.id, ts, zones))
         return alerts
+
+    def _mark_staff(self, customer: Customer, ts: float) -> None:
+        """The customer was seen where only staff stand: staff from now on (the record keeps it,
+        also when the person comes back within the gallery's memory). The analytics withdraw them;
+        an alert they had before reaching the zone stays sent."""
+        if not customer.staff:
+            customer.staff = True
+            self._emit(CustomerIsStaff(customer.id, ts))
+            log.info("customer #%d was seen in a staff-only zone: staff, not counted or alerted", customer.id)
+
+    def _emit_for(self, customer: Customer, event: CustomerEvent) -> None:
+        """An event about ``customer``; nothing about a member of staff reaches the sinks."""
+        if not customer.staff:
+            self._emit(event)
 
     def _emit(self, event: CustomerEvent) -> None:
         for sink in self.customer_sinks:
@@ -237,7 +256,7 @@ class CameraPipeline:
             # alert says 'exit' and carries the last box the person had (they are gone now).
             alerts = self._rules_for(customer, customer.box, frame, at_exit=True)
         customer.last_picture = None  # the customer left: no pixels of them are kept
-        self._emit(CustomerEnded(customer.id, frame.timestamp))
+        self._emit_for(customer, CustomerEnded(customer.id, frame.timestamp))
         return alerts
 
     @staticmethod
@@ -306,8 +325,11 @@ class CameraPipeline:
         known, kind, d = found
         self.tracker.forget(known.track_id)  # its old track, if still alive, must not take it twice
         self._emit(CustomerMerged(customer.id, into=known.id))
+        newcomer_is_staff = customer.staff
         known = self.customers.continue_customer(customer, known)
-        self._emit(CustomerSeen(known.id, ts))
+        if newcomer_is_staff:  # seen in a staff zone before it was recognised
+            self._mark_staff(known, ts)
+        self._emit_for(known, CustomerSeen(known.id, ts))
         log.info("track %d is customer #%d coming back (%s distance %.3f)", known.track_id, known.id, kind, d)
         return known
 
@@ -430,6 +452,8 @@ class CameraPipeline:
         return alerts
 
     def _rules_for(self, customer: Customer, box: np.ndarray, frame: Frame, at_exit: bool = False) -> list[Alert]:
+        if customer.staff:  # staff are no customers: no verdicts for the analytics, no alerts
+            return []
         garments = customer.settled_scores()
         pending = customer.votes.pending()
         # What the customer wears now and what the rules decided of it (a vetoed dress is none).

@@ -205,6 +205,7 @@ def test_page_in_a_headless_browser(daemon, tmp_path):
         assert list(parsed["zones"]) == ["rail"] and parsed["zones"]["rail"]["units"] == "pixels"
         assert "entrances: [rail]" in yaml_text  # how to mark it as a door mid-view (identity stage)
         assert "not_people: [rail]" in yaml_text  # how to mark mannequins or a mirror
+        assert "staff_only: [rail]" in yaml_text  # how to mark where only staff stand
         polygon = parsed["zones"]["rail"]["points"]
         assert len(polygon) == 3
         for (x, y), (dx, dy) in zip(polygon, offsets):

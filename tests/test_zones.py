@@ -72,6 +72,8 @@ def test_the_same_name_on_two_cameras_is_each_cameras_own_area():
      "cameras[1]: entrances: 'door' is not one of this camera's zones (none defined)"),
     (lambda d: d["cameras"][0].update(not_people=["window"]),
      "cameras[0]: not_people: 'window' is not one of this camera's zones (door, rail)"),
+    (lambda d: d["cameras"][1].update(staff_only=["counter"]),
+     "cameras[1]: staff_only: 'counter' is not one of this camera's zones (none defined)"),
 ])
 def test_zone_mistakes_are_one_line(change, message):
     data = base()
@@ -253,3 +255,38 @@ def test_a_mannequin_in_a_not_people_zone_is_never_a_customer(shared_dir, tmp_pa
     tracked_masked, alerted_masked, counted_masked = run(masked, tmp_path / "masked")
     assert tracked_masked == set() and alerted_masked == []
     assert counted_masked == counted - 1 and counted_masked >= 2  # the walkers are still counted
+
+
+def test_a_person_seen_in_a_staff_only_zone_is_neither_counted_nor_alerted(shared_dir, tmp_path):
+    """The demo clip's first 20 s, real models: the woman in the long cardigan walks in from the
+    bottom edge and stands at the table; she is customer #1 with an outwear alert at 7.1 s. With the
+    strip she walks in through and the place she stands at as a staff-only zone she is staff from her
+    first box: no alert, not in the analytics, and no event about her after the one that says so."""
+    from conftest import demo_clip_frames
+    from edge.config import ZoneConfig, load_config
+    from edge.customer_events import CustomerEventLog, CustomerIsStaff
+    from edge.pipeline import CameraPipeline
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+
+    def run(camera, state: Path):
+        events = CustomerEventLog()
+        pipeline = CameraPipeline(config, camera, state_dir=state, customer_sinks=[events])
+        alerts, windows = [], []
+        for frame in demo_clip_frames(shared_dir, 220, t0=1_800_000_000.0):  # 22 s: only her
+            result = pipeline.process(frame)
+            alerts += result.alerts
+            windows += result.closed_windows
+        windows += pipeline.finish().closed_windows
+        return alerts, sum(w["customers"] for w in windows), events.events
+
+    alerts, counted, _ = run(config.cameras[0], tmp_path / "plain")
+    assert [a.rule for a in alerts] == ["outwear"] and counted == 1
+
+    counter = ZoneConfig(points=[[300, 360], [600, 360], [600, 431], [300, 431]])
+    staffed = config.cameras[0].model_copy(update={"zones": {"counter": counter}, "staff_only": ["counter"]})
+    alerts, counted, events = run(staffed, tmp_path / "staff")
+    assert alerts == [] and counted == 0
+    [marked] = [i for i, e in enumerate(events) if isinstance(e, CustomerIsStaff)]
+    staff_id = events[marked].customer_id
+    assert all(getattr(e, "customer_id", None) != staff_id for e in events[marked + 1:])

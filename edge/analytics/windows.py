@@ -40,8 +40,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerMerged, CustomerSeen,
-                               CustomerSettled, CustomerStarted)
+from ..customer_events import (CustomerAlerted, CustomerEnded, CustomerEvent, CustomerIsStaff, CustomerMerged,
+                               CustomerSeen, CustomerSettled, CustomerStarted)
 
 MAX_EMPTY_WINDOWS = 96
 # 2: shares from the rules' garment verdicts (customers_matched); 1: from settled garments.
@@ -95,7 +95,7 @@ class WindowCounter:
         if isinstance(event, CustomerEnded):
             self._ended(event.customer_id, event.ts)
             return
-        if isinstance(event, CustomerMerged):
+        if isinstance(event, (CustomerMerged, CustomerIsStaff)):  # no customer of its own / no customer
             self._forget(event.customer_id)
             return
         tally = self.customers.get(event.customer_id)
