@@ -214,7 +214,7 @@ class CameraConfig(Strict):
         default_factory=list,
         description="names of this camera's zones where the detector's person boxes are not people (mannequins, "
                     "mirrors, posters, screens): a box whose feet (bottom centre) lie inside is dropped before "
-                    "tracking, so it is never counted or alerted on (docs/zones.md)")
+                    "tracking, so it is never counted or alerted on (docs/config.md)")
 
     # Staff walk through all day, some in suits: every pass would be a customer and, after the
     # gallery's memory, a new alert. Where only staff stand (behind the counter) says who they are,

@@ -92,7 +92,7 @@ class CameraPipeline:
         # Where people walk in and out mid-floor (doors, stairs): the identity stage's view
         self.entrances = tuple(tuple(map(tuple, self.zones[name])) for name in camera.entrances)
         # Where person boxes are not people (mannequins, mirrors, posters): dropped before tracking
-        self.not_people = [self.zones[name] for name in camera.not_people]
+        self.not_people = frozenset(camera.not_people)
         # Where only staff stand: whoever is seen there is staff, no customer
         self.staff_zones = frozenset(camera.staff_only)
         self.keep_pictures = config.snapshots.enabled  # privacy: pixels are kept only for opted-in pictures
@@ -174,8 +174,7 @@ class CameraPipeline:
         before the motion gate, so a window of mannequins is not somebody in view."""
         if not self.not_people or len(persons) == 0:
             return persons
-        keep = np.array([not any(point_in_polygon(foot_point(box), zone) for zone in self.not_people)
-                         for box in persons.xyxy], bool)
+        keep = np.array([not self._zones_of(box) & self.not_people for box in persons.xyxy], bool)
         return persons if keep.all() else persons[keep]
 
     # -- tracking and customers ----------------------------------------------------------------
@@ -325,9 +324,8 @@ class CameraPipeline:
         known, kind, d = found
         self.tracker.forget(known.track_id)  # its old track, if still alive, must not take it twice
         self._emit(CustomerMerged(customer.id, into=known.id))
-        newcomer_is_staff = customer.staff
         known = self.customers.continue_customer(customer, known)
-        if newcomer_is_staff:  # seen in a staff zone before it was recognised
+        if customer.staff:  # the newcomer was seen in a staff zone before it was recognised
             self._mark_staff(known, ts)
         self._emit_for(known, CustomerSeen(known.id, ts))
         log.info("track %d is customer #%d coming back (%s distance %.3f)", known.track_id, known.id, kind, d)

@@ -88,9 +88,6 @@ class PersonAttributeModel:
         # distance, for combining it with colour) come with it: the head's or this model's
         # manifest (edge/identity/calibration.py).
         self.reid_head: ReidHead | None = None
-        self.identity_calibration: IdentityCalibration = (
-            calibration_for(manifest, self.manifest_file, shipped_defaults()) if self.embedding_size is not None
-            else shipped_defaults())
         if reid_head is not None:
             if self.embedding_size is None:
                 raise ModelError("a re-identification head needs a model with an embedding output", path=self.model_path,
@@ -102,7 +99,10 @@ class PersonAttributeModel:
             if self.reid_head.input_size != self.embedding_size:
                 raise ModelError(f"{reid_head}: the head maps {self.reid_head.input_size} features, the model gives "
                                  f"{self.embedding_size}", field="attributes.reid_head")
-            self.identity_calibration = self.reid_head.calibration
+        self.identity_calibration: IdentityCalibration = (
+            self.reid_head.calibration if self.reid_head is not None
+            else calibration_for(manifest, self.manifest_file, shipped_defaults()) if self.embedding_size is not None
+            else shipped_defaults())
 
     @property
     def embedding_scale(self) -> float:
